@@ -1,0 +1,25 @@
+//! docflow measures how many documents a Vietnamese state agency exchanges in
+//! electronic form with valid digital signatures (Decision 534/QĐ-TTg).
+//!
+//! Data flows through the modules in this order:
+//! - [`sources`]: file tailing (glob, rotation, copy-truncate), one thread per source;
+//! - [`parse`]: JSON Lines / CSV records, field mapping, aliases, time formats → events;
+//! - [`classify`]: documents and their class (secret, signed, unsigned, paper);
+//! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
+//! - [`store`]: sled, the only module that knows key layouts; atomic commits;
+//! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
+//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands.
+
+pub mod aggregate;
+pub mod api;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod parse;
+pub mod report;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,144 @@
+//! `docflowd`: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use docflow::config::Config;
+use docflow::report::{render, ReportFormat, ReportRange};
+
+#[derive(Parser)]
+#[command(
+    name = "docflowd",
+    version,
+    about = "Monitors electronic, digitally signed document exchange (Decision 534/QĐ-TTg)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a config file without starting.
+    CheckConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print a period report (asks the running daemon).
+    Report {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// 2026-03, 2026-Q1, 2026-H1 or 2026 (Decree 09/2019 cut-off dates).
+        #[arg(long)]
+        period: Option<String>,
+        /// First local date, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last local date, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+    /// Generate a synthetic feed and run the daemon on it.
+    Demo(docflow::demo::DemoArgs),
+    /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
+    Generate(docflow::demo::GenerateArgs),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("DOCFLOW_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        token.cancel();
+    });
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("docflowd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let c = Config::load(&config)?;
+            std::net::TcpListener::bind((c.server.listen.ip(), 0)).with_context(|| {
+                format!(
+                    "{}: address {} is not on this host",
+                    c.server.listen_location,
+                    c.server.listen.ip()
+                )
+            })?;
+            println!("{}: OK ({} sources)", config.display(), c.sources.len());
+            Ok(())
+        }
+        Command::Run { config } => {
+            let c = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let token = CancellationToken::new();
+                cancel_on_signals(token.clone());
+                docflow::daemon::run(c, token, |_| {}).await
+            })
+        }
+        Command::Report {
+            config,
+            period,
+            from,
+            to,
+            format,
+        } => {
+            let c = Config::load(&config)?;
+            let range = ReportRange::parse(period.as_deref(), from.as_deref(), to.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            let report = docflow::cli::fetch_report(&c, &range)?;
+            print!("{}", render(&report, format, &c.agency.name));
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let token = CancellationToken::new();
+                cancel_on_signals(token.clone());
+                docflow::demo::run(args, token).await
+            })
+        }
+        Command::Generate(args) => docflow::demo::generate_cmd(&args),
+    }
+}

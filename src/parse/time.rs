@@ -1,0 +1,780 @@
+//! Event time parsing (SPEC §2.3), local days, Decree 09/2019 reporting periods (§2.4)
+//! and the calendar windows of the metrics (§5.2).
+
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, Offset, TimeZone,
+};
+use chrono_tz::Tz;
+
+/// Why a time, date or period could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TimeError {
+    #[error("empty time")]
+    Empty,
+    #[error(
+        "unrecognised time {input:?}: expected RFC 3339 (2026-06-14T09:00:00+07:00), \
+         local 2026-06-14 09:00:00 or 14/06/2026[ 09:00[:00]]"
+    )]
+    Format { input: String },
+    #[error("no such calendar date in {input:?}")]
+    Date { input: String },
+    #[error("time of day out of range in {input:?}")]
+    TimeOfDay { input: String },
+    #[error("UTC offset out of range in {input:?}")]
+    Offset { input: String },
+    #[error("invalid date {input:?}: expected YYYY-MM-DD")]
+    ApiDate { input: String },
+    #[error(
+        "invalid reporting period {input:?}: expected YYYY, YYYY-MM, YYYY-Q1..Q4 or YYYY-H1..H2"
+    )]
+    Period { input: String },
+}
+
+/// What went wrong, before the input is copied into a `TimeError`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    Format,
+    Date,
+    TimeOfDay,
+    Offset,
+}
+
+impl Fault {
+    fn with_input(self, input: &str) -> TimeError {
+        let input = excerpt(input);
+        match self {
+            Fault::Format => TimeError::Format { input },
+            Fault::Date => TimeError::Date { input },
+            Fault::TimeOfDay => TimeError::TimeOfDay { input },
+            Fault::Offset => TimeError::Offset { input },
+        }
+    }
+}
+
+/// Bounds the bad input quoted in an error, since it comes from untrusted log lines.
+fn excerpt(s: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match s.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
+/// The fields of a parsed time, not yet validated as a calendar date and time of day.
+struct Fields {
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    /// Seconds east of UTC; `None` for a local time in the agency's zone.
+    offset: Option<i32>,
+}
+
+/// Parses an event time into Unix seconds (fractions truncated toward the past, i.e. floor).
+pub fn parse_time(s: &str, tz: Tz) -> Result<i64, TimeError> {
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return Err(TimeError::Empty);
+    }
+    let b = trimmed.as_bytes();
+    let fields = if b.len() >= 10 && b[2] == b'/' && b[5] == b'/' {
+        day_first_fields(b)
+    } else {
+        iso_fields(b)
+    };
+    fields
+        .and_then(|f| to_unix(&f, tz))
+        .map_err(|fault| fault.with_input(trimmed))
+}
+
+/// Reads `DD/MM/YYYY`, `DD/MM/YYYY HH:MM` or `DD/MM/YYYY HH:MM:SS`.
+fn day_first_fields(b: &[u8]) -> Result<Fields, Fault> {
+    let (hour, minute, second) = match b.len() {
+        10 => (0, 0, 0),
+        16 if b[10] == b' ' && b[13] == b':' => (digits(&b[11..13])?, digits(&b[14..16])?, 0),
+        19 if b[10] == b' ' && b[13] == b':' && b[16] == b':' => (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+        ),
+        _ => return Err(Fault::Format),
+    };
+    Ok(Fields {
+        day: digits(&b[0..2])?,
+        month: digits(&b[3..5])?,
+        year: year_digits(&b[6..10])?,
+        hour,
+        minute,
+        second,
+        offset: None,
+    })
+}
+
+/// Reads `YYYY-MM-DD[T ]HH:MM:SS[.fff]` followed by `Z`, `±HH:MM` or nothing (local).
+fn iso_fields(b: &[u8]) -> Result<Fields, Fault> {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(Fault::Format);
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        // Floor to whole seconds: a non-negative fraction never changes the second.
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 {
+            return Err(Fault::Format);
+        }
+        rest = &fraction[len..];
+    }
+    let offset = match rest {
+        [] => None,
+        [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), hh @ .., b':', m1, m2] if hh.len() == 2 => {
+            let hours = digits(hh)?;
+            let minutes = digits(&[*m1, *m2])?;
+            if hours > 23 || minutes > 59 {
+                return Err(Fault::Offset);
+            }
+            let east = i32::try_from(hours * 3600 + minutes * 60).map_err(|_| Fault::Offset)?;
+            Some(if *sign == b'-' { -east } else { east })
+        }
+        _ => return Err(Fault::Format),
+    };
+    Ok(Fields {
+        year: year_digits(&b[0..4])?,
+        month: digits(&b[5..7])?,
+        day: digits(&b[8..10])?,
+        hour: digits(&b[11..13])?,
+        minute: digits(&b[14..16])?,
+        second: digits(&b[17..19])?,
+        offset,
+    })
+}
+
+/// Reads a fixed-width run of ASCII digits.
+fn digits(b: &[u8]) -> Result<u32, Fault> {
+    b.iter().try_fold(0u32, |acc, c| {
+        if c.is_ascii_digit() {
+            Ok(acc * 10 + u32::from(c - b'0'))
+        } else {
+            Err(Fault::Format)
+        }
+    })
+}
+
+fn year_digits(b: &[u8]) -> Result<i32, Fault> {
+    // Four digits always fit in an i32.
+    digits(b).map(|y| y as i32)
+}
+
+fn to_unix(f: &Fields, tz: Tz) -> Result<i64, Fault> {
+    let date = NaiveDate::from_ymd_opt(f.year, f.month, f.day).ok_or(Fault::Date)?;
+    let local = date
+        .and_hms_opt(f.hour, f.minute, f.second)
+        .ok_or(Fault::TimeOfDay)?;
+    Ok(match f.offset {
+        Some(east) => local.and_utc().timestamp() - i64::from(east),
+        None => local_to_unix(local, tz),
+    })
+}
+
+/// Converts a local wall-clock time to Unix seconds, taking the earliest instant when it is ambiguous.
+fn local_to_unix(local: NaiveDateTime, tz: Tz) -> i64 {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.timestamp(),
+        LocalResult::Ambiguous(a, b) => a.timestamp().min(b.timestamp()),
+        LocalResult::None => first_instant_after_gap(local, tz),
+    }
+}
+
+/// For a wall-clock time skipped by a forward transition, the transition instant:
+/// the earliest instant whose local time is not before `local`.
+fn first_instant_after_gap(local: NaiveDateTime, tz: Tz) -> i64 {
+    let wall = local.and_utc().timestamp();
+    let wall_at = |t: i64| match DateTime::from_timestamp(t, 0) {
+        Some(utc) => {
+            t + i64::from(
+                tz.offset_from_utc_datetime(&utc.naive_utc())
+                    .fix()
+                    .local_minus_utc(),
+            )
+        }
+        None => t,
+    };
+    // Every UTC offset ever used is within ±16 h, so the instant lies in this bracket.
+    const BRACKET: i64 = 16 * 3600;
+    let (mut lo, mut hi) = (wall - BRACKET, wall + BRACKET);
+    // Invariant: wall_at(lo) < wall <= wall_at(hi).
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if wall_at(mid) < wall {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
+/// The local calendar day of an instant in `tz`; instants beyond chrono's range saturate.
+pub fn local_day(unix_secs: i64, tz: Tz) -> NaiveDate {
+    match DateTime::from_timestamp(unix_secs, 0) {
+        Some(utc) => utc.with_timezone(&tz).date_naive(),
+        None if unix_secs < 0 => NaiveDate::MIN,
+        None => NaiveDate::MAX,
+    }
+}
+
+/// Parses a `YYYY-MM-DD` API date.
+pub fn parse_date(s: &str) -> Result<NaiveDate, TimeError> {
+    let b = s.as_bytes();
+    let err = || TimeError::ApiDate { input: excerpt(s) };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(err());
+    }
+    let (year, month, day) = match (year_digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10])) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(err()),
+    };
+    NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| TimeError::Date { input: excerpt(s) })
+}
+
+/// A reporting period of Decree 09/2019 (SPEC §2.4): "2026-03" (15 Feb–14 Mar 2026), "2026-Q1" (15 Dec 2025–14 Mar 2026), "2026-H1" (15 Dec 2025–14 Jun 2026), "2026-H2" (15 Jun–14 Dec 2026), "2026" (15 Dec 2025–14 Dec 2026); returns inclusive (from, to) local dates.
+pub fn period_range(s: &str) -> Result<(NaiveDate, NaiveDate), TimeError> {
+    let err = || TimeError::Period { input: excerpt(s) };
+    let b = s.as_bytes();
+    if b.len() < 4 {
+        return Err(err());
+    }
+    let year = year_digits(&b[0..4]).map_err(|_| err())?;
+    // A period is named by the month whose 14th closes it and its length in months.
+    let (end_month, months) = match &b[4..] {
+        [] => (12, 12),
+        [b'-', b'Q' | b'q', n @ b'1'..=b'4'] => (u32::from(n - b'0') * 3, 3),
+        [b'-', b'H' | b'h', n @ b'1'..=b'2'] => (u32::from(n - b'0') * 6, 6),
+        [b'-', m1, m2] => match digits(&[*m1, *m2]) {
+            Ok(m @ 1..=12) => (m, 1),
+            _ => return Err(err()),
+        },
+        _ => return Err(err()),
+    };
+    // Day 14 exists in every month of every year chrono can represent from four digits.
+    let to = NaiveDate::from_ymd_opt(year, end_month, 14).ok_or_else(err)?;
+    let from = to
+        .checked_sub_months(Months::new(months))
+        .and_then(|d| d.succ_opt())
+        .ok_or_else(err)?;
+    Ok((from, to))
+}
+
+/// A dashboard window of SPEC §5.2, in local days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Window {
+    Day,
+    Days7,
+    Days30,
+    Month,
+    Year,
+    All,
+}
+
+impl Window {
+    /// Every window, in label order.
+    pub const ALL: [Window; 6] = [
+        Window::Day,
+        Window::Days7,
+        Window::Days30,
+        Window::Month,
+        Window::Year,
+        Window::All,
+    ];
+
+    /// The `window` metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Window::Day => "day",
+            Window::Days7 => "7d",
+            Window::Days30 => "30d",
+            Window::Month => "month",
+            Window::Year => "year",
+            Window::All => "all",
+        }
+    }
+
+    /// Parses a `window` label.
+    pub fn from_label(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.label() == s)
+    }
+
+    /// Inclusive local date range for `today`; None for All. Day: today..today; 7d: today-6..today; 30d: today-29..today; Month: 1st..last day of the calendar month; Year: 1 Jan..31 Dec.
+    pub fn range(self, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        let days_back = |n| {
+            today
+                .checked_sub_days(Days::new(n))
+                .unwrap_or(NaiveDate::MIN)
+        };
+        match self {
+            Window::Day => Some((today, today)),
+            Window::Days7 => Some((days_back(6), today)),
+            Window::Days30 => Some((days_back(29), today)),
+            Window::Month => {
+                let first = today.with_day(1)?;
+                let last = first
+                    .checked_add_months(Months::new(1))
+                    .and_then(|next| next.pred_opt())
+                    // Only the last month chrono can represent has no successor.
+                    .unwrap_or(NaiveDate::MAX);
+                Some((first, last))
+            }
+            Window::Year => Some((
+                NaiveDate::from_ymd_opt(today.year(), 1, 1)?,
+                NaiveDate::from_ymd_opt(today.year(), 12, 31).unwrap_or(NaiveDate::MAX),
+            )),
+            Window::All => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HCM: Tz = chrono_tz::Asia::Ho_Chi_Minh;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn unix(rfc3339: &str) -> i64 {
+        DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp()
+    }
+
+    fn in_range(day: NaiveDate, (from, to): (NaiveDate, NaiveDate)) -> bool {
+        from <= day && day <= to
+    }
+
+    #[test]
+    fn accepted_forms_give_the_same_instant() {
+        let want = unix("2026-06-14T02:00:00Z");
+        let cases = [
+            "2026-06-14T09:00:00+07:00",
+            "2026-06-14T02:00:00Z",
+            "2026-06-14T02:00:00z",
+            "2026-06-14t02:00:00Z",
+            "2026-06-14 02:00:00Z",
+            "2026-06-14T02:00:00+00:00",
+            "2026-06-14T02:00:00-00:00",
+            "2026-06-13T21:30:00-04:30",
+            "2026-06-14T09:00:00.999999999+07:00",
+            "2026-06-14T09:00:00.5+07:00",
+            "2026-06-14 09:00:00",
+            "2026-06-14T09:00:00",
+            "2026-06-14t09:00:00",
+            "2026-06-14 09:00:00.123",
+            "14/06/2026 09:00",
+            "14/06/2026 09:00:00",
+            "  14/06/2026 09:00:00\t",
+            "\n2026-06-14T09:00:00+07:00 ",
+        ];
+        for s in cases {
+            assert_eq!(parse_time(s, HCM), Ok(want), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn day_first_date_alone_is_local_midnight() {
+        assert_eq!(
+            parse_time("14/06/2026", HCM),
+            Ok(unix("2026-06-14T00:00:00+07:00"))
+        );
+        assert_eq!(
+            parse_time("01/01/2026", chrono_tz::UTC),
+            Ok(unix("2026-01-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn fractions_are_floored_also_before_1970() {
+        assert_eq!(parse_time("1970-01-01T00:00:00.9Z", HCM), Ok(0));
+        assert_eq!(parse_time("1969-12-31T23:59:59.9Z", HCM), Ok(-1));
+        assert_eq!(parse_time("1969-12-31T23:59:59Z", HCM), Ok(-1));
+    }
+
+    #[test]
+    fn rejected_inputs() {
+        use TimeError::*;
+        let format = |s: &str| Format {
+            input: s.trim().to_owned(),
+        };
+        let date = |s: &str| Date {
+            input: s.to_owned(),
+        };
+        let time = |s: &str| TimeOfDay {
+            input: s.to_owned(),
+        };
+        let offset = |s: &str| Offset {
+            input: s.to_owned(),
+        };
+        let cases: Vec<(&str, TimeError)> = vec![
+            ("", Empty),
+            ("   \t", Empty),
+            ("2026-06-14", format("2026-06-14")),
+            ("2026/06/14 09:00:00", format("2026/06/14 09:00:00")),
+            ("14-06-2026", format("14-06-2026")),
+            ("06/14/2026", date("06/14/2026")),
+            ("31/02/2026", date("31/02/2026")),
+            ("29/02/2026", date("29/02/2026")),
+            ("00/01/2026", date("00/01/2026")),
+            ("2026-13-01T00:00:00Z", date("2026-13-01T00:00:00Z")),
+            ("2026-02-29 00:00:00", date("2026-02-29 00:00:00")),
+            ("2026-06-14T25:00:00Z", time("2026-06-14T25:00:00Z")),
+            ("2026-06-14T24:00:00Z", time("2026-06-14T24:00:00Z")),
+            ("2026-06-14T09:60:00Z", time("2026-06-14T09:60:00Z")),
+            ("2026-06-14T09:00:60Z", time("2026-06-14T09:00:60Z")),
+            ("14/06/2026 24:00", time("14/06/2026 24:00")),
+            ("14/06/26", format("14/06/26")),
+            ("4/6/2026", format("4/6/2026")),
+            ("14/06/2026T09:00", format("14/06/2026T09:00")),
+            ("14/06/2026  09:00", format("14/06/2026  09:00")),
+            ("14/06/2026 9:00", format("14/06/2026 9:00")),
+            ("14/06/2026 09:00:00Z", format("14/06/2026 09:00:00Z")),
+            (
+                "14/06/2026 09:00:00+07:00",
+                format("14/06/2026 09:00:00+07:00"),
+            ),
+            ("1718355600", format("1718355600")),
+            ("June 14, 2026", format("June 14, 2026")),
+            ("2026-06-14T09:00", format("2026-06-14T09:00")),
+            ("2026-06-14T09:00:00+7", format("2026-06-14T09:00:00+7")),
+            (
+                "2026-06-14T09:00:00+0700",
+                format("2026-06-14T09:00:00+0700"),
+            ),
+            ("2026-06-14T09:00:00+07", format("2026-06-14T09:00:00+07")),
+            (
+                "2026-06-14T09:00:00 +07:00",
+                format("2026-06-14T09:00:00 +07:00"),
+            ),
+            (
+                "2026-06-14T09:00:00+24:00",
+                offset("2026-06-14T09:00:00+24:00"),
+            ),
+            (
+                "2026-06-14T09:00:00+07:60",
+                offset("2026-06-14T09:00:00+07:60"),
+            ),
+            ("2026-06-14T09:00:00.Z", format("2026-06-14T09:00:00.Z")),
+            ("2026-06-14T09:00:00,5Z", format("2026-06-14T09:00:00,5Z")),
+            ("2026-06-14T09:00:00Zabc", format("2026-06-14T09:00:00Zabc")),
+            (
+                "2026-06-14T09:00:00+07:00x",
+                format("2026-06-14T09:00:00+07:00x"),
+            ),
+            ("2026-06-14X09:00:00", format("2026-06-14X09:00:00")),
+            ("+2026-06-14T09:00:00Z", format("+2026-06-14T09:00:00Z")),
+            ("2026-6-14T09:00:00Z", format("2026-6-14T09:00:00Z")),
+            (
+                "２０２６-06-14T09:00:00Z",
+                format("２０２６-06-14T09:00:00Z"),
+            ),
+            ("hôm qua", format("hôm qua")),
+            ("hôm qua lúc 9 giờ sáng", format("hôm qua lúc 9 giờ sáng")),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_time(s, HCM), Err(want), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_quote_a_bounded_input() {
+        let msg = parse_time("hôm qua", HCM).unwrap_err().to_string();
+        assert!(msg.contains("\"hôm qua\""), "{msg}");
+        let long = "x".repeat(10_000);
+        let msg = parse_time(&long, HCM).unwrap_err().to_string();
+        assert!(msg.len() < 300, "{msg}");
+        assert!(msg.contains('…'), "{msg}");
+    }
+
+    #[test]
+    fn local_day_cut_off_edges_in_ho_chi_minh() {
+        let h1 = period_range("2026-H1").unwrap();
+        let h2 = period_range("2026-H2").unwrap();
+        // (instant, local day, inside 2026-H1)
+        let cases = [
+            ("2026-06-14T23:59:59+07:00", date(2026, 6, 14), true),
+            ("2026-06-15T00:00:00+07:00", date(2026, 6, 15), false),
+            ("2026-06-14T16:59:59Z", date(2026, 6, 14), true),
+            ("2026-06-14T17:00:00Z", date(2026, 6, 15), false),
+            ("2026-06-14T17:30:00Z", date(2026, 6, 15), false),
+            ("2026-06-14 23:59:59", date(2026, 6, 14), true),
+            ("2026-06-15 00:00:00", date(2026, 6, 15), false),
+            ("14/06/2026 23:59:59", date(2026, 6, 14), true),
+            ("15/06/2026", date(2026, 6, 15), false),
+            ("2025-12-14T23:59:59+07:00", date(2025, 12, 14), false),
+            ("2025-12-14T17:00:00Z", date(2025, 12, 15), true),
+        ];
+        for (s, want_day, in_h1) in cases {
+            let day = local_day(parse_time(s, HCM).unwrap(), HCM);
+            assert_eq!(day, want_day, "{s}");
+            assert_eq!(in_range(day, h1), in_h1, "{s} in 2026-H1");
+            let in_h2 = day >= date(2026, 6, 15) && day <= date(2026, 12, 14);
+            assert_eq!(in_range(day, h2), in_h2, "{s} in 2026-H2");
+        }
+    }
+
+    #[test]
+    fn local_naive_and_day_first_equal_the_offset_form() {
+        let cases = [
+            ("2026-06-14 23:59:59", "2026-06-14T23:59:59+07:00"),
+            ("2026-06-14T23:59:59", "2026-06-14T23:59:59+07:00"),
+            ("14/06/2026 23:59:59", "2026-06-14T23:59:59+07:00"),
+            ("15/06/2026 00:00", "2026-06-15T00:00:00+07:00"),
+            ("15/06/2026", "2026-06-15T00:00:00+07:00"),
+        ];
+        for (local, with_offset) in cases {
+            assert_eq!(
+                parse_time(local, HCM),
+                parse_time(with_offset, HCM),
+                "{local}"
+            );
+            assert_eq!(parse_time(local, HCM), Ok(unix(with_offset)), "{local}");
+        }
+    }
+
+    #[test]
+    fn local_time_in_a_dst_gap_or_overlap_takes_the_earliest_valid_instant() {
+        let berlin = chrono_tz::Europe::Berlin;
+        let new_york = chrono_tz::America::New_York;
+        let cases = [
+            // Ordinary summer and winter times.
+            (berlin, "2026-07-01 12:00:00", "2026-07-01T10:00:00Z"),
+            (berlin, "2026-01-01 12:00:00", "2026-01-01T11:00:00Z"),
+            // 02:00-03:00 on 29 Mar 2026 does not exist; it maps to the 01:00Z transition.
+            (berlin, "2026-03-29 02:30:00", "2026-03-29T01:00:00Z"),
+            (berlin, "29/03/2026 02:00", "2026-03-29T01:00:00Z"),
+            (berlin, "2026-03-29 03:00:00", "2026-03-29T01:00:00Z"),
+            // 02:00-03:00 on 25 Oct 2026 happens twice; the CEST one comes first.
+            (berlin, "2026-10-25 02:30:00", "2026-10-25T00:30:00Z"),
+            (berlin, "25/10/2026 02:59:59", "2026-10-25T00:59:59Z"),
+            (new_york, "2026-03-08 02:15:00", "2026-03-08T07:00:00Z"),
+            (new_york, "2026-11-01 01:30:00", "2026-11-01T05:30:00Z"),
+        ];
+        for (tz, local, want) in cases {
+            assert_eq!(parse_time(local, tz), Ok(unix(want)), "{local} in {tz}");
+        }
+    }
+
+    #[test]
+    fn extreme_inputs_do_not_panic() {
+        let zones = [
+            HCM,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Etc::GMTPlus12,
+            chrono_tz::UTC,
+        ];
+        let inputs = [
+            "0000-01-01 00:00:00",
+            "0000-01-01T00:00:00+23:59",
+            "0000-01-01T00:00:00-23:59",
+            "9999-12-31 23:59:59",
+            "9999-12-31T23:59:59-23:59",
+            "01/01/0000",
+            "31/12/9999 23:59:59",
+        ];
+        for tz in zones {
+            for s in inputs {
+                let t = parse_time(s, tz).unwrap();
+                let _ = local_day(t, tz);
+            }
+        }
+        assert_eq!(local_day(i64::MAX, HCM), NaiveDate::MAX);
+        assert_eq!(local_day(i64::MIN, HCM), NaiveDate::MIN);
+    }
+
+    #[test]
+    fn local_day_uses_the_agency_zone() {
+        let t = unix("2026-06-14T17:30:00Z");
+        assert_eq!(local_day(t, HCM), date(2026, 6, 15));
+        assert_eq!(local_day(t, chrono_tz::UTC), date(2026, 6, 14));
+        assert_eq!(
+            local_day(t, chrono_tz::America::New_York),
+            date(2026, 6, 14)
+        );
+        assert_eq!(local_day(-1, chrono_tz::UTC), date(1969, 12, 31));
+    }
+
+    #[test]
+    fn api_dates() {
+        assert_eq!(parse_date("2026-06-14"), Ok(date(2026, 6, 14)));
+        assert_eq!(parse_date("2024-02-29"), Ok(date(2024, 2, 29)));
+        assert_eq!(
+            parse_date("2026-02-29"),
+            Err(TimeError::Date {
+                input: "2026-02-29".into()
+            })
+        );
+        for bad in [
+            "",
+            "2026-6-14",
+            "14/06/2026",
+            "2026-06-14T00:00:00Z",
+            " 2026-06-14",
+            "2026-06-1x",
+            "20260614",
+            "2026_06_14",
+        ] {
+            assert_eq!(
+                parse_date(bad),
+                Err(TimeError::ApiDate { input: bad.into() }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn period_edges() {
+        let cases = [
+            ("2026-01", date(2025, 12, 15), date(2026, 1, 14)),
+            ("2026-02", date(2026, 1, 15), date(2026, 2, 14)),
+            ("2026-03", date(2026, 2, 15), date(2026, 3, 14)),
+            ("2026-12", date(2026, 11, 15), date(2026, 12, 14)),
+            ("2026-Q1", date(2025, 12, 15), date(2026, 3, 14)),
+            ("2026-Q2", date(2026, 3, 15), date(2026, 6, 14)),
+            ("2026-Q3", date(2026, 6, 15), date(2026, 9, 14)),
+            ("2026-Q4", date(2026, 9, 15), date(2026, 12, 14)),
+            ("2026-q2", date(2026, 3, 15), date(2026, 6, 14)),
+            ("2026-H1", date(2025, 12, 15), date(2026, 6, 14)),
+            ("2026-H2", date(2026, 6, 15), date(2026, 12, 14)),
+            ("2026-h2", date(2026, 6, 15), date(2026, 12, 14)),
+            ("2026", date(2025, 12, 15), date(2026, 12, 14)),
+            ("2024", date(2023, 12, 15), date(2024, 12, 14)),
+            ("0000-01", date(-1, 12, 15), date(0, 1, 14)),
+        ];
+        for (period, from, to) in cases {
+            assert_eq!(period_range(period), Ok((from, to)), "{period}");
+        }
+    }
+
+    #[test]
+    fn periods_tile_the_year_without_gaps_or_overlaps() {
+        let months: Vec<_> = (1..=12)
+            .map(|m| period_range(&format!("2026-{m:02}")).unwrap())
+            .collect();
+        for pair in months.windows(2) {
+            assert_eq!(pair[0].1.succ_opt(), Some(pair[1].0));
+        }
+        let year = period_range("2026").unwrap();
+        assert_eq!((months[0].0, months[11].1), year);
+        let quarters: Vec<_> = (1..=4)
+            .map(|q| period_range(&format!("2026-Q{q}")).unwrap())
+            .collect();
+        assert_eq!((quarters[0].0, quarters[3].1), year);
+        assert_eq!(
+            (
+                period_range("2026-H1").unwrap().0,
+                period_range("2026-H2").unwrap().1
+            ),
+            year
+        );
+    }
+
+    #[test]
+    fn bad_periods_are_refused() {
+        for bad in [
+            "", "26", "2026-13", "2026-00", "2026-Q5", "2026-Q0", "2026-H3", "2026-H0", "2026-1",
+            "2026-001", "2026-Q", "2026-S1", "2026H1", " 2026", "2026 ", "20261", "202X",
+            "2026-Q1 ", "2026-1Q",
+        ] {
+            assert_eq!(
+                period_range(bad),
+                Err(TimeError::Period { input: bad.into() }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn window_labels_round_trip() {
+        let labels: Vec<_> = Window::ALL.into_iter().map(Window::label).collect();
+        assert_eq!(labels, ["day", "7d", "30d", "month", "year", "all"]);
+        for w in Window::ALL {
+            assert_eq!(Window::from_label(w.label()), Some(w));
+        }
+        assert_eq!(Window::from_label("Day"), None);
+        assert_eq!(Window::from_label("7"), None);
+    }
+
+    #[test]
+    fn window_ranges_include_today() {
+        let cases = [
+            (
+                Window::Day,
+                date(2026, 6, 14),
+                Some((date(2026, 6, 14), date(2026, 6, 14))),
+            ),
+            (
+                Window::Days7,
+                date(2026, 6, 14),
+                Some((date(2026, 6, 8), date(2026, 6, 14))),
+            ),
+            (
+                Window::Days7,
+                date(2026, 1, 3),
+                Some((date(2025, 12, 28), date(2026, 1, 3))),
+            ),
+            (
+                Window::Days30,
+                date(2026, 6, 14),
+                Some((date(2026, 5, 16), date(2026, 6, 14))),
+            ),
+            (
+                Window::Days30,
+                date(2026, 3, 1),
+                Some((date(2026, 1, 31), date(2026, 3, 1))),
+            ),
+            (
+                Window::Month,
+                date(2026, 6, 14),
+                Some((date(2026, 6, 1), date(2026, 6, 30))),
+            ),
+            (
+                Window::Month,
+                date(2026, 2, 1),
+                Some((date(2026, 2, 1), date(2026, 2, 28))),
+            ),
+            (
+                Window::Month,
+                date(2024, 2, 29),
+                Some((date(2024, 2, 1), date(2024, 2, 29))),
+            ),
+            (
+                Window::Month,
+                date(2026, 12, 31),
+                Some((date(2026, 12, 1), date(2026, 12, 31))),
+            ),
+            (
+                Window::Year,
+                date(2026, 6, 14),
+                Some((date(2026, 1, 1), date(2026, 12, 31))),
+            ),
+            (Window::All, date(2026, 6, 14), None),
+        ];
+        for (window, today, want) in cases {
+            assert_eq!(window.range(today), want, "{window:?} on {today}");
+        }
+    }
+
+    #[test]
+    fn window_ranges_at_chrono_limits_do_not_panic() {
+        for w in Window::ALL {
+            let _ = w.range(NaiveDate::MIN);
+            let _ = w.range(NaiveDate::MAX);
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Follows the files a glob names: complete records only, across rename
+//! rotation and copy-truncate. Files are known by device/inode plus a
+//! fingerprint of their first bytes, never by path alone.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::store::FilePos;
+
+/// Bytes of a file's head kept as its fingerprint.
+const HEAD_MAX: u64 = 1024;
+/// Bytes read from a file at a time.
+const READ_CHUNK: usize = 1 << 20;
+/// A record longer than this is cut and rejected rather than buffered forever.
+const MAX_RECORD: usize = 16 << 20;
+/// Retired fingerprints remembered to recognise copies of rotated files.
+const MAX_RETIRED: usize = 32;
+
+/// How records are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One record per line.
+    Lines,
+    /// RFC 4180: a quoted field may span lines; the first record is the header.
+    Csv { delimiter: u8 },
+}
+
+/// One complete record handed to the caller.
+pub struct Record<'a> {
+    pub path: &'a str,
+    /// 1-based line number where the record starts.
+    pub line: u64,
+    /// The record text without its line ending; `None` if it is not valid UTF-8.
+    pub text: Option<&'a str>,
+    /// The record's bytes, for keeping a rejected record as it was.
+    pub bytes: &'a [u8],
+    /// The CSV header of this file, if any.
+    pub header: Option<&'a str>,
+}
+
+struct Tailed {
+    pos: FilePos,
+    file: File,
+    /// CSV header text of this file.
+    header: Option<String>,
+    /// No longer named by the glob: read to the end, then let go.
+    gone: bool,
+}
+
+/// Something worth an INFO line that happened during a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailEvent {
+    Opened { path: String, offset: u64 },
+    Truncated { path: String },
+    Released { path: String },
+}
+
+/// The tail state of one source.
+pub struct Tailer {
+    pattern: String,
+    framing: Framing,
+    files: Vec<Tailed>,
+    /// Positions restored from the store, matched on the first scan.
+    saved: Vec<FilePos>,
+    retired: Vec<FilePos>,
+    buf: Vec<u8>,
+}
+
+fn head_hash(file: &File, len: u64) -> io::Result<u64> {
+    let mut head = vec![0u8; len as usize];
+    file.read_exact_at(&mut head, 0)?;
+    Ok(xxh3_64(&head))
+}
+
+/// Whether `file` (of `size` bytes) starts with the fingerprinted head of `pos`.
+fn same_head(file: &File, size: u64, pos: &FilePos) -> bool {
+    pos.head_len > 0
+        && size >= u64::from(pos.head_len)
+        && head_hash(file, u64::from(pos.head_len)).ok() == Some(pos.head_hash)
+}
+
+impl Tailer {
+    /// A tailer resuming from stored positions.
+    pub fn new(
+        pattern: &str,
+        framing: Framing,
+        files: Vec<FilePos>,
+        retired: Vec<FilePos>,
+    ) -> Tailer {
+        Tailer {
+            pattern: pattern.to_string(),
+            framing,
+            files: Vec::new(),
+            saved: files,
+            retired,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Current positions (files followed, files retired), for the store.
+    pub fn positions(&self) -> (Vec<FilePos>, Vec<FilePos>) {
+        let mut files: Vec<FilePos> = self.files.iter().map(|t| t.pos.clone()).collect();
+        // Saved positions not yet matched are kept until a scan decides.
+        files.extend(self.saved.iter().cloned());
+        (files, self.retired.clone())
+    }
+
+    fn retire(&mut self, pos: FilePos) {
+        if pos.head_len == 0 {
+            return;
+        }
+        self.retired
+            .retain(|r| !(r.head_len == pos.head_len && r.head_hash == pos.head_hash));
+        self.retired.push(pos);
+        if self.retired.len() > MAX_RETIRED {
+            self.retired.remove(0);
+        }
+    }
+
+    /// Lists the glob, follows new files, notices truncation and files gone.
+    pub fn scan(&mut self) -> io::Result<Vec<TailEvent>> {
+        let mut events = Vec::new();
+        let mut paths: Vec<_> = glob::glob(&self.pattern)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+            .filter_map(Result::ok)
+            .collect();
+        paths.sort();
+        let mut present = Vec::new();
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+            let path_str = path.to_string_lossy().into_owned();
+            present.push((dev, ino));
+            if let Some(i) = self
+                .files
+                .iter()
+                .position(|t| t.pos.dev == dev && t.pos.ino == ino)
+            {
+                self.files[i].pos.path = path_str;
+                self.files[i].gone = false;
+                let t = &self.files[i];
+                let truncated = size < t.pos.offset
+                    || (t.pos.head_len > 0 && !same_head(&t.file, size, &t.pos));
+                if truncated {
+                    events.push(TailEvent::Truncated {
+                        path: t.pos.path.clone(),
+                    });
+                    self.restart_truncated(i)?;
+                }
+                continue;
+            }
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let Some(pos) = self.identify(&file, &path_str, dev, ino, size) else {
+                continue;
+            };
+            events.push(TailEvent::Opened {
+                path: path_str,
+                offset: pos.offset,
+            });
+            let header = self.read_header(&file, &pos);
+            self.files.push(Tailed {
+                pos,
+                file,
+                header,
+                gone: false,
+            });
+        }
+        for t in &mut self.files {
+            if !present.contains(&(t.pos.dev, t.pos.ino)) {
+                t.gone = true;
+            }
+        }
+        // Saved positions whose files are no longer there were rotated away while stopped.
+        for pos in std::mem::take(&mut self.saved) {
+            self.retire(pos);
+        }
+        Ok(events)
+    }
+
+    /// Decides where a newly seen file starts; `None` = decide on a later scan.
+    fn identify(
+        &mut self,
+        file: &File,
+        path: &str,
+        dev: u64,
+        ino: u64,
+        size: u64,
+    ) -> Option<FilePos> {
+        // The same file as before a restart.
+        if let Some(i) = self.saved.iter().position(|p| p.dev == dev && p.ino == ino) {
+            let saved = self.saved.remove(i);
+            if size >= saved.offset && (saved.head_len == 0 || same_head(file, size, &saved)) {
+                return Some(FilePos {
+                    path: path.to_string(),
+                    ..saved
+                });
+            }
+            self.retire(saved);
+        }
+        // A copy of a file already read (copy-truncate, or rotated into the glob).
+        let known = self.saved.iter().chain(self.retired.iter());
+        if let Some(prev) = known
+            .filter(|p| same_head(file, size, p))
+            .max_by_key(|p| p.offset)
+            .cloned()
+        {
+            if size < prev.offset {
+                return None; // still being copied
+            }
+            self.saved.retain(|p| p != &prev);
+            self.retired.retain(|p| p != &prev);
+            return Some(FilePos {
+                path: path.to_string(),
+                dev,
+                ino,
+                shadow_of: 0,
+                ..prev
+            });
+        }
+        // A copy of a file still being followed: read only if that one goes away.
+        if let Some(live) = self.files.iter().find(|t| same_head(file, size, &t.pos)) {
+            return Some(FilePos {
+                path: path.to_string(),
+                dev,
+                ino,
+                shadow_of: live.pos.ino,
+                ..live.pos.clone()
+            });
+        }
+        Some(FilePos {
+            path: path.to_string(),
+            dev,
+            ino,
+            ..FilePos::default()
+        })
+    }
+
+    /// A truncated file starts over; its copies take over its old position.
+    fn restart_truncated(&mut self, i: usize) -> io::Result<()> {
+        let old = self.files[i].pos.clone();
+        self.release_shadows(&old);
+        self.retire(old);
+        let t = &mut self.files[i];
+        t.pos = FilePos {
+            path: t.pos.path.clone(),
+            dev: t.pos.dev,
+            ino: t.pos.ino,
+            ..FilePos::default()
+        };
+        Ok(())
+    }
+
+    /// Copies of `original` become ordinary files that continue where it stopped.
+    fn release_shadows(&mut self, original: &FilePos) {
+        for s in &mut self.files {
+            if s.pos.shadow_of == original.ino && s.pos.ino != original.ino {
+                s.pos.shadow_of = 0;
+                s.pos.offset = original.offset;
+                s.pos.line = original.line;
+            }
+        }
+    }
+
+    fn read_header(&self, file: &File, pos: &FilePos) -> Option<String> {
+        let Framing::Csv { delimiter } = self.framing else {
+            return None;
+        };
+        if pos.offset == 0 {
+            return None;
+        }
+        let mut head = vec![0u8; READ_CHUNK.min(pos.offset as usize)];
+        let n = file.read_at(&mut head, 0).ok()?;
+        let head = strip_bom(&head[..n]);
+        let end = crate::parse::csv::record_end(head, delimiter)?;
+        std::str::from_utf8(&head[..end])
+            .ok()
+            .map(|s| trim_end(s).to_string())
+    }
+
+    /// Lets go of files that left the glob once they are read to the end.
+    pub fn release_gone(&mut self) -> Vec<TailEvent> {
+        let mut events = Vec::new();
+        let mut i = 0;
+        while i < self.files.len() {
+            if self.files[i].gone {
+                let t = self.files.remove(i);
+                events.push(TailEvent::Released {
+                    path: t.pos.path.clone(),
+                });
+                self.release_shadows(&t.pos);
+                self.retire(t.pos);
+            } else {
+                i += 1;
+            }
+        }
+        events
+    }
+
+    /// Reads up to `max_records` complete records, handing each to `sink`;
+    /// returns how many were read (0 = nothing new).
+    pub fn read(&mut self, max_records: usize, mut sink: impl FnMut(Record)) -> io::Result<usize> {
+        let mut count = 0;
+        for idx in 0..self.files.len() {
+            let live = self.files[idx].pos.shadow_of;
+            if live != 0 {
+                if self.files.iter().any(|t| t.pos.ino == live) {
+                    continue;
+                }
+                self.files[idx].pos.shadow_of = 0;
+            }
+            while count < max_records {
+                let n = self.read_file(idx, max_records - count, &mut sink)?;
+                if n == 0 {
+                    break;
+                }
+                count += n;
+            }
+            if count >= max_records {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    fn read_file(
+        &mut self,
+        idx: usize,
+        max_records: usize,
+        sink: &mut impl FnMut(Record),
+    ) -> io::Result<usize> {
+        let framing = self.framing;
+        let t = &mut self.files[idx];
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut want = READ_CHUNK;
+        let filled = loop {
+            buf.resize(want, 0);
+            let n = read_full_at(&t.file, &mut buf, t.pos.offset)?;
+            let start = if t.pos.offset == 0 {
+                bom_len(&buf[..n])
+            } else {
+                0
+            };
+            let complete = next_record_end(&buf[start..n], framing).is_some();
+            if complete || n < want || want >= MAX_RECORD {
+                break n;
+            }
+            want *= 2;
+        };
+        let mut at = 0usize;
+        if t.pos.offset == 0 {
+            at = bom_len(&buf[..filled]);
+        }
+        let mut count = 0;
+        let mut consumed_lines = 0u64;
+        while count < max_records {
+            let rest = &buf[at..filled];
+            let end = match next_record_end(rest, framing) {
+                Some(e) => e,
+                // An over-long record: hand it over whole (it will be rejected) and move on.
+                None if filled >= MAX_RECORD && at == 0 => rest.len(),
+                None => break,
+            };
+            let raw = &rest[..end];
+            let record_start = at;
+            let lines = raw.iter().filter(|&&b| b == b'\n').count() as u64;
+            let line_no = t.pos.line + consumed_lines + 1;
+            consumed_lines += lines.max(1);
+            at += end;
+            let text = std::str::from_utf8(raw).ok().map(trim_end);
+            if text.is_some_and(|s| s.trim().is_empty()) {
+                continue;
+            }
+            let first_record = t.pos.offset == 0 && record_start == bom_len(&buf[..filled]);
+            if matches!(framing, Framing::Csv { .. }) && first_record {
+                // The first record is the header, unless this is a copy-truncated
+                // file whose new content starts without one: then the old header holds.
+                if t.header.is_none() || t.header.as_deref() == text {
+                    t.header = text.map(str::to_string);
+                    count += 1;
+                    continue;
+                }
+            }
+            sink(Record {
+                path: &t.pos.path,
+                line: line_no,
+                text,
+                bytes: raw,
+                header: t.header.as_deref(),
+            });
+            count += 1;
+        }
+        t.pos.offset += at as u64;
+        t.pos.line += consumed_lines;
+        if u64::from(t.pos.head_len) < HEAD_MAX.min(t.pos.offset) {
+            let len = HEAD_MAX.min(t.pos.offset);
+            t.pos.head_hash = head_hash(&t.file, len)?;
+            t.pos.head_len = len as u32;
+        }
+        self.buf = buf;
+        Ok(count)
+    }
+
+    /// Bytes not yet read in followed files (0 = caught up).
+    pub fn backlog(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|t| t.pos.shadow_of == 0)
+            .map(|t| {
+                t.file
+                    .metadata()
+                    .map(|m| m.len())
+                    .unwrap_or(0)
+                    .saturating_sub(t.pos.offset)
+            })
+            .sum()
+    }
+}
+
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn next_record_end(buf: &[u8], framing: Framing) -> Option<usize> {
+    match framing {
+        Framing::Lines => memchr_newline(buf).map(|i| i + 1),
+        Framing::Csv { delimiter } => crate::parse::csv::record_end(buf, delimiter),
+    }
+}
+
+fn memchr_newline(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|&b| b == b'\n')
+}
+
+fn bom_len(buf: &[u8]) -> usize {
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    }
+}
+
+fn strip_bom(buf: &[u8]) -> &[u8] {
+    &buf[bom_len(buf)..]
+}
+
+fn trim_end(s: &str) -> &str {
+    let s = s.strip_suffix('\n').unwrap_or(s);
+    s.strip_suffix('\r').unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    struct Harness {
+        dir: tempfile::TempDir,
+        tailer: Tailer,
+    }
+
+    impl Harness {
+        fn new(framing: Framing, pattern: &str) -> Harness {
+            let dir = tempfile::tempdir().unwrap();
+            let pat = dir.path().join(pattern).to_string_lossy().into_owned();
+            Harness {
+                tailer: Tailer::new(&pat, framing, vec![], vec![]),
+                dir,
+            }
+        }
+
+        fn path(&self, name: &str) -> std::path::PathBuf {
+            self.dir.path().join(name)
+        }
+
+        fn append(&self, name: &str, text: &str) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(name))
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        }
+
+        /// Scans, reads everything, releases gone files; returns the records.
+        fn poll(&mut self) -> Vec<String> {
+            self.tailer.scan().unwrap();
+            let mut out = Vec::new();
+            while self
+                .tailer
+                .read(1000, |r| {
+                    out.push(r.text.unwrap_or("<bad utf8>").to_string())
+                })
+                .unwrap()
+                > 0
+            {}
+            self.tailer.release_gone();
+            out
+        }
+    }
+
+    #[test]
+    fn partial_line_is_read_only_when_complete() {
+        let mut h = Harness::new(Framing::Lines, "x*.log");
+        h.append("x.log", "one\ntw");
+        assert_eq!(h.poll(), vec!["one"]);
+        assert!(h.poll().is_empty());
+        h.append("x.log", "o\n");
+        assert_eq!(h.poll(), vec!["two"]);
+    }
+
+    #[test]
+    fn log_rotation_by_rename_reads_the_old_file_to_its_end() {
+        let mut h = Harness::new(Framing::Lines, "x.log");
+        h.append("x.log", "a\n");
+        assert_eq!(h.poll(), vec!["a"]);
+        h.append("x.log", "b\n");
+        std::fs::rename(h.path("x.log"), h.path("x.log.1")).unwrap();
+        h.append("x.log", "c\n");
+        let mut got = h.poll();
+        got.sort();
+        assert_eq!(got, vec!["b", "c"]);
+        h.append("x.log", "d\n");
+        assert_eq!(h.poll(), vec!["d"]);
+    }
+
+    #[test]
+    fn log_truncation_by_copytruncate_starts_over() {
+        let mut h = Harness::new(Framing::Lines, "x*.log");
+        h.append("x.log", "line-0001\nline-0002\n");
+        assert_eq!(h.poll().len(), 2);
+        std::fs::copy(h.path("x.log"), h.path("x-1.log")).unwrap();
+        std::fs::File::create(h.path("x.log")).unwrap();
+        h.append("x.log", "new-1\n");
+        assert_eq!(h.poll(), vec!["new-1"], "the copy is not read again");
+    }
+
+    #[test]
+    fn truncation_then_regrowth_past_the_old_offset_is_noticed_by_the_head() {
+        let mut h = Harness::new(Framing::Lines, "x.log");
+        h.append("x.log", "aaaa\n");
+        assert_eq!(h.poll().len(), 1);
+        std::fs::File::create(h.path("x.log")).unwrap();
+        h.append("x.log", "bbbb\ncccc\n");
+        assert_eq!(h.poll(), vec!["bbbb", "cccc"]);
+    }
+
+    #[test]
+    fn a_copy_made_before_truncation_supplies_the_unread_tail() {
+        let mut h = Harness::new(Framing::Lines, "x*.log");
+        h.append("x.log", "a-first\n");
+        assert_eq!(h.poll().len(), 1);
+        h.append("x.log", "b-unread\n");
+        std::fs::copy(h.path("x.log"), h.path("x-1.log")).unwrap();
+        // The copy is seen while the original is still there: it shadows it.
+        h.tailer.scan().unwrap();
+        std::fs::File::create(h.path("x.log")).unwrap();
+        let mut got = h.poll();
+        got.sort();
+        assert_eq!(got, vec!["b-unread"]);
+    }
+
+    #[test]
+    fn resume_from_saved_positions_after_restart() {
+        let mut h = Harness::new(Framing::Lines, "x.log");
+        h.append("x.log", "a\nb\n");
+        assert_eq!(h.poll().len(), 2);
+        let (files, retired) = h.tailer.positions();
+        h.append("x.log", "c\n");
+        let pat = h.path("x.log").to_string_lossy().into_owned();
+        h.tailer = Tailer::new(&pat, Framing::Lines, files, retired);
+        assert_eq!(h.poll(), vec!["c"]);
+    }
+
+    #[test]
+    fn csv_header_bom_and_multiline_records() {
+        let mut h = Harness::new(Framing::Csv { delimiter: b';' }, "s.csv");
+        h.append("s.csv", "\u{feff}A;B\r\n1;\"x\ny\"\r\n2;z");
+        let mut headers = Vec::new();
+        h.tailer.scan().unwrap();
+        let mut out = Vec::new();
+        h.tailer
+            .read(100, |r| {
+                headers.push(r.header.map(str::to_string));
+                out.push((r.line, r.text.unwrap().to_string()));
+            })
+            .unwrap();
+        assert_eq!(out, vec![(2, "1;\"x\ny\"".to_string())]);
+        assert_eq!(headers, vec![Some("A;B".to_string())]);
+        // After a restart mid-file the header is read again from the file's start.
+        let (files, retired) = h.tailer.positions();
+        h.append("s.csv", "\n");
+        let pat = h.path("s.csv").to_string_lossy().into_owned();
+        h.tailer = Tailer::new(&pat, Framing::Csv { delimiter: b';' }, files, retired);
+        h.tailer.scan().unwrap();
+        let mut got = Vec::new();
+        h.tailer
+            .read(100, |r| got.push((r.line, r.header.map(str::to_string))))
+            .unwrap();
+        assert_eq!(got, vec![(4, Some("A;B".to_string()))]);
+    }
+
+    #[test]
+    fn a_file_that_appears_later_is_picked_up() {
+        let mut h = Harness::new(Framing::Lines, "*.log");
+        assert!(h.poll().is_empty());
+        h.append("late.log", "x\n");
+        assert_eq!(h.poll(), vec!["x"]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Compact binary encoding of stored values: varints and length-prefixed strings.
+//! Every value starts with a format byte so a layout change is detectable.
+
+/// Appends values to a byte buffer.
+#[derive(Default)]
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new(format: u8) -> Writer {
+        Writer { buf: vec![format] }
+    }
+
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+
+    pub fn uvar(&mut self, mut v: u64) -> &mut Self {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+        self
+    }
+
+    pub fn ivar(&mut self, v: i64) -> &mut Self {
+        self.uvar(((v << 1) ^ (v >> 63)) as u64)
+    }
+
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.uvar(s.len() as u64);
+        self.buf.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    pub fn u64_fixed(&mut self, v: u64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+}
+
+/// A value that could not be decoded: the store is damaged or of another layout.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable stored value: {0}")]
+pub struct DecodeError(pub &'static str);
+
+/// Reads values written by [`Writer`].
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading a value whose format byte must be `format`.
+    pub fn new(buf: &'a [u8], format: u8) -> Result<Reader<'a>, DecodeError> {
+        match buf.split_first() {
+            Some((&f, rest)) if f == format => Ok(Reader { buf: rest }),
+            Some(_) => Err(DecodeError("unknown value format")),
+            None => Err(DecodeError("empty value")),
+        }
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.buf.split_first().ok_or(DecodeError("truncated"))?;
+        self.buf = rest;
+        Ok(b)
+    }
+
+    pub fn uvar(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError("varint too long"))
+    }
+
+    pub fn ivar(&mut self) -> Result<i64, DecodeError> {
+        let u = self.uvar()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    pub fn len(&mut self) -> Result<usize, DecodeError> {
+        let n = self.uvar()? as usize;
+        if n > self.buf.len() {
+            return Err(DecodeError("length past end"));
+        }
+        Ok(n)
+    }
+
+    pub fn str(&mut self) -> Result<String, DecodeError> {
+        let n = self.len()?;
+        let (s, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        String::from_utf8(s.to_vec()).map_err(|_| DecodeError("bad UTF-8"))
+    }
+
+    pub fn u64_fixed(&mut self) -> Result<u64, DecodeError> {
+        if self.buf.len() < 8 {
+            return Err(DecodeError("truncated"));
+        }
+        let (b, rest) = self.buf.split_at(8);
+        self.buf = rest;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    /// Count of items to follow, bounded by the bytes left (each item takes at least one).
+    pub fn count(&mut self) -> Result<usize, DecodeError> {
+        let n = self.uvar()? as usize;
+        if n > self.buf.len() {
+            return Err(DecodeError("count past end"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let mut w = Writer::new(7);
+        w.uvar(0)
+            .uvar(300)
+            .ivar(-5)
+            .ivar(i64::MIN)
+            .str("Văn phòng")
+            .u64_fixed(u64::MAX);
+        let mut r = Reader::new(&w.buf, 7).unwrap();
+        assert_eq!(r.uvar().unwrap(), 0);
+        assert_eq!(r.uvar().unwrap(), 300);
+        assert_eq!(r.ivar().unwrap(), -5);
+        assert_eq!(r.ivar().unwrap(), i64::MIN);
+        assert_eq!(r.str().unwrap(), "Văn phòng");
+        assert_eq!(r.u64_fixed().unwrap(), u64::MAX);
+        assert!(r.u8().is_err());
+    }
+
+    #[test]
+    fn wrong_format_and_garbage_are_errors_not_panics() {
+        assert!(Reader::new(&[1, 2], 2).is_err());
+        assert!(Reader::new(&[], 2).is_err());
+        let mut r = Reader::new(&[2, 0xff, 0xff], 2).unwrap();
+        assert!(r.str().is_err());
+    }
+}
