@@ -602,6 +602,14 @@ path = "/var/log/vanban/exchange*.jsonl"
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let text = include_str!("../config/docflow.example.toml");
+        let c = Config::parse(Path::new("/etc/docflow/docflow.toml"), text).unwrap();
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[1].csv_delimiter, b';');
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("1 GiB"), Some(1 << 30));

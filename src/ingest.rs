@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -123,49 +124,42 @@ impl Ingestor {
 
     fn commit_with_retry(&mut self, batches: Vec<SourceBatch>) {
         let mut delay = Duration::from_millis(500);
-        let mut logged = false;
-        let mut prepared = None;
+        let mut failing = false;
+        let mut prepared: Option<Prepared> = None;
         loop {
-            let result = match prepared.take() {
-                None => self.prepare(&batches),
+            let attempt = match prepared.take() {
                 Some(p) => Ok(p),
+                None => self.prepare(&batches),
             };
-            let result = result.and_then(|p| match self.store.record_batch_once(&p.commit) {
-                Ok(()) => Ok(p),
-                Err(e) => Err((e, Some(p))),
-            });
-            match result {
-                Ok(p) => {
-                    self.publish(p, &batches);
-                    if logged {
-                        info!("store writes work again; ingestion resumed");
-                        self.shared
-                            .store_ok
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
+            let error = match attempt {
+                Err(e) => e,
+                Ok(p) => match self.store.record_batch_once(&p.commit) {
+                    Ok(()) => {
+                        self.publish(p, &batches);
+                        if failing {
+                            info!("store writes work again; ingestion resumed");
+                            self.shared.store_ok.store(true, Ordering::Relaxed);
+                        }
+                        return;
                     }
-                    return;
-                }
-                Err((e, p)) => {
-                    prepared = p;
-                    if !logged {
-                        error!(error = %e, "store write failed; batch not committed, positions not advanced; retrying");
-                        self.shared
-                            .store_ok
-                            .store(false, std::sync::atomic::Ordering::Relaxed);
-                        logged = true;
+                    Err(e) => {
+                        prepared = Some(p);
+                        e
                     }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
+                },
+            };
+            if !failing {
+                error!(error = %error, "store write failed; batch not committed, positions not advanced; retrying");
+                self.shared.store_ok.store(false, Ordering::Relaxed);
+                failing = true;
             }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
 
     /// Computes a batch's commit without changing any in-memory state.
-    fn prepare(
-        &mut self,
-        batches: &[SourceBatch],
-    ) -> Result<Prepared, (StoreError, Option<Prepared>)> {
+    fn prepare(&mut self, batches: &[SourceBatch]) -> Result<Prepared, StoreError> {
         let mut work = Work::default();
         let mut states: Vec<(usize, SourceState)> = Vec::new();
         let mut rejected: HashMap<usize, Vec<u8>> = HashMap::new();
@@ -217,7 +211,7 @@ impl Ingestor {
                             Event::Exchange(e) => self.apply_exchange(&mut work, e),
                             Event::Signature(s) => self.apply_signature(&mut work, s),
                         };
-                        applied.map_err(|e| (e, None))?;
+                        applied?;
                     }
                 }
             }
@@ -235,7 +229,7 @@ impl Ingestor {
             let name = &self.shared.sources[*source].config.name;
             state.rejected_len =
                 append_rejected(&self.rejected_dir, name, state.rejected_len, bytes)
-                    .map_err(|e| (StoreError::Write(sled::Error::Io(e)), None))?;
+                    .map_err(|e| StoreError::Write(sled::Error::Io(e)))?;
         }
         let mut delta: HashMap<Slot, i64> = HashMap::new();
         let mut commit = Commit::default();
@@ -263,12 +257,9 @@ impl Ingestor {
         {
             let agg = self.shared.aggregates.read().expect("aggregates lock");
             for slot in delta.keys() {
-                if !next.days.contains_key(&slot.day) {
-                    next.days.insert(
-                        slot.day,
-                        agg.days.get(&slot.day).cloned().unwrap_or_default(),
-                    );
-                }
+                next.days
+                    .entry(slot.day)
+                    .or_insert_with(|| agg.days.get(&slot.day).cloned().unwrap_or_default());
             }
         }
         for (slot, n) in &delta {

@@ -85,7 +85,7 @@ impl<'a> Reader<'a> {
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
 
-    pub fn len(&mut self) -> Result<usize, DecodeError> {
+    fn str_len(&mut self) -> Result<usize, DecodeError> {
         let n = self.uvar()? as usize;
         if n > self.buf.len() {
             return Err(DecodeError("length past end"));
@@ -94,7 +94,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn str(&mut self) -> Result<String, DecodeError> {
-        let n = self.len()?;
+        let n = self.str_len()?;
         let (s, rest) = self.buf.split_at(n);
         self.buf = rest;
         String::from_utf8(s.to_vec()).map_err(|_| DecodeError("bad UTF-8"))
