@@ -240,18 +240,7 @@ async fn documents(
         let mut out = Vec::new();
         let mut next = None;
         let start = cursor.as_ref().map(|(_, id)| id.as_str());
-        // The cursor's group is read again to finish its second direction.
-        let mut groups: Box<dyn Iterator<Item = _>> = match &cursor {
-            Some((_, id)) => {
-                let first = store
-                    .group_with_ids(id)
-                    .transpose()
-                    .map(|g| g.map(|g| (id.clone(), g)));
-                Box::new(first.into_iter().chain(store.groups_after(start)))
-            }
-            None => Box::new(store.groups_after(None)),
-        };
-        for item in groups.by_ref() {
+        for item in store.groups_from(start) {
             let (doc_id, group) = item?;
             for d in Direction::ALL {
                 if let Some((cd, cid)) = &cursor {
@@ -281,8 +270,7 @@ async fn documents(
                 ));
             }
         }
-        let _ = &mut next;
-        Ok((out, None))
+        Ok((out, next))
     })
     .await;
     match result {

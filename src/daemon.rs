@@ -41,10 +41,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::A
             }
             let tz = config.agency.timezone;
             let roles = config.required_roles;
-            store.recount(&settings, |doc| {
-                let slot = Ingestor::slot(doc, tz, roles);
-                (slot.day, slot.class)
-            })?
+            store.recount(&settings, |doc| Ingestor::slot(doc, tz, roles))?
         }
     };
     Ok((store, aggregates))

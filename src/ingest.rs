@@ -2,18 +2,18 @@
 //! merges events into documents, derives per-day count changes, and commits
 //! everything with the sources' positions in one atomic store write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono_tz::Tz;
 use tracing::{debug, error, info, warn};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use crate::aggregate::{day_number, Aggregates, DayCounts, Slot};
 use crate::classify::{add_signer, Document};
@@ -21,46 +21,185 @@ use crate::parse::normalize::Direction;
 use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
 use crate::parse::time::local_day;
 use crate::sources::{Item, SourceBatch, SourceHandle};
-use crate::store::{Commit, DocGroup, IdSet, ShaEntry, SourceState, Store, StoreError};
+use crate::store::pages::PageCache;
+use crate::store::{Commit, DocGroup, PendingSha, Signatures, SourceState, Store, StoreError};
 
-/// Events committed in one store write at most (PERF-NOTES: ~1 k keeps sled batches cheap).
-pub const MAX_BATCH_EVENTS: usize = 2048;
+/// Events committed in one store write at most.
+pub const MAX_BATCH_EVENTS: usize = 4096;
+/// Memory for decoded pages of documents kept by the writer.
+pub const PAGE_CACHE_BYTES: usize = 32 << 20;
+/// sha256 values remembered per generation of the recent map.
+const RECENT_SHAS: usize = 50_000;
+/// Bits of the sha256 membership filter (8 MiB).
+const SHA_FILTER_BITS: usize = 64 << 20;
 
 /// State shared with the HTTP API and metrics.
 pub struct Shared {
     pub aggregates: RwLock<Aggregates>,
     pub sources: Vec<Arc<SourceHandle>>,
     /// False while the store refuses writes.
-    pub store_ok: std::sync::atomic::AtomicBool,
+    pub store_ok: AtomicBool,
+}
+
+/// A fixed-size Bloom filter: memory does not grow with what it holds.
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    const HASHES: u64 = 5;
+
+    fn new(bits: usize) -> Bloom {
+        Bloom {
+            bits: vec![0; bits.div_ceil(64)],
+        }
+    }
+
+    fn positions(&self, item: &str) -> impl Iterator<Item = usize> + '_ {
+        let h = xxh3_128(item.as_bytes());
+        let (a, b) = (h as u64, (h >> 64) as u64 | 1);
+        let n = (self.bits.len() * 64) as u64;
+        (0..Self::HASHES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % n) as usize)
+    }
+
+    fn insert(&mut self, item: &str) {
+        let pos: Vec<usize> = self.positions(item).collect();
+        for p in pos {
+            self.bits[p / 64] |= 1 << (p % 64);
+        }
+    }
+
+    fn contains(&self, item: &str) -> bool {
+        self.positions(item)
+            .all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+    }
+}
+
+/// Which doc_ids carry a sha256: a filter of every sha256 ever seen, a
+/// bounded map of recent ones, and the store's sha256 log for the rest.
+struct ShaIndex {
+    filter: Bloom,
+    recent: [HashMap<u128, Vec<String>>; 2],
+    /// sha256 values with signatures waiting for a document.
+    pending: HashSet<String>,
+    log_scans: u64,
+}
+
+impl ShaIndex {
+    fn open(store: &Store) -> Result<ShaIndex, StoreError> {
+        let mut index = ShaIndex {
+            filter: Bloom::new(SHA_FILTER_BITS),
+            recent: [HashMap::new(), HashMap::new()],
+            pending: store.pending_shas()?.into_iter().collect(),
+            log_scans: 0,
+        };
+        store.scan_sha_log(|sha, doc_id| {
+            index.filter.insert(&sha);
+            index.remember(&sha, doc_id);
+        })?;
+        Ok(index)
+    }
+
+    fn remember(&mut self, sha: &str, doc_id: String) {
+        let key = xxh3_128(sha.as_bytes());
+        if !self.recent[0].contains_key(&key) {
+            let moved = self.recent[1].remove(&key).unwrap_or_default();
+            if self.recent[0].len() >= RECENT_SHAS {
+                self.recent[1] = std::mem::take(&mut self.recent[0]);
+            }
+            self.recent[0].insert(key, moved);
+        }
+        let ids = self.recent[0].get_mut(&key).expect("just inserted");
+        if !ids.contains(&doc_id) {
+            ids.push(doc_id);
+        }
+    }
+
+    /// The doc_ids whose documents carry `sha`.
+    fn docs_with(&mut self, store: &Store, sha: &str) -> Result<Vec<String>, StoreError> {
+        if !self.filter.contains(sha) {
+            return Ok(Vec::new());
+        }
+        let key = xxh3_128(sha.as_bytes());
+        for generation in &self.recent {
+            if let Some(ids) = generation.get(&key) {
+                return Ok(ids.clone());
+            }
+        }
+        self.log_scans += 1;
+        let mut ids = Vec::new();
+        store.scan_sha_log(|s, id| {
+            if s == sha && !ids.contains(&id) {
+                ids.push(id);
+            }
+        })?;
+        if ids.is_empty() {
+            debug!(sha, "sha256 filter false positive");
+        } else {
+            for id in &ids {
+                self.remember(sha, id.clone());
+            }
+        }
+        Ok(ids)
+    }
+
+    fn add(&mut self, sha: &str, doc_id: &str) {
+        self.filter.insert(sha);
+        self.remember(sha, doc_id.to_string());
+    }
+}
+
+/// What became of one valid event.
+enum Outcome {
+    Accepted,
+    Duplicate,
+}
+
+/// A hash map with a fast non-cryptographic hasher.
+pub type FastMap<K, V> = HashMap<K, V, xxhash_rust::xxh3::Xxh3Builder>;
+
+/// Changes of the current batch besides the pages.
+#[derive(Default)]
+struct Work {
+    /// Where each touched group's documents counted before the batch.
+    before: FastMap<String, [Option<Slot>; 2]>,
+    sha_log: Vec<(String, String)>,
+    pending: HashMap<String, PendingSha>,
+    pending_remove: BTreeSet<String>,
+}
+
+/// A batch ready to commit.
+struct Prepared {
+    commit: Commit,
+    states: Vec<(usize, SourceState)>,
+    delta: HashMap<Slot, i64>,
+}
+
+/// Where the writer's time went, logged at shutdown.
+#[derive(Debug, Default)]
+struct WriterStats {
+    commits: u64,
+    pages_written: u64,
+    page_bytes: u64,
+    prepare: Duration,
+    write: Duration,
 }
 
 /// The writer's state.
 pub struct Ingestor {
+    stats: WriterStats,
     store: Store,
+    pages: PageCache,
+    shas: ShaIndex,
     tz: Tz,
     required_roles: u8,
-    seen: [IdSet; 2],
     rejected_dir: PathBuf,
     shared: Arc<Shared>,
 }
 
-/// A document group being changed by the current batch, with where its documents counted before.
-struct GroupWork {
-    group: DocGroup,
-    before: [Option<Slot>; 2],
-}
-
-/// Everything a batch changes before it is committed.
-#[derive(Default)]
-struct Work {
-    groups: HashMap<String, GroupWork>,
-    shas: HashMap<String, ShaEntry>,
-    new_seen: [Vec<u64>; 2],
-    batch_seen: [IdSet; 2],
-}
-
-fn dir_index(d: Direction) -> usize {
-    d.as_byte() as usize
+/// Hash of an event id within its source kind.
+fn event_hash(kind: SourceKind, id: &str) -> u64 {
+    xxh3_64_with_seed(id.as_bytes(), u64::from(kind.as_byte()) + 1)
 }
 
 impl Ingestor {
@@ -71,15 +210,13 @@ impl Ingestor {
         rejected_dir: PathBuf,
         shared: Arc<Shared>,
     ) -> Result<Ingestor, StoreError> {
-        let seen = [
-            store.seen_ids(SourceKind::Exchange)?,
-            store.seen_ids(SourceKind::Signature)?,
-        ];
         Ok(Ingestor {
+            stats: WriterStats::default(),
+            pages: PageCache::open(&store, PAGE_CACHE_BYTES)?,
+            shas: ShaIndex::open(&store)?,
             store,
             tz,
             required_roles,
-            seen,
             rejected_dir,
             shared,
         })
@@ -103,8 +240,8 @@ impl Ingestor {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            let mut events = first.items.len();
             let mut batches = vec![first];
-            let mut events: usize = batches[0].items.len();
             while events < MAX_BATCH_EVENTS {
                 match rx.try_recv() {
                     Ok(b) => {
@@ -115,6 +252,20 @@ impl Ingestor {
                 }
             }
             self.commit_with_retry(batches);
+        }
+        info!(
+            commits = self.stats.commits,
+            pages_written = self.stats.pages_written,
+            page_bytes = self.stats.page_bytes,
+            prepare_ms = self.stats.prepare.as_millis() as u64,
+            write_ms = self.stats.write.as_millis() as u64,
+            "writer totals"
+        );
+        if self.shas.log_scans > 0 {
+            info!(
+                scans = self.shas.log_scans,
+                "sha256 joins that needed a scan of the sha256 log"
+            );
         }
         if let Err(e) = self.store.flush() {
             error!(error = %e, "store flush at shutdown failed");
@@ -127,15 +278,34 @@ impl Ingestor {
         let mut failing = false;
         let mut prepared: Option<Prepared> = None;
         loop {
+            let started = std::time::Instant::now();
             let attempt = match prepared.take() {
                 Some(p) => Ok(p),
                 None => self.prepare(&batches),
             };
+            self.stats.prepare += started.elapsed();
+            let started = std::time::Instant::now();
             let error = match attempt {
-                Err(e) => e,
+                Err(e) => {
+                    // The pages may hold half of this batch: start again from the store.
+                    if let Err(e2) = self.pages.reset(&self.store) {
+                        error!(error = %e2, "cannot reload pages");
+                    }
+                    e
+                }
                 Ok(p) => match self.store.record_batch_once(&p.commit) {
                     Ok(()) => {
+                        self.stats.write += started.elapsed();
+                        self.stats.commits += 1;
+                        self.stats.pages_written += p.commit.pages.len() as u64;
+                        self.stats.page_bytes += p
+                            .commit
+                            .pages
+                            .iter()
+                            .map(|(_, v)| v.len() as u64)
+                            .sum::<u64>();
                         self.publish(p, &batches);
+                        self.pages.evict();
                         if failing {
                             info!("store writes work again; ingestion resumed");
                             self.shared.store_ok.store(true, Ordering::Relaxed);
@@ -158,13 +328,13 @@ impl Ingestor {
         }
     }
 
-    /// Computes a batch's commit without changing any in-memory state.
+    /// Applies a batch to the cached pages and builds its commit.
     fn prepare(&mut self, batches: &[SourceBatch]) -> Result<Prepared, StoreError> {
         let mut work = Work::default();
         let mut states: Vec<(usize, SourceState)> = Vec::new();
         let mut rejected: HashMap<usize, Vec<u8>> = HashMap::new();
         for batch in batches {
-            let handle = &self.shared.sources[batch.source];
+            let handle = self.shared.sources[batch.source].clone();
             let idx = match states.iter().position(|(i, _)| *i == batch.source) {
                 Some(i) => i,
                 None => {
@@ -173,12 +343,10 @@ impl Ingestor {
                 }
             };
             let kind = handle.config.kind;
-            let k = kind.as_byte() as usize;
             for item in &batch.items {
-                let state = &mut states[idx].1;
                 match item {
                     Item::Invalid(r) => {
-                        state.invalid += 1;
+                        states[idx].1.invalid += 1;
                         warn!(source = %handle.config.name, file = %r.file, line = r.line, reason = %r.reason, "rejected event");
                         let line = serde_json::json!({
                             "source": handle.config.name,
@@ -192,32 +360,32 @@ impl Ingestor {
                         buf.push(b'\n');
                     }
                     Item::Event(ev) => {
-                        if let Some(id) = ev.event_id() {
-                            let h = xxh3_64(id.as_bytes());
-                            if self.seen[k].contains(&h) || !work.batch_seen[k].insert(h) {
-                                state.duplicate += 1;
-                                debug!(source = %handle.config.name, event_id = id, "duplicate event");
-                                continue;
-                            }
-                            work.new_seen[k].push(h);
-                        }
-                        state.accepted += 1;
-                        state.last_event_time = Some(
-                            state
-                                .last_event_time
-                                .map_or(ev.time(), |t| t.max(ev.time())),
-                        );
-                        let applied = match ev {
-                            Event::Exchange(e) => self.apply_exchange(&mut work, e),
-                            Event::Signature(s) => self.apply_signature(&mut work, s),
+                        let hash = ev.event_id().map(|id| event_hash(kind, id));
+                        let outcome = match ev {
+                            Event::Exchange(e) => self.apply_exchange(&mut work, e, hash)?,
+                            Event::Signature(s) => self.apply_signature(&mut work, s, hash)?,
                         };
-                        applied?;
+                        let state = &mut states[idx].1;
+                        match outcome {
+                            Outcome::Duplicate => {
+                                state.duplicate += 1;
+                                debug!(source = %handle.config.name, event_id = ev.event_id(), "duplicate event");
+                            }
+                            Outcome::Accepted => {
+                                state.accepted += 1;
+                                state.last_event_time = Some(
+                                    state
+                                        .last_event_time
+                                        .map_or(ev.time(), |t| t.max(ev.time())),
+                                );
+                            }
+                        }
                     }
                 }
             }
             let state = &mut states[idx].1;
-            state.files = batch.files.clone();
-            state.retired = batch.retired.clone();
+            state.files.clone_from(&batch.files);
+            state.retired.clone_from(&batch.retired);
         }
         // Rejected events are appended before the commit; the committed length
         // lets a restart cut off lines of a batch that was never committed.
@@ -229,19 +397,18 @@ impl Ingestor {
             let name = &self.shared.sources[*source].config.name;
             state.rejected_len =
                 append_rejected(&self.rejected_dir, name, state.rejected_len, bytes)
-                    .map_err(|e| StoreError::Write(sled::Error::Io(e)))?;
+                    .map_err(StoreError::Rejected)?;
         }
         let mut delta: HashMap<Slot, i64> = HashMap::new();
-        let mut commit = Commit::default();
-        for (doc_id, gw) in work.groups {
+        for (doc_id, before) in work.before {
+            let group = self.pages.get(&self.store, &doc_id)?;
             for d in Direction::ALL {
-                let after = gw
-                    .group
-                    .doc(d)
-                    .as_ref()
+                let after = group
+                    .and_then(|g| g.doc(d).as_ref())
                     .map(|doc| Self::slot(doc, self.tz, self.required_roles));
-                if gw.before[dir_index(d)] != after {
-                    if let Some(b) = &gw.before[dir_index(d)] {
+                let before = &before[d.as_byte() as usize];
+                if *before != after {
+                    if let Some(b) = before {
                         *delta.entry(b.clone()).or_default() -= 1;
                     }
                     if let Some(a) = after {
@@ -249,10 +416,12 @@ impl Ingestor {
                     }
                 }
             }
-            commit.groups.push((doc_id, gw.group));
         }
-        commit.shas = work.shas.into_iter().collect();
         delta.retain(|_, n| *n != 0);
+        let mut commit = Commit::default();
+        let dirty = self.pages.take_dirty();
+        commit.pages = dirty.pages;
+        commit.new_pages = dirty.new_pages;
         let mut next = Aggregates::default();
         {
             let agg = self.shared.aggregates.read().expect("aggregates lock");
@@ -265,15 +434,18 @@ impl Ingestor {
         for (slot, n) in &delta {
             next.apply(slot, *n);
         }
-        let touched: std::collections::BTreeSet<_> = delta.keys().map(|s| s.day).collect();
+        let touched: BTreeSet<_> = delta.keys().map(|s| s.day).collect();
         commit.days = touched
             .into_iter()
             .map(|d| (d, next.days.get(&d).cloned().unwrap_or_else(DayCounts::new)))
             .collect();
-        commit.seen = vec![
-            (SourceKind::Exchange, std::mem::take(&mut work.new_seen[0])),
-            (SourceKind::Signature, std::mem::take(&mut work.new_seen[1])),
-        ];
+        commit.sha_log = work.sha_log;
+        commit.pending_remove = work.pending_remove.iter().cloned().collect();
+        commit.pending_put = work
+            .pending
+            .into_iter()
+            .filter(|(sha, _)| !work.pending_remove.contains(sha))
+            .collect();
         commit.sources = states
             .iter()
             .map(|(i, s)| (self.shared.sources[*i].config.name.clone(), s.clone()))
@@ -287,9 +459,6 @@ impl Ingestor {
 
     /// After a successful commit: the in-memory mirrors follow the store.
     fn publish(&mut self, p: Prepared, batches: &[SourceBatch]) {
-        for (kind, ids) in &p.commit.seen {
-            self.seen[kind.as_byte() as usize].extend(ids.iter().copied());
-        }
         {
             let mut agg = self.shared.aggregates.write().expect("aggregates lock");
             for (slot, n) in &p.delta {
@@ -307,114 +476,202 @@ impl Ingestor {
         }
     }
 
-    fn load_group<'w>(
+    /// The group of `doc_id` for changing; remembers where its documents counted before.
+    fn touch(&mut self, work: &mut Work, doc_id: &str) -> Result<&mut DocGroup, StoreError> {
+        if !work.before.contains_key(doc_id) {
+            let group = self.pages.get(&self.store, doc_id)?;
+            let slots = Direction::ALL.map(|d| {
+                group
+                    .and_then(|g| g.doc(d).as_ref())
+                    .map(|doc| Self::slot(doc, self.tz, self.required_roles))
+            });
+            work.before.insert(doc_id.to_string(), slots);
+        }
+        self.pages.get_mut(&self.store, doc_id)
+    }
+
+    fn has_event(&mut self, doc_id: &str, hash: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .pages
+            .get(&self.store, doc_id)?
+            .is_some_and(|g| g.events.contains(&hash)))
+    }
+
+    fn pending_entry<'w>(
         &self,
         work: &'w mut Work,
-        doc_id: &str,
-    ) -> Result<&'w mut GroupWork, StoreError> {
-        if !work.groups.contains_key(doc_id) {
-            let group = self.store.group_with_ids(doc_id)?.unwrap_or_default();
-            let before = [
-                group
-                    .outgoing
-                    .as_ref()
-                    .map(|d| Self::slot(d, self.tz, self.required_roles)),
-                group
-                    .incoming
-                    .as_ref()
-                    .map(|d| Self::slot(d, self.tz, self.required_roles)),
-            ];
-            work.groups
-                .insert(doc_id.to_string(), GroupWork { group, before });
-        }
-        Ok(work.groups.get_mut(doc_id).expect("just inserted"))
-    }
-
-    fn load_sha<'w>(
-        &self,
-        shas: &'w mut HashMap<String, ShaEntry>,
         sha: &str,
-    ) -> Result<&'w mut ShaEntry, StoreError> {
-        if !shas.contains_key(sha) {
-            let entry = self.store.sha_entry(sha)?.unwrap_or_default();
-            shas.insert(sha.to_string(), entry);
+    ) -> Result<&'w mut PendingSha, StoreError> {
+        if !work.pending.contains_key(sha) {
+            let stored = if self.shas.pending.contains(sha) {
+                self.store.pending(sha)?
+            } else {
+                None
+            };
+            work.pending
+                .insert(sha.to_string(), stored.unwrap_or_default());
         }
-        Ok(shas.get_mut(sha).expect("just inserted"))
+        Ok(work.pending.get_mut(sha).expect("just inserted"))
     }
 
-    fn apply_exchange(&self, work: &mut Work, e: &ExchangeEvent) -> Result<(), StoreError> {
-        let gw = self.load_group(work, &e.doc_id)?;
-        let group_sigs = gw.group.signatures.clone();
-        let slot = gw.group.doc_mut(e.direction);
-        let new_sha = match slot {
+    fn apply_exchange(
+        &mut self,
+        work: &mut Work,
+        e: &ExchangeEvent,
+        hash: Option<u64>,
+    ) -> Result<Outcome, StoreError> {
+        let g = self.touch(work, &e.doc_id)?;
+        if let Some(h) = hash {
+            if g.events.contains(&h) {
+                return Ok(Outcome::Duplicate);
+            }
+            g.events.push(h);
+        }
+        let by_doc_id = g.signatures.clone();
+        let new_sha = match g.doc_mut(e.direction) {
             Some(doc) => doc.merge_event(e),
-            None => {
+            slot @ None => {
                 let mut doc = Document::from_event(e);
-                doc.add_signatures(group_sigs.roles, &group_sigs.signers);
+                doc.add_signatures(by_doc_id.roles, &by_doc_id.signers);
                 let sha = doc.shas.first().cloned();
                 *slot = Some(doc);
                 sha
             }
         };
         if let Some(sha) = new_sha {
-            let entry = self.load_sha(&mut work.shas, &sha)?;
-            if !entry.doc_ids.contains(&e.doc_id) {
-                entry.doc_ids.push(e.doc_id.clone());
-            }
-            let sigs = entry.signatures.clone();
-            let gw = work.groups.get_mut(&e.doc_id).expect("loaded above");
-            if let Some(doc) = gw.group.doc_mut(e.direction) {
-                doc.add_signatures(sigs.roles, &sigs.signers);
+            self.link_sha(work, &e.doc_id, e.direction, &sha)?;
+        }
+        Ok(Outcome::Accepted)
+    }
+
+    /// A document gained `sha`: it takes the signatures already joined by it.
+    fn link_sha(
+        &mut self,
+        work: &mut Work,
+        doc_id: &str,
+        direction: Direction,
+        sha: &str,
+    ) -> Result<(), StoreError> {
+        let others = self.shas.docs_with(&self.store, sha)?;
+        let mut joined = Signatures::default();
+        for other in &others {
+            if let Some(s) = self
+                .pages
+                .get(&self.store, other)?
+                .and_then(|g| g.sha_signatures(sha))
+            {
+                joined.merge(s);
             }
         }
+        let mut pending_events = Vec::new();
+        if self.shas.pending.contains(sha) || work.pending.contains_key(sha) {
+            let p = std::mem::take(self.pending_entry(work, sha)?);
+            joined.merge(&p.signatures);
+            pending_events = p.events;
+            work.pending_remove.insert(sha.to_string());
+            self.shas.pending.remove(sha);
+        }
+        let g = self.touch(work, doc_id)?;
+        g.events.extend(pending_events);
+        if !joined.is_empty() {
+            g.sha_signatures_mut(sha).merge(&joined);
+            if let Some(doc) = g.doc_mut(direction) {
+                doc.add_signatures(joined.roles, &joined.signers);
+            }
+        }
+        if !others.iter().any(|o| o == doc_id) {
+            work.sha_log.push((sha.to_string(), doc_id.to_string()));
+        }
+        self.shas.add(sha, doc_id);
         Ok(())
     }
 
-    fn apply_signature(&self, work: &mut Work, s: &SignatureEvent) -> Result<(), StoreError> {
-        if !s.valid {
-            return Ok(()); // adds nothing, revokes nothing
+    fn apply_signature(
+        &mut self,
+        work: &mut Work,
+        s: &SignatureEvent,
+        hash: Option<u64>,
+    ) -> Result<Outcome, StoreError> {
+        let sha_docs = match &s.sha256 {
+            Some(sha) => self.shas.docs_with(&self.store, sha)?,
+            None => Vec::new(),
+        };
+        if let Some(h) = hash {
+            let mut seen = false;
+            for doc_id in s.doc_id.iter().chain(sha_docs.iter()) {
+                seen |= self.has_event(doc_id, h)?;
+            }
+            if let Some(sha) = &s.sha256 {
+                if self.shas.pending.contains(sha) || work.pending.contains_key(sha) {
+                    seen |= self.pending_entry(work, sha)?.events.contains(&h);
+                }
+            }
+            if seen {
+                return Ok(Outcome::Duplicate);
+            }
+            // Recorded where a later copy of this event will look first.
+            match (&s.doc_id, sha_docs.first(), &s.sha256) {
+                (Some(id), _, _) | (None, Some(id), _) => self.touch(work, id)?.events.push(h),
+                (None, None, Some(sha)) => {
+                    self.pending_entry(work, sha)?.events.push(h);
+                    self.shas.pending.insert(sha.clone());
+                }
+                (None, None, None) => {}
+            }
         }
-        let bit = s.role.bit();
-        let signers: Vec<String> = if s.signer.is_empty() {
-            vec![]
-        } else {
-            vec![s.signer.clone()]
+        if !s.valid {
+            return Ok(Outcome::Accepted); // adds nothing, revokes nothing
+        }
+        let signature = Signatures {
+            roles: s.role.bit(),
+            signers: if s.signer.is_empty() {
+                vec![]
+            } else {
+                vec![s.signer.clone()]
+            },
         };
         if let Some(doc_id) = &s.doc_id {
-            let gw = self.load_group(work, doc_id)?;
-            gw.group.signatures.roles |= bit;
-            add_signer(&mut gw.group.signatures.signers, &s.signer);
+            let g = self.touch(work, doc_id)?;
+            g.signatures.roles |= signature.roles;
+            add_signer(&mut g.signatures.signers, &s.signer);
             for d in Direction::ALL {
-                if let Some(doc) = gw.group.doc_mut(d) {
-                    doc.add_signatures(bit, &signers);
+                if let Some(doc) = g.doc_mut(d) {
+                    doc.add_signatures(signature.roles, &signature.signers);
                 }
             }
         }
         if let Some(sha) = &s.sha256 {
-            let entry = self.load_sha(&mut work.shas, sha)?;
-            entry.signatures.roles |= bit;
-            add_signer(&mut entry.signatures.signers, &s.signer);
-            let doc_ids = entry.doc_ids.clone();
-            for doc_id in doc_ids {
-                let gw = self.load_group(work, &doc_id)?;
+            if sha_docs.is_empty() {
+                match &s.doc_id {
+                    // Parked in the named group, which the sha256 index then lists:
+                    // a document with this sha256 will find it there.
+                    Some(doc_id) => {
+                        self.touch(work, doc_id)?
+                            .sha_signatures_mut(sha)
+                            .merge(&signature);
+                        work.sha_log.push((sha.clone(), doc_id.clone()));
+                        self.shas.add(sha, doc_id);
+                    }
+                    None => {
+                        self.pending_entry(work, sha)?.signatures.merge(&signature);
+                        self.shas.pending.insert(sha.clone());
+                    }
+                }
+            }
+            for doc_id in &sha_docs {
+                let g = self.touch(work, doc_id)?;
+                g.sha_signatures_mut(sha).merge(&signature);
                 for d in Direction::ALL {
-                    if let Some(doc) = gw.group.doc_mut(d) {
+                    if let Some(doc) = g.doc_mut(d) {
                         if doc.shas.binary_search(sha).is_ok() {
-                            doc.add_signatures(bit, &signers);
+                            doc.add_signatures(signature.roles, &signature.signers);
                         }
                     }
                 }
             }
         }
-        Ok(())
+        Ok(Outcome::Accepted)
     }
-}
-
-/// A batch ready to commit.
-struct Prepared {
-    commit: Commit,
-    states: Vec<(usize, SourceState)>,
-    delta: HashMap<Slot, i64>,
 }
 
 /// Appends rejected lines at the committed length (cutting off lines of an
@@ -452,5 +709,23 @@ pub fn trim_rejected(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_has_no_false_negatives() {
+        let mut b = Bloom::new(1 << 16);
+        for i in 0..2000 {
+            b.insert(&format!("sha-{i}"));
+        }
+        assert!((0..2000).all(|i| b.contains(&format!("sha-{i}"))));
+        let false_positives = (0..2000)
+            .filter(|i| b.contains(&format!("other-{i}")))
+            .count();
+        assert!(false_positives < 20, "{false_positives}");
     }
 }

@@ -80,7 +80,23 @@ pub fn generate(
     signatures: &mut dyn Write,
     sig_format: SignatureFormat,
 ) -> io::Result<GenStats> {
-    let mut generator = Generator::new(opts);
+    generate_with(
+        &mut Generator::new(opts),
+        opts,
+        exchange,
+        signatures,
+        sig_format,
+    )
+}
+
+/// Like [`generate`] (span and count from `opts`), but continues `generator` so its later `next_document` calls keep ids and documents unique.
+pub fn generate_with(
+    generator: &mut Generator,
+    opts: &GenOptions,
+    exchange: &mut dyn Write,
+    signatures: &mut dyn Write,
+    sig_format: SignatureFormat,
+) -> io::Result<GenStats> {
     let mut writer = FeedWriter {
         exchange: BufWriter::with_capacity(1 << 16, exchange),
         signatures: BufWriter::with_capacity(1 << 16, signatures),
@@ -92,7 +108,7 @@ pub fn generate(
         writer.write_csv_header()?;
     }
 
-    let documents = planned_documents(opts);
+    let documents = planned_documents(&generator.shape_rng, generator.noise, opts.exchange_events);
     let end = opts.end.max(opts.start);
     let step = if documents > 1 {
         (end - opts.start) as f64 / (documents - 1) as f64
@@ -461,11 +477,11 @@ impl Generator {
 const MEAN_EXCHANGE_LINES: f64 = 1.73;
 
 /// Counts the documents `generate` starts before the exchange-line budget is spent.
-fn planned_documents(opts: &GenOptions) -> usize {
-    let mut rng = SplitMix64::new(shape_seed(opts.seed));
+fn planned_documents(shape_rng: &SplitMix64, noise: bool, exchange_events: usize) -> usize {
+    let mut rng = shape_rng.clone();
     let (mut lines, mut documents) = (0, 0);
-    while lines < opts.exchange_events {
-        lines += Shape::draw(&mut rng, opts.realistic_noise).exchange_lines();
+    while lines < exchange_events {
+        lines += Shape::draw(&mut rng, noise).exchange_lines();
         documents += 1;
     }
     documents
@@ -1619,7 +1635,7 @@ mod tests {
             secret: bool,
             shas: HashSet<String>,
         }
-        let mut generator = Generator::new(&options(106, 17_300, false));
+        let mut generator = Generator::new(&options(21, 17_300, false));
         let (mut documents, mut signatures, mut late) = (HashMap::new(), Vec::new(), Vec::new());
         let mut outgoing_copies = HashMap::<String, usize>::new();
         for i in 0..10_000 {
@@ -1759,6 +1775,49 @@ mod tests {
                 .collect();
             assert_eq!(shas.len(), 1);
             assert!(events.exchange.iter().all(|l| l.contains("\"time\":\"")));
+        }
+    }
+
+    #[test]
+    fn a_continued_generator_keeps_ids_and_documents_unique() {
+        let opts = options(4, 3_000, true);
+        let mut generator = Generator::new(&opts);
+        let (mut exchange, mut signatures) = (Vec::new(), Vec::new());
+        let stats = generate_with(
+            &mut generator,
+            &opts,
+            &mut exchange,
+            &mut signatures,
+            SignatureFormat::Jsonl,
+        )
+        .unwrap();
+        assert_eq!(
+            exchange,
+            run(&opts, SignatureFormat::Jsonl).1.into_bytes(),
+            "same bytes as generate"
+        );
+        let backfill = String::from_utf8([exchange, signatures].concat()).unwrap();
+        let ids = |line: &str| -> Vec<String> {
+            let object = valid_object(line, &[]).unwrap();
+            ["event_id", "doc_id"]
+                .iter()
+                .filter_map(|f| text(&object, f).map(str::to_owned))
+                .collect()
+        };
+        let used: HashSet<String> = backfill
+            .lines()
+            .filter(|l| valid_object(l, &[]).is_some())
+            .flat_map(ids)
+            .collect();
+        assert!(used.len() > stats.documents);
+        for i in 0..200 {
+            let events = generator.next_document(opts.end + 600 + i * 30);
+            let lines = events.exchange.iter().chain(&events.signatures);
+            for line in lines.chain(events.late_signatures.iter().map(|(_, l)| l)) {
+                if valid_object(line, &[]).is_some() {
+                    assert!(ids(line).iter().all(|id| !used.contains(id)), "{line}");
+                }
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use generator::{generate, GenOptions, Generator, SignatureFormat, CSV_FIELD_MAP};
+use generator::{generate, generate_with, GenOptions, Generator, SignatureFormat, CSV_FIELD_MAP};
 
 /// Options of `docflowd demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -147,10 +147,18 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         exchange_events: args.events,
         realistic_noise: true,
     };
+    // One generator for history and live appends, so ids never repeat.
+    let mut generator = Generator::new(&opts);
     let stats = {
         let mut ex = BufWriter::new(fs::File::create(logs.join("exchange.jsonl"))?);
         let mut sg = BufWriter::new(fs::File::create(logs.join("chu-ky-so.csv"))?);
-        let stats = generate(&opts, &mut ex, &mut sg, SignatureFormat::VietnameseCsv)?;
+        let stats = generate_with(
+            &mut generator,
+            &opts,
+            &mut ex,
+            &mut sg,
+            SignatureFormat::VietnameseCsv,
+        )?;
         ex.flush()?;
         sg.flush()?;
         stats
@@ -164,11 +172,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         let stop = shutdown.clone();
         let every = Duration::from_secs(args.live_every);
         let logs = logs.clone();
-        let live = GenOptions {
-            seed: now as u64,
-            ..opts
-        };
-        tokio::task::spawn_blocking(move || live_appends(&logs, &live, every, &stop));
+        tokio::task::spawn_blocking(move || live_appends(&logs, generator, every, &stop));
     }
     let docs = stats.documents;
     crate::daemon::run(config, shutdown, move |addr| {
@@ -190,8 +194,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// Appends one new document every `every`, and late signatures when they fall due.
-fn live_appends(logs: &Path, opts: &GenOptions, every: Duration, stop: &CancellationToken) {
-    let mut g = Generator::new(opts);
+fn live_appends(logs: &Path, mut g: Generator, every: Duration, stop: &CancellationToken) {
     let mut pending: Vec<(i64, String)> = Vec::new();
     let append = |name: &str, lines: &[String]| -> std::io::Result<()> {
         if lines.is_empty() {

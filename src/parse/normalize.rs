@@ -26,8 +26,12 @@ pub fn normalize_unit(s: &str) -> String {
 }
 
 fn to_nfc(s: &str) -> Cow<'_, str> {
-    // ASCII text is always in NFC, and it is the common case.
-    if s.is_ascii() {
+    // ASCII text is always in NFC, and most Vietnamese text already is: the
+    // quick check avoids re-composing it.
+    if s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.nfc().collect())

@@ -1,34 +1,33 @@
-//! The sled store: the only module that knows key layouts. Documents grouped by
-//! `doc_id`, signatures by sha256, per-day counts, seen event ids, source
-//! positions; [`Store::record_batch_once`] commits a batch and positions atomically.
+//! The sled store: the only module that knows key layouts. Document groups
+//! packed into pages by doc_id, per-day counts, a log of (sha256, doc_id)
+//! pairs, signatures waiting for a sha256, source positions and counters.
+//! [`Store::record_batch_once`] commits a batch and the positions atomically.
 
 pub mod codec;
+pub mod encoding;
+pub mod pages;
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::aggregate::{Aggregates, Day, DayCounts};
-use crate::classify::{Class, Document};
-use crate::parse::normalize::{Confidentiality, Direction};
-use crate::parse::record::SourceKind;
+use crate::aggregate::{Aggregates, Day, DayCounts, Slot};
+use crate::classify::Document;
+use crate::parse::normalize::Direction;
 use codec::{DecodeError, Reader, Writer};
+use encoding::*;
 
 /// Layout version of this binary's store.
 pub const STORE_VERSION: u32 = 1;
 
 const KEY_VERSION: &[u8] = b"\x00version";
 const KEY_SETTINGS: &[u8] = b"\x00settings";
-const PREFIX_GROUP: u8 = b'd';
-const PREFIX_SHA: u8 = b's';
+const PREFIX_PAGE: u8 = b'P';
+const PREFIX_PAGE_KEY: u8 = b'I';
 const PREFIX_DAY: u8 = b'a';
-const PREFIX_SEEN: u8 = b'e';
+const PREFIX_SHA_LOG: u8 = b'h';
+const PREFIX_PENDING: u8 = b's';
 const PREFIX_SOURCE: u8 = b'p';
 
-const FORMAT_GROUP: u8 = 1;
-const FORMAT_SHA: u8 = 1;
-const FORMAT_DAY: u8 = 1;
-const FORMAT_SOURCE: u8 = 1;
 const FORMAT_SETTINGS: u8 = 1;
 
 /// Errors of the store.
@@ -36,7 +35,7 @@ const FORMAT_SETTINGS: u8 = 1;
 pub enum StoreError {
     #[error("store {path} is in use by another process (is docflowd already running?)")]
     Locked { path: PathBuf },
-    #[error("cannot open store {path}: {source}. If it is damaged, move it aside and run `docflowd rebuild` to re-read the logs")]
+    #[error("cannot open store {path}: {source}. If it is damaged, move it aside and re-read the logs into a new store")]
     Open { path: PathBuf, source: sled::Error },
     #[error("store {path} has layout version {found}, this docflowd understands up to {STORE_VERSION}: upgrade docflowd, or move the store aside and rebuild it from the logs")]
     NewerVersion { path: PathBuf, found: u32 },
@@ -46,6 +45,8 @@ pub enum StoreError {
     Write(#[from] sled::Error),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("rejected-events file: {0}")]
+    Rejected(std::io::Error),
 }
 
 /// Valid signatures collected under one join key.
@@ -55,11 +56,16 @@ pub struct Signatures {
     pub signers: Vec<String>,
 }
 
-/// Everything stored under one `doc_id`: its outgoing and incoming documents and
-/// the signatures that name this `doc_id`.
+/// Everything stored under one `doc_id`: its outgoing and incoming documents,
+/// the signatures that name this `doc_id`, the signatures that name a sha256
+/// of its documents, and the event ids seen for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocGroup {
     pub signatures: Signatures,
+    /// Signatures joined by sha256, per sha256 of this group's documents.
+    pub sha_signatures: Vec<(String, Signatures)>,
+    /// Hashes of the event ids (with their source kind) recorded here.
+    pub events: Vec<u64>,
     pub outgoing: Option<Document>,
     pub incoming: Option<Document>,
 }
@@ -78,13 +84,47 @@ impl DocGroup {
             Direction::Incoming => &mut self.incoming,
         }
     }
+
+    /// Signatures joined to this group by `sha`.
+    pub fn sha_signatures(&self, sha: &str) -> Option<&Signatures> {
+        self.sha_signatures
+            .iter()
+            .find(|(s, _)| s == sha)
+            .map(|(_, sig)| sig)
+    }
+
+    pub fn sha_signatures_mut(&mut self, sha: &str) -> &mut Signatures {
+        let i = match self.sha_signatures.iter().position(|(s, _)| s == sha) {
+            Some(i) => i,
+            None => {
+                self.sha_signatures
+                    .push((sha.to_string(), Signatures::default()));
+                self.sha_signatures.len() - 1
+            }
+        };
+        &mut self.sha_signatures[i].1
+    }
 }
 
-/// Signatures that name a sha256, and the doc_ids whose events carry it.
+impl Signatures {
+    pub fn is_empty(&self) -> bool {
+        self.roles == 0 && self.signers.is_empty()
+    }
+
+    /// Adds the roles and signer names of `other`.
+    pub fn merge(&mut self, other: &Signatures) {
+        self.roles |= other.roles;
+        for s in &other.signers {
+            crate::classify::add_signer(&mut self.signers, s);
+        }
+    }
+}
+
+/// Signatures naming a sha256 that no document carries yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ShaEntry {
+pub struct PendingSha {
     pub signatures: Signatures,
-    pub doc_ids: Vec<String>,
+    pub events: Vec<u64>,
 }
 
 /// Where a file source stands in one file.
@@ -125,35 +165,18 @@ pub struct Settings {
     pub required_roles: u8,
 }
 
-/// Hasher for sets of already-hashed ids.
-#[derive(Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-/// A set of 64-bit event-id hashes.
-pub type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
-
 /// Everything one batch changes, written in one atomic step.
 #[derive(Debug, Default)]
 pub struct Commit {
-    pub groups: Vec<(String, DocGroup)>,
-    pub shas: Vec<(String, ShaEntry)>,
+    /// Encoded pages of document groups, by page key.
+    pub pages: Vec<(String, Vec<u8>)>,
+    /// Keys of pages created by this batch.
+    pub new_pages: Vec<String>,
     pub days: Vec<(Day, DayCounts)>,
-    /// Newly seen event-id hashes per source kind, packed into one value each.
-    pub seen: Vec<(SourceKind, Vec<u64>)>,
+    /// (sha256, doc_id) pairs first seen in this batch.
+    pub sha_log: Vec<(String, String)>,
+    pub pending_put: Vec<(String, PendingSha)>,
+    pub pending_remove: Vec<String>,
     pub sources: Vec<(String, SourceState)>,
 }
 
@@ -162,7 +185,14 @@ pub struct Commit {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
-    seen_seq: u64,
+    sha_log_seq: u64,
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 1);
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
 }
 
 impl Store {
@@ -212,17 +242,21 @@ impl Store {
                 })
             }
         }
-        let seen_seq = match db.scan_prefix([PREFIX_SEEN]).next_back() {
+        let sha_log_seq = match db.scan_prefix([PREFIX_SHA_LOG]).next_back() {
             Some(kv) => {
                 let (k, _) = kv?;
-                seen_seq_of(&k)? + 1
+                let b: [u8; 8] = k
+                    .get(1..9)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or(DecodeError("bad sha log key"))?;
+                u64::from_be_bytes(b) + 1
             }
             None => 0,
         };
         Ok(Store {
             db,
             path: path.to_path_buf(),
-            seen_seq,
+            sha_log_seq,
         })
     }
 
@@ -246,23 +280,13 @@ impl Store {
     pub fn recount(
         &self,
         settings: &Settings,
-        slot_of: impl Fn(&Document) -> (Day, Class),
+        slot_of: impl Fn(&Document) -> Slot,
     ) -> Result<Aggregates, StoreError> {
         let mut agg = Aggregates::default();
-        for item in self.db.scan_prefix([PREFIX_GROUP]) {
-            let (_, v) = item?;
-            let group = decode_group(&v)?;
+        for item in self.groups_from(None) {
+            let (_, group) = item?;
             for doc in [&group.outgoing, &group.incoming].into_iter().flatten() {
-                let (day, class) = slot_of(doc);
-                agg.apply(
-                    &crate::aggregate::Slot {
-                        day,
-                        unit: doc.unit.clone(),
-                        direction: doc.direction,
-                        class,
-                    },
-                    1,
-                );
+                agg.apply(&slot_of(doc), 1);
             }
         }
         let mut batch = sled::Batch::default();
@@ -296,72 +320,108 @@ impl Store {
         let mut out = BTreeMap::new();
         for item in self.db.scan_prefix([PREFIX_SOURCE]) {
             let (k, v) = item?;
-            let name = String::from_utf8_lossy(&k[1..]).into_owned();
-            out.insert(name, decode_source(&v)?);
+            out.insert(
+                String::from_utf8_lossy(&k[1..]).into_owned(),
+                decode_source(&v)?,
+            );
         }
         Ok(out)
     }
 
-    /// Every event-id hash seen so far by sources of `kind`.
-    pub fn seen_ids(&self, kind: SourceKind) -> Result<IdSet, StoreError> {
-        let mut set = IdSet::default();
-        for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
-            let (_, v) = item?;
-            for chunk in v.chunks_exact(8) {
-                set.insert(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+    /// Keys of all pages of document groups.
+    pub fn page_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.db
+            .scan_prefix([PREFIX_PAGE_KEY])
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[1..]).into_owned()))
+            .collect()
+    }
+
+    /// The encoded page with this key.
+    pub fn page(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.db.get(prefixed(PREFIX_PAGE, key.as_bytes()))?)
+    }
+
+    /// Document groups in doc_id order, from `start` (inclusive) on.
+    pub fn groups_from(
+        &self,
+        start: Option<&str>,
+    ) -> impl Iterator<Item = Result<(String, DocGroup), StoreError>> + '_ {
+        let first_page = match start {
+            None => Ok(String::new()),
+            Some(s) => self.page_keys().map(|keys| {
+                keys.into_iter()
+                    .filter(|k| k.as_str() <= s)
+                    .max()
+                    .unwrap_or_default()
+            }),
+        };
+        let start = start.unwrap_or("").to_string();
+        let pages: Box<dyn Iterator<Item = Result<Vec<(String, DocGroup)>, StoreError>>> =
+            match first_page {
+                Err(e) => Box::new(std::iter::once(Err(e))),
+                Ok(first) => Box::new(
+                    self.db
+                        .range(prefixed(PREFIX_PAGE, first.as_bytes())..vec![PREFIX_PAGE + 1])
+                        .map(|item| -> Result<_, StoreError> { Ok(decode_page(&item?.1)?) }),
+                ),
+            };
+        pages.flat_map(move |page| -> Vec<Result<(String, DocGroup), StoreError>> {
+            match page {
+                Err(e) => vec![Err(e)],
+                Ok(groups) => groups
+                    .into_iter()
+                    .filter(|(id, _)| *id >= start)
+                    .map(Ok)
+                    .collect(),
+            }
+        })
+    }
+
+    /// One document group, if any.
+    pub fn group(&self, doc_id: &str) -> Result<Option<DocGroup>, StoreError> {
+        for item in self.groups_from(Some(doc_id)) {
+            let (id, g) = item?;
+            return Ok((id == doc_id).then_some(g));
+        }
+        Ok(None)
+    }
+
+    /// Visits every (sha256, doc_id) pair ever logged, oldest first.
+    pub fn scan_sha_log(&self, mut visit: impl FnMut(String, String)) -> Result<(), StoreError> {
+        for item in self.db.scan_prefix([PREFIX_SHA_LOG]) {
+            for (sha, doc_id) in decode_sha_log(&item?.1)? {
+                visit(sha, doc_id);
             }
         }
-        Ok(set)
+        Ok(())
     }
 
-    pub fn group(&self, doc_id: &str) -> Result<Option<DocGroup>, StoreError> {
+    /// The sha256 values with signatures waiting for a document.
+    pub fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
         self.db
-            .get(group_key(doc_id))?
-            .map(|v| decode_group(&v))
-            .transpose()
-            .map_err(Into::into)
+            .scan_prefix([PREFIX_PENDING])
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[1..]).into_owned()))
+            .collect()
     }
 
-    pub fn sha_entry(&self, sha: &str) -> Result<Option<ShaEntry>, StoreError> {
-        self.db
-            .get(sha_key(sha))?
-            .map(|v| decode_sha(&v))
-            .transpose()
-            .map_err(Into::into)
-    }
-
-    /// Document groups in doc_id order, starting after `after`.
-    pub fn groups_after(
-        &self,
-        after: Option<&str>,
-    ) -> impl Iterator<Item = Result<(String, DocGroup), StoreError>> + '_ {
-        let start = match after {
-            Some(a) => {
-                let mut k = group_key(a);
-                k.push(0);
-                k
-            }
-            None => vec![PREFIX_GROUP],
-        };
-        self.db.range(start..vec![PREFIX_GROUP + 1]).map(
-            |item| -> Result<(String, DocGroup), StoreError> {
-                let (k, v) = item?;
-                Ok((
-                    String::from_utf8_lossy(&k[1..]).into_owned(),
-                    decode_group(&v)?,
-                ))
-            },
-        )
+    pub fn pending(&self, sha: &str) -> Result<Option<PendingSha>, StoreError> {
+        Ok(self
+            .db
+            .get(prefixed(PREFIX_PENDING, sha.as_bytes()))?
+            .map(|v| decode_pending(&v))
+            .transpose()?)
     }
 
     /// Commits a batch's effects and the sources' new positions in one atomic write.
     pub fn record_batch_once(&mut self, commit: &Commit) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for (doc_id, group) in &commit.groups {
-            batch.insert(group_key(doc_id), encode_group(group));
+        for (key, page) in &commit.pages {
+            batch.insert(prefixed(PREFIX_PAGE, key.as_bytes()), page.as_slice());
         }
-        for (sha, entry) in &commit.shas {
-            batch.insert(sha_key(sha), encode_sha(entry));
+        for key in &commit.new_pages {
+            batch.insert(prefixed(PREFIX_PAGE_KEY, key.as_bytes()), &[]);
         }
         for (day, counts) in &commit.days {
             if counts.is_empty() {
@@ -370,27 +430,28 @@ impl Store {
                 batch.insert(&day_key(*day), encode_day(counts));
             }
         }
-        let mut seq = self.seen_seq;
-        for (kind, ids) in &commit.seen {
-            if ids.is_empty() {
-                continue;
-            }
-            let mut key = vec![PREFIX_SEEN, kind.as_byte()];
-            key.extend_from_slice(&seq.to_be_bytes());
+        let mut seq = self.sha_log_seq;
+        if !commit.sha_log.is_empty() {
+            batch.insert(
+                prefixed(PREFIX_SHA_LOG, &seq.to_be_bytes()),
+                encode_sha_log(&commit.sha_log),
+            );
             seq += 1;
-            let mut v = Vec::with_capacity(ids.len() * 8);
-            for id in ids {
-                v.extend_from_slice(&id.to_le_bytes());
-            }
-            batch.insert(key, v);
+        }
+        for (sha, p) in &commit.pending_put {
+            batch.insert(prefixed(PREFIX_PENDING, sha.as_bytes()), encode_pending(p));
+        }
+        for sha in &commit.pending_remove {
+            batch.remove(prefixed(PREFIX_PENDING, sha.as_bytes()));
         }
         for (name, state) in &commit.sources {
-            let mut key = vec![PREFIX_SOURCE];
-            key.extend_from_slice(name.as_bytes());
-            batch.insert(key, encode_source(state));
+            batch.insert(
+                prefixed(PREFIX_SOURCE, name.as_bytes()),
+                encode_source(state),
+            );
         }
         self.db.apply_batch(batch)?;
-        self.seen_seq = seq;
+        self.sha_log_seq = seq;
         Ok(())
     }
 
@@ -404,20 +465,11 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
-}
 
-fn group_key(doc_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(doc_id.len() + 1);
-    k.push(PREFIX_GROUP);
-    k.extend_from_slice(doc_id.as_bytes());
-    k
-}
-
-fn sha_key(sha: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(sha.len() + 1);
-    k.push(PREFIX_SHA);
-    k.extend_from_slice(sha.as_bytes());
-    k
+    #[cfg(test)]
+    fn insert_raw(&self, key: &[u8], value: &[u8]) {
+        self.db.insert(key, value).unwrap();
+    }
 }
 
 fn day_key(day: Day) -> [u8; 5] {
@@ -434,255 +486,10 @@ fn day_of_key(k: &[u8]) -> Result<Day, DecodeError> {
     Ok((i64::from(u32::from_be_bytes(b)) + i64::from(i32::MIN)) as Day)
 }
 
-fn seen_seq_of(k: &[u8]) -> Result<u64, DecodeError> {
-    let b: [u8; 8] = k
-        .get(2..10)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError("bad seen key"))?;
-    Ok(u64::from_be_bytes(b))
-}
-
-fn put_signatures(w: &mut Writer, s: &Signatures) {
-    w.u8(s.roles).uvar(s.signers.len() as u64);
-    for n in &s.signers {
-        w.str(n);
-    }
-}
-
-fn get_signatures(r: &mut Reader) -> Result<Signatures, DecodeError> {
-    let roles = r.u8()?;
-    let n = r.count()?;
-    let signers = (0..n).map(|_| r.str()).collect::<Result<_, _>>()?;
-    Ok(Signatures { roles, signers })
-}
-
-fn put_document(w: &mut Writer, d: &Document) {
-    w.ivar(d.time)
-        .u8(u8::from(d.electronic))
-        .u8(d.confidentiality.as_byte())
-        .u8(d.roles)
-        .uvar(u64::from(d.events))
-        .str(&d.unit)
-        .str(&d.doc_number)
-        .str(&d.doc_type)
-        .str(&d.subject)
-        .str(&d.counterpart)
-        .uvar(d.shas.len() as u64);
-    for s in &d.shas {
-        w.str(s);
-    }
-    w.uvar(d.signers.len() as u64);
-    for s in &d.signers {
-        w.str(s);
-    }
-}
-
-fn get_document(
-    r: &mut Reader,
-    direction: Direction,
-    doc_id: &str,
-) -> Result<Document, DecodeError> {
-    let time = r.ivar()?;
-    let electronic = r.u8()? != 0;
-    let confidentiality =
-        Confidentiality::from_byte(r.u8()?).ok_or(DecodeError("bad confidentiality"))?;
-    let roles = r.u8()?;
-    let events = r.uvar()? as u32;
-    let unit = r.str()?;
-    let doc_number = r.str()?;
-    let doc_type = r.str()?;
-    let subject = r.str()?;
-    let counterpart = r.str()?;
-    let n = r.count()?;
-    let shas = (0..n).map(|_| r.str()).collect::<Result<_, _>>()?;
-    let n = r.count()?;
-    let signers = (0..n).map(|_| r.str()).collect::<Result<_, _>>()?;
-    Ok(Document {
-        direction,
-        doc_id: doc_id.to_string(),
-        time,
-        electronic,
-        confidentiality,
-        unit,
-        doc_number,
-        doc_type,
-        subject,
-        counterpart,
-        shas,
-        roles,
-        signers,
-        events,
-    })
-}
-
-/// Encodes a document group (the doc_id is the key, not repeated).
-pub fn encode_group(g: &DocGroup) -> Vec<u8> {
-    let mut w = Writer::new(FORMAT_GROUP);
-    put_signatures(&mut w, &g.signatures);
-    let flags = u8::from(g.outgoing.is_some()) | (u8::from(g.incoming.is_some()) << 1);
-    w.u8(flags);
-    for d in [&g.outgoing, &g.incoming].into_iter().flatten() {
-        put_document(&mut w, d);
-    }
-    w.buf
-}
-
-fn decode_group_with_id(v: &[u8], doc_id: &str) -> Result<DocGroup, DecodeError> {
-    let mut r = Reader::new(v, FORMAT_GROUP)?;
-    let signatures = get_signatures(&mut r)?;
-    let flags = r.u8()?;
-    let outgoing = if flags & 1 != 0 {
-        Some(get_document(&mut r, Direction::Outgoing, doc_id)?)
-    } else {
-        None
-    };
-    let incoming = if flags & 2 != 0 {
-        Some(get_document(&mut r, Direction::Incoming, doc_id)?)
-    } else {
-        None
-    };
-    Ok(DocGroup {
-        signatures,
-        outgoing,
-        incoming,
-    })
-}
-
-fn decode_group(v: &[u8]) -> Result<DocGroup, DecodeError> {
-    // The doc_id lives in the key; callers that need it fill it in (see `fill_ids`).
-    decode_group_with_id(v, "")
-}
-
-fn fill_ids(mut g: DocGroup, doc_id: &str) -> DocGroup {
-    for d in [&mut g.outgoing, &mut g.incoming].into_iter().flatten() {
-        d.doc_id = doc_id.to_string();
-    }
-    g
-}
-
-fn encode_sha(e: &ShaEntry) -> Vec<u8> {
-    let mut w = Writer::new(FORMAT_SHA);
-    put_signatures(&mut w, &e.signatures);
-    w.uvar(e.doc_ids.len() as u64);
-    for id in &e.doc_ids {
-        w.str(id);
-    }
-    w.buf
-}
-
-fn decode_sha(v: &[u8]) -> Result<ShaEntry, DecodeError> {
-    let mut r = Reader::new(v, FORMAT_SHA)?;
-    let signatures = get_signatures(&mut r)?;
-    let n = r.count()?;
-    let doc_ids = (0..n).map(|_| r.str()).collect::<Result<_, _>>()?;
-    Ok(ShaEntry {
-        signatures,
-        doc_ids,
-    })
-}
-
-fn encode_day(counts: &DayCounts) -> Vec<u8> {
-    let mut w = Writer::new(FORMAT_DAY);
-    w.uvar(counts.len() as u64);
-    for ((unit, direction, class), n) in counts {
-        w.str(unit)
-            .u8(direction.as_byte())
-            .u8(class.as_byte())
-            .uvar(*n);
-    }
-    w.buf
-}
-
-fn decode_day(v: &[u8]) -> Result<DayCounts, DecodeError> {
-    let mut r = Reader::new(v, FORMAT_DAY)?;
-    let n = r.count()?;
-    let mut counts = DayCounts::new();
-    for _ in 0..n {
-        let unit = r.str()?;
-        let direction = Direction::from_byte(r.u8()?).ok_or(DecodeError("bad direction"))?;
-        let class = Class::from_byte(r.u8()?).ok_or(DecodeError("bad class"))?;
-        counts.insert((unit, direction, class), r.uvar()?);
-    }
-    Ok(counts)
-}
-
-fn put_file(w: &mut Writer, f: &FilePos) {
-    w.str(&f.path)
-        .uvar(f.dev)
-        .uvar(f.ino)
-        .uvar(f.offset)
-        .uvar(f.line)
-        .uvar(u64::from(f.head_len))
-        .u64_fixed(f.head_hash)
-        .uvar(f.shadow_of);
-}
-
-fn get_file(r: &mut Reader) -> Result<FilePos, DecodeError> {
-    Ok(FilePos {
-        path: r.str()?,
-        dev: r.uvar()?,
-        ino: r.uvar()?,
-        offset: r.uvar()?,
-        line: r.uvar()?,
-        head_len: r.uvar()? as u32,
-        head_hash: r.u64_fixed()?,
-        shadow_of: r.uvar()?,
-    })
-}
-
-fn encode_source(s: &SourceState) -> Vec<u8> {
-    let mut w = Writer::new(FORMAT_SOURCE);
-    w.uvar(s.accepted)
-        .uvar(s.duplicate)
-        .uvar(s.invalid)
-        .u8(u8::from(s.last_event_time.is_some()))
-        .ivar(s.last_event_time.unwrap_or(0))
-        .uvar(s.rejected_len)
-        .uvar(s.files.len() as u64);
-    for f in &s.files {
-        put_file(&mut w, f);
-    }
-    w.uvar(s.retired.len() as u64);
-    for f in &s.retired {
-        put_file(&mut w, f);
-    }
-    w.buf
-}
-
-fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
-    let mut r = Reader::new(v, FORMAT_SOURCE)?;
-    let accepted = r.uvar()?;
-    let duplicate = r.uvar()?;
-    let invalid = r.uvar()?;
-    let has_time = r.u8()? != 0;
-    let time = r.ivar()?;
-    let rejected_len = r.uvar()?;
-    let n = r.count()?;
-    let files = (0..n).map(|_| get_file(&mut r)).collect::<Result<_, _>>()?;
-    let n = r.count()?;
-    let retired = (0..n).map(|_| get_file(&mut r)).collect::<Result<_, _>>()?;
-    Ok(SourceState {
-        accepted,
-        duplicate,
-        invalid,
-        last_event_time: has_time.then_some(time),
-        rejected_len,
-        files,
-        retired,
-    })
-}
-
-impl Store {
-    /// A group with the doc_id filled into its documents.
-    pub fn group_with_ids(&self, doc_id: &str) -> Result<Option<DocGroup>, StoreError> {
-        Ok(self.group(doc_id)?.map(|g| fill_ids(g, doc_id)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::normalize::Channel;
+    use crate::parse::normalize::{Channel, Confidentiality};
     use crate::parse::record::ExchangeEvent;
 
     fn doc() -> Document {
@@ -705,17 +512,25 @@ mod tests {
     }
 
     #[test]
-    fn values_round_trip_through_the_codec() {
+    fn values_round_trip_through_the_encodings() {
         let g = DocGroup {
             signatures: Signatures {
                 roles: 2,
                 signers: vec!["UBND xã".into()],
             },
+            sha_signatures: vec![(
+                "ab".repeat(32),
+                Signatures {
+                    roles: 1,
+                    signers: vec![],
+                },
+            )],
+            events: vec![1, u64::MAX],
             outgoing: None,
             incoming: Some(doc()),
         };
-        let back = fill_ids(decode_group(&encode_group(&g)).unwrap(), "12/QĐ-UBND");
-        assert_eq!(back, g);
+        let page = vec![("12/QĐ-UBND".to_string(), g)];
+        assert_eq!(decode_page(&encode_page(&page)).unwrap(), page);
         let s = SourceState {
             accepted: 5,
             duplicate: 1,
@@ -746,8 +561,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path(), 1 << 20).unwrap();
-            s.db.insert(KEY_VERSION, &(STORE_VERSION + 1).to_le_bytes())
-                .unwrap();
+            s.insert_raw(KEY_VERSION, &(STORE_VERSION + 1).to_le_bytes());
             s.flush().unwrap();
         }
         let e = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
@@ -763,7 +577,14 @@ mod tests {
         {
             let mut s = Store::open(dir.path(), 1 << 20).unwrap();
             let mut commit = Commit::default();
-            commit.seen.push((SourceKind::Exchange, vec![1, 2, 3]));
+            commit.sha_log.push(("aa".into(), "D1".into()));
+            commit.pending_put.push((
+                "bb".into(),
+                PendingSha {
+                    events: vec![9],
+                    ..Default::default()
+                },
+            ));
             commit.sources.push((
                 "x".into(),
                 SourceState {
@@ -772,13 +593,20 @@ mod tests {
                 },
             ));
             s.record_batch_once(&commit).unwrap();
+            commit.sha_log[0].1 = "D2".into();
             s.record_batch_once(&commit).unwrap();
             s.flush().unwrap();
         }
         let s = Store::open(dir.path(), 1 << 20).unwrap();
-        assert_eq!(s.seen_ids(SourceKind::Exchange).unwrap().len(), 3);
-        assert!(s.seen_ids(SourceKind::Signature).unwrap().is_empty());
+        let mut pairs = Vec::new();
+        s.scan_sha_log(|sha, id| pairs.push((sha, id))).unwrap();
+        assert_eq!(
+            pairs,
+            vec![("aa".into(), "D1".into()), ("aa".into(), "D2".into())]
+        );
+        assert_eq!(s.pending_shas().unwrap(), vec!["bb".to_string()]);
+        assert_eq!(s.pending("bb").unwrap().unwrap().events, vec![9]);
         assert_eq!(s.sources().unwrap()["x"].accepted, 3);
-        assert_eq!(s.seen_seq, 2);
+        assert_eq!(s.sha_log_seq, 2);
     }
 }
