@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,11 +14,9 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{trim_rejected, Ingestor, Shared};
 use crate::sources::file::Waker;
+use crate::sources::merge::MergeQueue;
 use crate::sources::SourceHandle;
 use crate::store::{Settings, Store};
-
-/// Batches in flight between the sources and the writer.
-const CHANNEL_BATCHES: usize = 16;
 
 /// Opens the store and brings its counts in line with the configured settings.
 pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
@@ -88,7 +86,7 @@ pub async fn run(
         store_ok: AtomicBool::new(true),
     });
 
-    let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+    let queue = Arc::new(MergeQueue::new(handles.len()));
     let ingestor = Ingestor::new(
         store.clone(),
         config.agency.timezone,
@@ -96,9 +94,10 @@ pub async fn run(
         rejected_dir,
         shared.clone(),
     )?;
-    let writer = std::thread::Builder::new()
-        .name("writer".into())
-        .spawn(move || ingestor.run(rx))?;
+    let writer = std::thread::Builder::new().name("writer".into()).spawn({
+        let queue = queue.clone();
+        move || ingestor.run(&queue)
+    })?;
 
     let sources_stop = shutdown.child_token();
     let mut readers = Vec::new();
@@ -106,19 +105,18 @@ pub async fn run(
     for (i, handle) in handles.iter().enumerate() {
         let waker = Arc::new(Waker::default());
         wakers.push(waker.clone());
-        let (handle, tx, stop, tz) = (
+        let (handle, queue, stop, tz) = (
             handle.clone(),
-            tx.clone(),
+            queue.clone(),
             sources_stop.clone(),
             config.agency.timezone,
         );
         readers.push(
             std::thread::Builder::new()
                 .name(format!("source-{}", handle.config.name))
-                .spawn(move || crate::sources::file::run(i, handle, tz, tx, stop, waker))?,
+                .spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?,
         );
     }
-    drop(tx);
 
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {

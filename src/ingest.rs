@@ -7,7 +7,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
 use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
 use crate::parse::time::local_day;
+use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
 use crate::store::pages::PageCache;
 use crate::store::{Commit, DocGroup, PendingSha, Signatures, SourceState, Store, StoreError};
@@ -93,7 +93,7 @@ impl ShaIndex {
             pending: store.pending_shas()?.into_iter().collect(),
             log_scans: 0,
         };
-        store.scan_sha_log(|sha, doc_id| {
+        store.scan_sha_log(None, |sha, doc_id| {
             index.filter.insert(&sha);
             index.remember(&sha, doc_id);
         })?;
@@ -128,7 +128,7 @@ impl ShaIndex {
         }
         self.log_scans += 1;
         let mut ids = Vec::new();
-        store.scan_sha_log(|s, id| {
+        store.scan_sha_log(Some(sha), |s, id| {
             if s == sha && !ids.contains(&id) {
                 ids.push(id);
             }
@@ -232,26 +232,12 @@ impl Ingestor {
         }
     }
 
-    /// Receives batches until every source has stopped, committing as it goes.
-    pub fn run(mut self, rx: Receiver<SourceBatch>) -> Store {
-        loop {
-            let first = match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(b) => b,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut events = first.items.len();
-            let mut batches = vec![first];
-            while events < MAX_BATCH_EVENTS {
-                match rx.try_recv() {
-                    Ok(b) => {
-                        events += b.items.len();
-                        batches.push(b);
-                    }
-                    Err(_) => break,
-                }
+    /// Takes batches until every source has stopped, committing as it goes.
+    pub fn run(mut self, queue: &MergeQueue) -> Store {
+        while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
+            if !batches.is_empty() {
+                self.commit_with_retry(batches);
             }
-            self.commit_with_retry(batches);
         }
         info!(
             commits = self.stats.commits,
@@ -819,9 +805,10 @@ path = "/unused/sg*.jsonl"
                     retired: vec![],
                 }]);
             }
-            let (tx, rx) = std::sync::mpsc::channel();
-            drop(tx);
-            ingestor.run(rx).flush().unwrap();
+            let queue = MergeQueue::new(2);
+            queue.close(0);
+            queue.close(1);
+            ingestor.run(&queue).flush().unwrap();
             states = shared.sources.iter().map(|h| h.committed_state()).collect();
             summary = shared.aggregates.read().unwrap().summary(None, None);
         }

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use notify::Watcher;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::merge::MergeQueue;
 use super::tail::{Framing, Record, TailEvent, Tailer};
 use super::{Item, Rejected, SourceBatch, SourceHandle};
 use crate::config::Format;
@@ -93,14 +93,33 @@ pub fn unchanged_since(pattern: &str, observed: &[(u64, u64, u64)]) -> bool {
     count == observed.len()
 }
 
-/// Runs one file source until `cancel` fires or the writer goes away.
+/// Runs one file source until `cancel` fires, then closes its queue.
 pub fn run(
     index: usize,
     handle: Arc<SourceHandle>,
     tz: Tz,
-    tx: SyncSender<SourceBatch>,
+    queue: Arc<MergeQueue>,
     cancel: CancellationToken,
     waker: Arc<Waker>,
+) {
+    /// Closes the source's queue however the thread ends, so the writer never waits forever.
+    struct CloseOnDrop<'a>(&'a MergeQueue, usize);
+    impl Drop for CloseOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.close(self.1);
+        }
+    }
+    let _close = CloseOnDrop(&queue, index);
+    follow(index, &handle, tz, &queue, &cancel, &waker);
+}
+
+fn follow(
+    index: usize,
+    handle: &SourceHandle,
+    tz: Tz,
+    queue: &MergeQueue,
+    cancel: &CancellationToken,
+    waker: &Arc<Waker>,
 ) {
     let cfg = handle.config.clone();
     let parser = RecordParser::new(&cfg, tz);
@@ -118,7 +137,7 @@ pub fn run(
     let mut failing = false;
     while !cancel.is_cancelled() {
         if watcher.is_none() {
-            watcher = watch(&cfg.path, waker.clone());
+            watcher = watch(&cfg.path, waker);
         }
         match tailer.scan() {
             Ok(events) => {
@@ -157,14 +176,16 @@ pub fn run(
             if n == 0 {
                 break;
             }
-            if !send(&handle, &tx, &tailer, index, &mut seq, items) || cancel.is_cancelled() {
+            if !send(handle, queue, cancel, &tailer, index, &mut seq, items)
+                || cancel.is_cancelled()
+            {
                 return;
             }
         }
-        let released = tailer.release_gone();
+        let released = tailer.release_gone(super::tail::ROTATED_GRACE);
         if !released.is_empty() {
             log_events(&cfg.name, released);
-            if !send(&handle, &tx, &tailer, index, &mut seq, Vec::new()) {
+            if !send(handle, queue, cancel, &tailer, index, &mut seq, Vec::new()) {
                 return;
             }
         }
@@ -180,7 +201,8 @@ pub fn run(
 
 fn send(
     handle: &SourceHandle,
-    tx: &SyncSender<SourceBatch>,
+    queue: &MergeQueue,
+    cancel: &CancellationToken,
     tailer: &Tailer,
     index: usize,
     seq: &mut u64,
@@ -193,14 +215,16 @@ fn send(
         p.idle_after = None;
     }
     let (files, retired) = tailer.positions();
-    tx.send(SourceBatch {
-        source: index,
-        seq: *seq,
-        items,
-        files,
-        retired,
-    })
-    .is_ok()
+    queue.push(
+        SourceBatch {
+            source: index,
+            seq: *seq,
+            items,
+            files,
+            retired,
+        },
+        || cancel.is_cancelled(),
+    )
 }
 
 fn observe(pattern: &str) -> Vec<(u64, u64, u64)> {
@@ -265,7 +289,8 @@ fn to_item(
     }
 }
 
-fn watch(pattern: &str, waker: Arc<Waker>) -> Option<notify::RecommendedWatcher> {
+fn watch(pattern: &str, waker: &Arc<Waker>) -> Option<notify::RecommendedWatcher> {
+    let waker = waker.clone();
     let (root, mode) = watch_root(pattern);
     let root = if root.as_os_str().is_empty() {
         PathBuf::from(".")

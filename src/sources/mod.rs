@@ -3,6 +3,7 @@
 //! to the single writer in `ingest`.
 
 pub mod file;
+pub mod merge;
 pub mod tail;
 
 use std::sync::Mutex;

@@ -18,6 +18,9 @@ const READ_CHUNK: usize = 1 << 20;
 const MAX_RECORD: usize = 16 << 20;
 /// Retired fingerprints remembered to recognise copies of rotated files.
 const MAX_RETIRED: usize = 32;
+/// A file rotated out of the glob is still followed this long after it last
+/// grew: the application may write through its old handle until it reopens.
+pub const ROTATED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How records are delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,8 @@ struct Tailed {
     header: Option<String>,
     /// No longer named by the glob: read to the end, then let go.
     gone: bool,
+    /// When the file last grew (or was found), to keep a rotated file a while.
+    last_growth: std::time::Instant,
 }
 
 /// Something worth an INFO line that happened during a scan.
@@ -175,6 +180,7 @@ impl Tailer {
                 file,
                 header,
                 gone: false,
+                last_growth: std::time::Instant::now(),
             });
         }
         for t in &mut self.files {
@@ -239,6 +245,11 @@ impl Tailer {
                 ..live.pos.clone()
             });
         }
+        // An empty file, or one whose bytes so far begin a followed file, may be a
+        // copy still being written: decide once it has more.
+        if size == 0 || self.files.iter().any(|t| is_prefix_of(file, size, &t.file)) {
+            return None;
+        }
         Some(FilePos {
             path: path.to_string(),
             dev,
@@ -289,12 +300,18 @@ impl Tailer {
             .map(|s| trim_end(s).to_string())
     }
 
-    /// Lets go of files that left the glob once they are read to the end.
-    pub fn release_gone(&mut self) -> Vec<TailEvent> {
+    /// Lets go of files that left the glob, once read to the end and quiet for `grace`.
+    pub fn release_gone(&mut self, grace: std::time::Duration) -> Vec<TailEvent> {
         let mut events = Vec::new();
         let mut i = 0;
         while i < self.files.len() {
-            if self.files[i].gone {
+            let t = &self.files[i];
+            let at_end = t
+                .file
+                .metadata()
+                .map(|m| m.len() <= t.pos.offset)
+                .unwrap_or(true);
+            if t.gone && at_end && t.last_growth.elapsed() >= grace {
                 let t = self.files.remove(i);
                 events.push(TailEvent::Released {
                     path: t.pos.path.clone(),
@@ -401,6 +418,9 @@ impl Tailer {
             });
             count += 1;
         }
+        if at > 0 {
+            t.last_growth = std::time::Instant::now();
+        }
         t.pos.offset += at as u64;
         t.pos.line += consumed_lines;
         if u64::from(t.pos.head_len) < HEAD_MAX.min(t.pos.offset) {
@@ -426,6 +446,16 @@ impl Tailer {
             })
             .sum()
     }
+}
+
+/// Whether the `size` bytes of `candidate` are the first bytes of `other` (small files only).
+fn is_prefix_of(candidate: &File, size: u64, other: &File) -> bool {
+    if size >= HEAD_MAX || other.metadata().map(|m| m.len() <= size).unwrap_or(true) {
+        return false;
+    }
+    let mut a = vec![0u8; size as usize];
+    let mut b = vec![0u8; size as usize];
+    candidate.read_exact_at(&mut a, 0).is_ok() && other.read_exact_at(&mut b, 0).is_ok() && a == b
 }
 
 fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -514,7 +544,7 @@ mod tests {
                 .unwrap()
                 > 0
             {}
-            self.tailer.release_gone();
+            self.tailer.release_gone(std::time::Duration::ZERO);
             out
         }
     }
@@ -578,6 +608,51 @@ mod tests {
         let mut got = h.poll();
         got.sort();
         assert_eq!(got, vec!["b-unread"]);
+    }
+
+    #[test]
+    fn a_rotated_file_is_followed_through_its_old_handle_during_the_grace_period() {
+        let mut h = Harness::new(Framing::Lines, "x.log");
+        h.append("x.log", "a\n");
+        assert_eq!(h.poll(), vec!["a"]);
+        std::fs::rename(h.path("x.log"), h.path("x.log.1")).unwrap();
+        h.append("x.log", "b\n");
+        let read_all = |h: &mut Harness| {
+            h.tailer.scan().unwrap();
+            let mut out = Vec::new();
+            while h
+                .tailer
+                .read(100, |r| out.push(r.text.unwrap().to_string()))
+                .unwrap()
+                > 0
+            {}
+            h.tailer.release_gone(std::time::Duration::from_secs(60));
+            out
+        };
+        assert_eq!(read_all(&mut h), vec!["b"]);
+        // The writer has not reopened yet: its next line lands in the renamed file.
+        h.append("x.log.1", "late\n");
+        assert_eq!(read_all(&mut h), vec!["late"]);
+        assert!(
+            h.tailer.release_gone(std::time::Duration::ZERO).len() == 1,
+            "released after the grace period"
+        );
+    }
+
+    #[test]
+    fn an_empty_copy_is_not_adopted_before_its_bytes_arrive() {
+        let mut h = Harness::new(Framing::Lines, "x*.log");
+        h.append("x.log", "line-0001\nline-0002\n");
+        assert_eq!(h.poll().len(), 2);
+        // cp creates the copy, the tailer looks, then cp fills it and the original is truncated.
+        std::fs::File::create(h.path("x-1.log")).unwrap();
+        assert!(h.poll().is_empty());
+        h.append("x-1.log", "line-0001\n");
+        assert!(h.poll().is_empty(), "a prefix of a followed file waits");
+        h.append("x-1.log", "line-0002\n");
+        std::fs::File::create(h.path("x.log")).unwrap();
+        h.append("x.log", "new\n");
+        assert_eq!(h.poll(), vec!["new"]);
     }
 
     #[test]

@@ -242,17 +242,17 @@ impl Store {
                 })
             }
         }
-        let sha_log_seq = match db.scan_prefix([PREFIX_SHA_LOG]).next_back() {
-            Some(kv) => {
+        let mut sha_log_seq = 0;
+        for partition in 0..SHA_PARTITIONS {
+            if let Some(kv) = db.scan_prefix([PREFIX_SHA_LOG, partition]).next_back() {
                 let (k, _) = kv?;
                 let b: [u8; 8] = k
-                    .get(1..9)
+                    .get(2..10)
                     .and_then(|s| s.try_into().ok())
                     .ok_or(DecodeError("bad sha log key"))?;
-                u64::from_be_bytes(b) + 1
+                sha_log_seq = sha_log_seq.max(u64::from_be_bytes(b) + 1);
             }
-            None => 0,
-        };
+        }
         Ok(Store {
             db,
             path: path.to_path_buf(),
@@ -387,9 +387,18 @@ impl Store {
         Ok(None)
     }
 
-    /// Visits every (sha256, doc_id) pair ever logged, oldest first.
-    pub fn scan_sha_log(&self, mut visit: impl FnMut(String, String)) -> Result<(), StoreError> {
-        for item in self.db.scan_prefix([PREFIX_SHA_LOG]) {
+    /// Visits every (sha256, doc_id) pair logged, in the partition of `sha`
+    /// (or all of them), oldest first within a partition.
+    pub fn scan_sha_log(
+        &self,
+        sha: Option<&str>,
+        mut visit: impl FnMut(String, String),
+    ) -> Result<(), StoreError> {
+        let prefix = match sha {
+            Some(sha) => vec![PREFIX_SHA_LOG, sha_partition(sha)],
+            None => vec![PREFIX_SHA_LOG],
+        };
+        for item in self.db.scan_prefix(prefix) {
             for (sha, doc_id) in decode_sha_log(&item?.1)? {
                 visit(sha, doc_id);
             }
@@ -432,10 +441,18 @@ impl Store {
         }
         let mut seq = self.sha_log_seq;
         if !commit.sha_log.is_empty() {
-            batch.insert(
-                prefixed(PREFIX_SHA_LOG, &seq.to_be_bytes()),
-                encode_sha_log(&commit.sha_log),
-            );
+            let mut partitions: BTreeMap<u8, Vec<(String, String)>> = BTreeMap::new();
+            for (sha, doc_id) in &commit.sha_log {
+                partitions
+                    .entry(sha_partition(sha))
+                    .or_default()
+                    .push((sha.clone(), doc_id.clone()));
+            }
+            for (partition, pairs) in partitions {
+                let mut key = vec![PREFIX_SHA_LOG, partition];
+                key.extend_from_slice(&seq.to_be_bytes());
+                batch.insert(key, encode_sha_log(&pairs));
+            }
             seq += 1;
         }
         for (sha, p) in &commit.pending_put {
@@ -470,6 +487,13 @@ impl Store {
     fn insert_raw(&self, key: &[u8], value: &[u8]) {
         self.db.insert(key, value).unwrap();
     }
+}
+
+/// Partitions of the sha256 log: a lookup reads one of them.
+const SHA_PARTITIONS: u8 = 64;
+
+fn sha_partition(sha: &str) -> u8 {
+    (xxhash_rust::xxh3::xxh3_64(sha.as_bytes()) % u64::from(SHA_PARTITIONS)) as u8
 }
 
 fn day_key(day: Day) -> [u8; 5] {
@@ -599,7 +623,8 @@ mod tests {
         }
         let s = Store::open(dir.path(), 1 << 20).unwrap();
         let mut pairs = Vec::new();
-        s.scan_sha_log(|sha, id| pairs.push((sha, id))).unwrap();
+        s.scan_sha_log(None, |sha, id| pairs.push((sha, id)))
+            .unwrap();
         assert_eq!(
             pairs,
             vec![("aa".into(), "D1".into()), ("aa".into(), "D2".into())]
@@ -608,5 +633,8 @@ mod tests {
         assert_eq!(s.pending("bb").unwrap().unwrap().events, vec![9]);
         assert_eq!(s.sources().unwrap()["x"].accepted, 3);
         assert_eq!(s.sha_log_seq, 2);
+        let mut found = Vec::new();
+        s.scan_sha_log(Some("aa"), |_, id| found.push(id)).unwrap();
+        assert_eq!(found, vec!["D1".to_string(), "D2".to_string()]);
     }
 }

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Ingest, scrape and report benchmark of docflowd, with mtail as the peer.
+
+    cargo build --release && python3 tests/bench/run.py [--events 1000000]
+
+Generates N exchange events plus their signature events with the demo
+generator (fixed seed), runs docflowd on them from an empty store until
+/api/v1/status says caught up, and prints events/s, peak RSS, store bytes per
+document, scrape latency (median of 100) and one-year report latency (median
+of 20, both once the daemon is idle after ingest), at 10,000 events and at N. The same run counts the exchange file by
+channel and confidentiality with mtail (--one_shot) and times `cat` as the
+physical ceiling. Needs the Debian package `mtail` for the peer figures.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+DOCFLOWD = os.path.join(TARGET, "release", "docflowd")
+
+MTAIL_PROGRAM = r'''
+counter docflow_bench_events_by_channel by channel
+counter docflow_bench_events_by_confidentiality by confidentiality
+/"channel":"(?P<channel>[^"]*)"/ {
+  docflow_bench_events_by_channel[$channel]++
+}
+/"confidentiality":"(?P<confidentiality>[^"]*)"/ {
+  docflow_bench_events_by_confidentiality[$confidentiality]++
+}
+'''
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return r.read()
+
+
+def lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            n += chunk.count(b"\n")
+    return n
+
+
+def generate(work, events, seed):
+    marker = os.path.join(work, f"generated-{events}-{seed}")
+    if os.path.exists(marker):
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    subprocess.run([DOCFLOWD, "generate", "--out", work, "--events", str(events), "--seed", str(seed)],
+                   check=True, stdout=subprocess.DEVNULL)
+    open(marker, "w").close()
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def du(path):
+    total = 0
+    for d, _, files in os.walk(path):
+        for name in files:
+            total += os.path.getsize(os.path.join(d, name))
+    return total
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_idle(pid, limit_s=60):
+    """Waits until the process used under 5 % of a core for a second (sled settles after ingest)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        before = cpu_ticks(pid)
+        time.sleep(1)
+        if cpu_ticks(pid) - before <= hz * 0.05:
+            return
+
+
+def run_docflowd(work):
+    store = os.path.join(work, "store")
+    shutil.rmtree(store, ignore_errors=True)
+    port = free_port()
+    config = os.path.join(work, "docflow.toml")
+    with open(config, "w") as f:
+        f.write(f'''[agency]
+code = "BENCH"
+name = "benchmark"
+[storage]
+path = "{store}"
+[server]
+listen = "127.0.0.1:{port}"
+[[sources]]
+name = "exchange"
+kind = "exchange"
+format = "jsonl"
+path = "{work}/exchange.jsonl"
+[[sources]]
+name = "signatures"
+kind = "signature"
+format = "jsonl"
+path = "{work}/signatures.jsonl"
+''')
+    log = open(os.path.join(work, "docflowd.log"), "w")
+    start = time.monotonic()
+    proc = subprocess.Popen([DOCFLOWD, "run", "-c", config], stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    status = None
+    while True:
+        if proc.poll() is not None:
+            sys.exit(f"docflowd exited early, see {log.name}")
+        try:
+            status = json.loads(get(base + "/api/v1/status"))
+            if status["caught_up"]:
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    ingest_s = time.monotonic() - start
+    wait_idle(proc.pid)
+    events = sum(s["events"]["accepted"] + s["events"]["duplicate"] + s["events"]["invalid"] for s in status["sources"])
+    rss_ingest = peak_rss_kib(proc.pid)
+    report = json.loads(get(base + "/api/v1/report"))
+    documents = sum(report[d]["total"] for d in ("outgoing", "incoming"))
+
+    def median_ms(path, n):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            get(base + path)
+            times.append((time.perf_counter() - t) * 1000)
+        return statistics.median(times)
+
+    year = time.strftime("%Y")
+    scrape_ms = median_ms("/metrics", 100)
+    report_ms = median_ms(f"/api/v1/report?period={year}", 20)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    store_bytes = du(store)
+    return {
+        "events": events,
+        "documents": documents,
+        "ingest_s": ingest_s,
+        "events_per_s": events / ingest_s,
+        "peak_rss_mib": rss_ingest / 1024,
+        "store_bytes_per_doc": store_bytes / max(documents, 1),
+        "scrape_ms": scrape_ms,
+        "report_ms": report_ms,
+    }
+
+
+def run_mtail(work):
+    if not shutil.which("mtail"):
+        return None
+    prog_dir = os.path.join(work, "mtail-progs")
+    os.makedirs(prog_dir, exist_ok=True)
+    with open(os.path.join(prog_dir, "docflow.mtail"), "w") as f:
+        f.write(MTAIL_PROGRAM)
+    path = os.path.join(work, "exchange.jsonl")
+    start = time.monotonic()
+    proc = subprocess.Popen(["mtail", "--one_shot", "--one_shot_format", "prometheus", "--progs", prog_dir,
+                             "--logs", path, "--address", "127.0.0.1", "--port", "0", "--logtostderr"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    if status != 0:
+        sys.exit(f"mtail failed with status {status}")
+    n = lines(path)
+    return {"lines": n, "seconds": seconds, "lines_per_s": n / seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def cat_rate(work):
+    path = os.path.join(work, "exchange.jsonl")
+    size = os.path.getsize(path)
+    start = time.monotonic()
+    subprocess.run(["cat", path], check=True, stdout=subprocess.DEVNULL)
+    return size / (time.monotonic() - start)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000, help="exchange events of the large run")
+    ap.add_argument("--small", type=int, default=10_000, help="exchange events of the small run")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--work", default="/tmp/docflow-bench")
+    args = ap.parse_args()
+    if not os.path.exists(DOCFLOWD):
+        sys.exit(f"{DOCFLOWD} missing: run `cargo build --release` first")
+
+    results = {}
+    for n in (args.small, args.events):
+        work = os.path.join(args.work, str(n))
+        generate(work, n, args.seed)
+        results[n] = run_docflowd(work)
+    big = os.path.join(args.work, str(args.events))
+    mtail = run_mtail(big)
+    cat = cat_rate(big)
+
+    print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
+    print(f"{'':34}{args.small:>14,}{args.events:>14,}  (exchange events; signature events come on top)")
+    rows = [
+        ("events ingested", "events", "{:,.0f}"),
+        ("documents", "documents", "{:,.0f}"),
+        ("ingest wall time (s)", "ingest_s", "{:.1f}"),
+        ("ingest events/s", "events_per_s", "{:,.0f}"),
+        ("peak RSS (MiB)", "peak_rss_mib", "{:.0f}"),
+        ("store bytes per document", "store_bytes_per_doc", "{:.0f}"),
+        ("scrape /metrics, median of 100 (ms)", "scrape_ms", "{:.2f}"),
+        ("one-year report, median of 20 (ms)", "report_ms", "{:.2f}"),
+    ]
+    for label, key, fmt in rows:
+        print(f"{label:34}" + "".join(f"{fmt.format(results[n][key]):>14}" for n in (args.small, args.events)))
+    small, large = results[args.small], results[args.events]
+    print(f"scrape latency ratio {args.events:,} / {args.small:,}: {large['scrape_ms'] / small['scrape_ms']:.2f} (target <= 1.5)")
+    print(f"cat exchange.jsonl: {cat / 1e9:.2f} GB/s (physical ceiling)")
+    if mtail:
+        print(f"mtail --one_shot on exchange.jsonl: {mtail['lines']:,} lines in {mtail['seconds']:.1f} s = {mtail['lines_per_s']:,.0f} lines/s, peak RSS {mtail['peak_rss_mib']:.0f} MiB")
+        print(f"docflowd events/s / mtail lines/s: {large['events_per_s'] / mtail['lines_per_s']:.2f} (target >= 3)")
+    else:
+        print("mtail not installed (apt-get install mtail): no peer figures")
+
+
+if __name__ == "__main__":
+    main()
