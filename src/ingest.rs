@@ -780,7 +780,17 @@ path = "/unused/sg*.jsonl"
         let mut states: Vec<SourceState> = vec![SourceState::default(); 2];
         let mut summary = Summary::default();
         for part in [halves.0, halves.1] {
-            let store = Store::open(&dir.path().join("store"), 1 << 20).unwrap();
+            // sled's background threads let go of the previous handle shortly after it is dropped.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let store = loop {
+                match Store::open(&dir.path().join("store"), 1 << 20) {
+                    Ok(s) => break s,
+                    Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            };
             let aggregates = store.aggregates().unwrap();
             let handles: Vec<_> = config
                 .sources
