@@ -103,25 +103,83 @@ pub struct Summary {
     pub by_unit: BTreeMap<String, DirectionCounts>,
 }
 
-/// All per-day counts, mirrored in memory from the store.
+/// Counters per day in a flat array: `unit index × 8 + direction × 4 + class`.
+type DayArray = Vec<u64>;
+
+fn slot_index(unit: usize, direction: Direction, class: Class) -> usize {
+    unit * 8 + usize::from(direction.as_byte()) * 4 + usize::from(class.as_byte())
+}
+
+/// All per-day counts, mirrored in memory from the store. Units are interned
+/// so that summing a range adds small arrays instead of comparing strings.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregates {
-    pub days: BTreeMap<Day, DayCounts>,
+    units: Vec<String>,
+    unit_index: std::collections::HashMap<String, usize>,
+    days: BTreeMap<Day, DayArray>,
 }
 
 impl Aggregates {
+    fn unit(&mut self, unit: &str) -> usize {
+        if let Some(&i) = self.unit_index.get(unit) {
+            return i;
+        }
+        self.units.push(unit.to_string());
+        self.unit_index
+            .insert(unit.to_string(), self.units.len() - 1);
+        self.units.len() - 1
+    }
+
     /// Applies a signed change to one slot; counts never go below zero.
     pub fn apply(&mut self, slot: &Slot, delta: i64) {
+        let i = slot_index(self.unit(&slot.unit), slot.direction, slot.class);
         let day = self.days.entry(slot.day).or_default();
-        let key = (slot.unit.clone(), slot.direction, slot.class);
-        let count = day.entry(key.clone()).or_insert(0);
-        *count = count.saturating_add_signed(delta);
-        if *count == 0 {
-            day.remove(&key);
+        if day.len() <= i {
+            day.resize((i / 8 + 1) * 8, 0);
         }
-        if day.is_empty() {
+        day[i] = day[i].saturating_add_signed(delta);
+        if day.iter().all(|&n| n == 0) {
             self.days.remove(&slot.day);
         }
+    }
+
+    /// Replaces one day's counts (as read from the store).
+    pub fn set_day(&mut self, day: Day, counts: &DayCounts) {
+        self.days.remove(&day);
+        for ((unit, direction, class), n) in counts {
+            let slot = Slot {
+                day,
+                unit: unit.clone(),
+                direction: *direction,
+                class: *class,
+            };
+            self.apply(&slot, *n as i64);
+        }
+    }
+
+    /// One day's counts, keyed for storage.
+    pub fn day_counts(&self, day: Day) -> DayCounts {
+        let mut out = DayCounts::new();
+        let Some(counts) = self.days.get(&day) else {
+            return out;
+        };
+        for (i, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                let direction = if (i / 4) % 2 == 0 {
+                    Direction::Outgoing
+                } else {
+                    Direction::Incoming
+                };
+                let class = Class::from_byte((i % 4) as u8).expect("class index");
+                out.insert((self.units[i / 8].clone(), direction, class), n);
+            }
+        }
+        out
+    }
+
+    /// Days that have counts.
+    pub fn days(&self) -> impl Iterator<Item = Day> + '_ {
+        self.days.keys().copied()
     }
 
     /// Sums an inclusive day range (`None` = unbounded on that side).
@@ -132,17 +190,37 @@ impl Aggregates {
         if lo > hi {
             return s;
         }
+        let mut sums = vec![0u64; self.units.len() * 8];
         for counts in self.days.range(lo..=hi).map(|(_, c)| c) {
-            for ((unit, direction, class), n) in counts {
-                s.total.get_mut(*direction).add(*class, *n);
-                let u = match s.by_unit.get_mut(unit) {
-                    Some(u) => u,
-                    None => s.by_unit.entry(unit.clone()).or_default(),
-                };
-                u.get_mut(*direction).add(*class, *n);
+            for (sum, n) in sums.iter_mut().zip(counts) {
+                *sum += n;
             }
         }
+        for (unit, chunk) in self.units.iter().zip(sums.chunks(8)) {
+            if chunk.iter().all(|&n| n == 0) {
+                continue;
+            }
+            let mut per_unit = DirectionCounts::default();
+            for direction in Direction::ALL {
+                for class in Class::ALL {
+                    let n = chunk[slot_index(0, direction, class)];
+                    per_unit.get_mut(direction).add(class, n);
+                    s.total.get_mut(direction).add(class, n);
+                }
+            }
+            s.by_unit.insert(unit.clone(), per_unit);
+        }
         s
+    }
+}
+
+/// Applies a signed change to a stored day's counts.
+pub fn apply_to_counts(counts: &mut DayCounts, slot: &Slot, delta: i64) {
+    let key = (slot.unit.clone(), slot.direction, slot.class);
+    let n = counts.entry(key.clone()).or_insert(0);
+    *n = n.saturating_add_signed(delta);
+    if *n == 0 {
+        counts.remove(&key);
     }
 }
 
@@ -183,6 +261,8 @@ mod tests {
         let s = a.summary(None, None);
         assert_eq!(s.total.outgoing.electronic_signed, 1);
         assert_eq!(s.total.outgoing.electronic_unsigned, 0);
-        assert_eq!(a.days[&1].len(), 1, "empty slots are dropped");
+        assert_eq!(a.day_counts(1).len(), 1, "empty slots are dropped");
+        a.apply(&slot(1, "A", Class::ElectronicSigned), -1);
+        assert_eq!(a.days().count(), 0, "empty days are dropped");
     }
 }

@@ -2,7 +2,7 @@
 //! merges events into documents, derives per-day count changes, and commits
 //! everything with the sources' positions in one atomic store write.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use tracing::{debug, error, info, warn};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
-use crate::aggregate::{day_number, Aggregates, DayCounts, Slot};
+use crate::aggregate::{apply_to_counts, day_number, Aggregates, Day, DayCounts, Slot};
 use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
 use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
@@ -408,23 +408,17 @@ impl Ingestor {
         let dirty = self.pages.take_dirty();
         commit.pages = dirty.pages;
         commit.new_pages = dirty.new_pages;
-        let mut next = Aggregates::default();
+        let mut days: BTreeMap<Day, DayCounts> = BTreeMap::new();
         {
             let agg = self.shared.aggregates.read().expect("aggregates lock");
-            for slot in delta.keys() {
-                next.days
+            for (slot, n) in &delta {
+                let counts = days
                     .entry(slot.day)
-                    .or_insert_with(|| agg.days.get(&slot.day).cloned().unwrap_or_default());
+                    .or_insert_with(|| agg.day_counts(slot.day));
+                apply_to_counts(counts, slot, *n);
             }
         }
-        for (slot, n) in &delta {
-            next.apply(slot, *n);
-        }
-        let touched: BTreeSet<_> = delta.keys().map(|s| s.day).collect();
-        commit.days = touched
-            .into_iter()
-            .map(|d| (d, next.days.get(&d).cloned().unwrap_or_else(DayCounts::new)))
-            .collect();
+        commit.days = days.into_iter().collect();
         commit.sha_log = work.sha_log;
         commit.pending_remove = work.pending_remove.iter().cloned().collect();
         commit.pending_put = work

@@ -165,6 +165,9 @@ pub struct Settings {
     pub required_roles: u8,
 }
 
+/// The document groups of one page, in doc_id order.
+pub type Page = Vec<(String, DocGroup)>;
+
 /// Everything one batch changes, written in one atomic step.
 #[derive(Debug, Default)]
 pub struct Commit {
@@ -294,8 +297,8 @@ impl Store {
             let (k, _) = item?;
             batch.remove(k);
         }
-        for (day, counts) in &agg.days {
-            batch.insert(&day_key(*day), encode_day(counts));
+        for day in agg.days() {
+            batch.insert(&day_key(day), encode_day(&agg.day_counts(day)));
         }
         let mut w = Writer::new(FORMAT_SETTINGS);
         w.str(&settings.timezone).u8(settings.required_roles);
@@ -310,7 +313,7 @@ impl Store {
         let mut agg = Aggregates::default();
         for item in self.db.scan_prefix([PREFIX_DAY]) {
             let (k, v) = item?;
-            agg.days.insert(day_of_key(&k)?, decode_day(&v)?);
+            agg.set_day(day_of_key(&k)?, &decode_day(&v)?);
         }
         Ok(agg)
     }
@@ -357,15 +360,14 @@ impl Store {
             }),
         };
         let start = start.unwrap_or("").to_string();
-        let pages: Box<dyn Iterator<Item = Result<Vec<(String, DocGroup)>, StoreError>>> =
-            match first_page {
-                Err(e) => Box::new(std::iter::once(Err(e))),
-                Ok(first) => Box::new(
-                    self.db
-                        .range(prefixed(PREFIX_PAGE, first.as_bytes())..vec![PREFIX_PAGE + 1])
-                        .map(|item| -> Result<_, StoreError> { Ok(decode_page(&item?.1)?) }),
-                ),
-            };
+        let pages: Box<dyn Iterator<Item = Result<Page, StoreError>>> = match first_page {
+            Err(e) => Box::new(std::iter::once(Err(e))),
+            Ok(first) => Box::new(
+                self.db
+                    .range(prefixed(PREFIX_PAGE, first.as_bytes())..vec![PREFIX_PAGE + 1])
+                    .map(|item| -> Result<_, StoreError> { Ok(decode_page(&item?.1)?) }),
+            ),
+        };
         pages.flat_map(move |page| -> Vec<Result<(String, DocGroup), StoreError>> {
             match page {
                 Err(e) => vec![Err(e)],
@@ -380,11 +382,13 @@ impl Store {
 
     /// One document group, if any.
     pub fn group(&self, doc_id: &str) -> Result<Option<DocGroup>, StoreError> {
-        for item in self.groups_from(Some(doc_id)) {
-            let (id, g) = item?;
-            return Ok((id == doc_id).then_some(g));
+        match self.groups_from(Some(doc_id)).next() {
+            Some(item) => {
+                let (id, g) = item?;
+                Ok((id == doc_id).then_some(g))
+            }
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Visits every (sha256, doc_id) pair logged, in the partition of `sha`
