@@ -327,11 +327,12 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         }
     }
 
-    let base = path.parent().unwrap_or(Path::new("."));
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let mut sources = Vec::new();
     for s in &raw.sources {
         let mut source = validate_source(s, loc)?;
-        source.path = resolve(base, &source.path).to_string_lossy().into_owned();
+        source.path = resolve(&base, &source.path).to_string_lossy().into_owned();
         if sources.iter().any(|o: &SourceConfig| o.name == source.name) {
             return Err(loc.error_at(&s.name, format!("duplicate source name {:?}", source.name)));
         }
@@ -345,7 +346,7 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
             timezone,
         },
         storage: Storage {
-            path: resolve(base, &raw.storage.path.to_string_lossy()),
+            path: resolve(&base, &raw.storage.path.to_string_lossy()),
             cache_capacity,
         },
         server: Server {

@@ -22,7 +22,9 @@ use crate::parse::time::local_day;
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
 use crate::store::pages::PageCache;
-use crate::store::{Commit, DocGroup, PendingSha, Signatures, SourceState, Store, StoreError};
+use crate::store::{
+    Commit, DocGroup, IdSet, PendingSha, Signatures, SourceState, Store, StoreError,
+};
 
 /// Events committed in one store write at most.
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -164,6 +166,8 @@ struct Work {
     /// Where each touched group's documents counted before the batch.
     before: FastMap<String, [Option<Slot>; 2]>,
     sha_log: Vec<(String, String)>,
+    /// Event-id hashes first seen in this batch, per source kind.
+    new_seen: [IdSet; 2],
     pending: HashMap<String, PendingSha>,
     pending_remove: BTreeSet<String>,
 }
@@ -188,6 +192,8 @@ struct WriterStats {
 /// The writer's state.
 pub struct Ingestor {
     stats: WriterStats,
+    /// Hashes of every event id seen, per source kind (8 bytes per event id).
+    seen: [IdSet; 2],
     store: Store,
     pages: PageCache,
     shas: ShaIndex,
@@ -212,6 +218,10 @@ impl Ingestor {
     ) -> Result<Ingestor, StoreError> {
         Ok(Ingestor {
             stats: WriterStats::default(),
+            seen: [
+                store.seen_ids(SourceKind::Exchange)?,
+                store.seen_ids(SourceKind::Signature)?,
+            ],
             pages: PageCache::open(&store, PAGE_CACHE_BYTES)?,
             shas: ShaIndex::open(&store)?,
             store,
@@ -420,6 +430,10 @@ impl Ingestor {
         }
         commit.days = days.into_iter().collect();
         commit.sha_log = work.sha_log;
+        commit.seen = [
+            work.new_seen[0].iter().copied().collect(),
+            work.new_seen[1].iter().copied().collect(),
+        ];
         commit.pending_remove = work.pending_remove.iter().cloned().collect();
         commit.pending_put = work
             .pending
@@ -439,6 +453,9 @@ impl Ingestor {
 
     /// After a successful commit: the in-memory mirrors follow the store.
     fn publish(&mut self, p: Prepared, batches: &[SourceBatch]) {
+        for (set, new) in self.seen.iter_mut().zip(&p.commit.seen) {
+            set.extend(new.iter().copied());
+        }
         {
             let mut agg = self.shared.aggregates.write().expect("aggregates lock");
             for (slot, n) in &p.delta {
@@ -470,11 +487,13 @@ impl Ingestor {
         self.pages.get_mut(&self.store, doc_id)
     }
 
-    fn has_event(&mut self, doc_id: &str, hash: u64) -> Result<bool, StoreError> {
-        Ok(self
-            .pages
-            .get(&self.store, doc_id)?
-            .is_some_and(|g| g.events.contains(&hash)))
+    /// Whether an event id is new for its source kind; records it if so.
+    fn first_sighting(&mut self, work: &mut Work, kind: SourceKind, hash: u64) -> bool {
+        let k = kind.as_byte() as usize;
+        if self.seen[k].contains(&hash) || !work.new_seen[k].insert(hash) {
+            return false;
+        }
+        true
     }
 
     fn pending_entry<'w>(
@@ -500,13 +519,12 @@ impl Ingestor {
         e: &ExchangeEvent,
         hash: Option<u64>,
     ) -> Result<Outcome, StoreError> {
-        let g = self.touch(work, &e.doc_id)?;
         if let Some(h) = hash {
-            if g.events.contains(&h) {
+            if !self.first_sighting(work, SourceKind::Exchange, h) {
                 return Ok(Outcome::Duplicate);
             }
-            g.events.push(h);
         }
+        let g = self.touch(work, &e.doc_id)?;
         let by_doc_id = g.signatures.clone();
         let new_sha = match g.doc_mut(e.direction) {
             Some(doc) => doc.merge_event(e),
@@ -543,16 +561,13 @@ impl Ingestor {
                 joined.merge(s);
             }
         }
-        let mut pending_events = Vec::new();
         if self.shas.pending.contains(sha) || work.pending.contains_key(sha) {
             let p = std::mem::take(self.pending_entry(work, sha)?);
             joined.merge(&p.signatures);
-            pending_events = p.events;
             work.pending_remove.insert(sha.to_string());
             self.shas.pending.remove(sha);
         }
         let g = self.touch(work, doc_id)?;
-        g.events.extend(pending_events);
         if !joined.is_empty() {
             g.sha_signatures_mut(sha).merge(&joined);
             if let Some(doc) = g.doc_mut(direction) {
@@ -577,26 +592,8 @@ impl Ingestor {
             None => Vec::new(),
         };
         if let Some(h) = hash {
-            let mut seen = false;
-            for doc_id in s.doc_id.iter().chain(sha_docs.iter()) {
-                seen |= self.has_event(doc_id, h)?;
-            }
-            if let Some(sha) = &s.sha256 {
-                if self.shas.pending.contains(sha) || work.pending.contains_key(sha) {
-                    seen |= self.pending_entry(work, sha)?.events.contains(&h);
-                }
-            }
-            if seen {
+            if !self.first_sighting(work, SourceKind::Signature, h) {
                 return Ok(Outcome::Duplicate);
-            }
-            // Recorded where a later copy of this event will look first.
-            match (&s.doc_id, sha_docs.first(), &s.sha256) {
-                (Some(id), _, _) | (None, Some(id), _) => self.touch(work, id)?.events.push(h),
-                (None, None, Some(sha)) => {
-                    self.pending_entry(work, sha)?.events.push(h);
-                    self.shas.pending.insert(sha.clone());
-                }
-                (None, None, None) => {}
             }
         }
         if !s.valid {

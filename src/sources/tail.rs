@@ -215,7 +215,24 @@ impl Tailer {
             }
             self.retire(saved);
         }
-        // A copy of a file already read (copy-truncate, or rotated into the glob).
+        // Whether it is a copy of a file already read is decided at its first read.
+        Some(FilePos {
+            path: path.to_string(),
+            dev,
+            ino,
+            ..FilePos::default()
+        })
+    }
+
+    /// Before the first read of a file: is it a copy of content already read
+    /// (copy-truncate, a rotated file moved into the glob, a backup `cp`)?
+    /// Returns whether the file may be read now.
+    fn decide(&mut self, idx: usize) -> bool {
+        let file = &self.files[idx].file;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size == 0 {
+            return false;
+        }
         let known = self.saved.iter().chain(self.retired.iter());
         if let Some(prev) = known
             .filter(|p| same_head(file, size, p))
@@ -223,39 +240,41 @@ impl Tailer {
             .cloned()
         {
             if size < prev.offset {
-                return None; // still being copied
+                return false; // still being copied
             }
             self.saved.retain(|p| p != &prev);
             self.retired.retain(|p| p != &prev);
-            return Some(FilePos {
-                path: path.to_string(),
-                dev,
-                ino,
+            let t = &mut self.files[idx];
+            t.pos = FilePos {
+                path: t.pos.path.clone(),
+                dev: t.pos.dev,
+                ino: t.pos.ino,
                 shadow_of: 0,
                 ..prev
-            });
+            };
+            return true;
         }
-        // A copy of a file still being followed: read only if that one goes away.
-        if let Some(live) = self.files.iter().find(|t| same_head(file, size, &t.pos)) {
-            return Some(FilePos {
-                path: path.to_string(),
-                dev,
-                ino,
-                shadow_of: live.pos.ino,
-                ..live.pos.clone()
-            });
+        let others = || {
+            self.files
+                .iter()
+                .enumerate()
+                .filter(move |(j, _)| *j != idx)
+                .map(|(_, t)| t)
+        };
+        if let Some(live) = others().find(|t| t.pos.head_len > 0 && same_head(file, size, &t.pos)) {
+            let live = live.pos.clone();
+            let t = &mut self.files[idx];
+            t.pos = FilePos {
+                path: t.pos.path.clone(),
+                dev: t.pos.dev,
+                ino: t.pos.ino,
+                shadow_of: live.ino,
+                ..live
+            };
+            return false;
         }
-        // An empty file, or one whose bytes so far begin a followed file, may be a
-        // copy still being written: decide once it has more.
-        if size == 0 || self.files.iter().any(|t| is_prefix_of(file, size, &t.file)) {
-            return None;
-        }
-        Some(FilePos {
-            path: path.to_string(),
-            dev,
-            ino,
-            ..FilePos::default()
-        })
+        // Its bytes so far begin a followed file: maybe a copy still being written.
+        !others().any(|t| is_prefix_of(file, size, &t.file))
     }
 
     /// A truncated file starts over; its copies take over its old position.
@@ -336,6 +355,13 @@ impl Tailer {
                     continue;
                 }
                 self.files[idx].pos.shadow_of = 0;
+            }
+            let undecided = {
+                let p = &self.files[idx].pos;
+                p.offset == 0 && p.head_len == 0
+            };
+            if undecided && !self.decide(idx) {
+                continue;
             }
             while count < max_records {
                 let n = self.read_file(idx, max_records - count, &mut sink)?;

@@ -39,18 +39,6 @@ fn get_strings(r: &mut Reader) -> Result<Vec<String>, DecodeError> {
     (0..n).map(|_| r.str()).collect()
 }
 
-fn put_hashes(w: &mut Writer, v: &[u64]) {
-    w.uvar(v.len() as u64);
-    for h in v {
-        w.u64_fixed(*h);
-    }
-}
-
-fn get_hashes(r: &mut Reader) -> Result<Vec<u64>, DecodeError> {
-    let n = r.count()?;
-    (0..n).map(|_| r.u64_fixed()).collect()
-}
-
 fn put_document(w: &mut Writer, d: &Document) {
     w.ivar(d.time)
         .u8(u8::from(d.electronic))
@@ -97,7 +85,6 @@ fn put_group(w: &mut Writer, g: &DocGroup) {
         w.str(sha);
         put_signatures(w, s);
     }
-    put_hashes(w, &g.events);
     let flags = u8::from(g.outgoing.is_some()) | (u8::from(g.incoming.is_some()) << 1);
     w.u8(flags);
     for d in [&g.outgoing, &g.incoming].into_iter().flatten() {
@@ -113,7 +100,6 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
         let sha = r.str()?;
         sha_signatures.push((sha, get_signatures(r)?));
     }
-    let events = get_hashes(r)?;
     let flags = r.u8()?;
     let outgoing = (flags & 1 != 0)
         .then(|| get_document(r, Direction::Outgoing, doc_id))
@@ -124,7 +110,6 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
     Ok(DocGroup {
         signatures,
         sha_signatures,
-        events,
         outgoing,
         incoming,
     })
@@ -263,7 +248,6 @@ pub fn decode_sha_log(v: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
 pub fn encode_pending(p: &PendingSha) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_PENDING);
     put_signatures(&mut w, &p.signatures);
-    put_hashes(&mut w, &p.events);
     w.buf
 }
 
@@ -271,6 +255,5 @@ pub fn decode_pending(v: &[u8]) -> Result<PendingSha, DecodeError> {
     let mut r = Reader::new(v, FORMAT_PENDING)?;
     Ok(PendingSha {
         signatures: get_signatures(&mut r)?,
-        events: get_hashes(&mut r)?,
     })
 }

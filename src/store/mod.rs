@@ -27,6 +27,7 @@ const PREFIX_DAY: u8 = b'a';
 const PREFIX_SHA_LOG: u8 = b'h';
 const PREFIX_PENDING: u8 = b's';
 const PREFIX_SOURCE: u8 = b'p';
+const PREFIX_SEEN: u8 = b'e';
 
 const FORMAT_SETTINGS: u8 = 1;
 
@@ -64,8 +65,6 @@ pub struct DocGroup {
     pub signatures: Signatures,
     /// Signatures joined by sha256, per sha256 of this group's documents.
     pub sha_signatures: Vec<(String, Signatures)>,
-    /// Hashes of the event ids (with their source kind) recorded here.
-    pub events: Vec<u64>,
     pub outgoing: Option<Document>,
     pub incoming: Option<Document>,
 }
@@ -124,8 +123,28 @@ impl Signatures {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PendingSha {
     pub signatures: Signatures,
-    pub events: Vec<u64>,
 }
+
+/// Hasher for sets of already-hashed ids.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A set of 64-bit event-id hashes.
+pub type IdSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Where a file source stands in one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,6 +197,8 @@ pub struct Commit {
     pub days: Vec<(Day, DayCounts)>,
     /// (sha256, doc_id) pairs first seen in this batch.
     pub sha_log: Vec<(String, String)>,
+    /// Event-id hashes first seen in this batch, per source kind (exchange, signature).
+    pub seen: [Vec<u64>; 2],
     pub pending_put: Vec<(String, PendingSha)>,
     pub pending_remove: Vec<String>,
     pub sources: Vec<(String, SourceState)>,
@@ -245,9 +266,14 @@ impl Store {
                 })
             }
         }
+        // Sequence numbers of commits key the sha256 log and the seen-id lists:
+        // continue after the highest in use.
         let mut sha_log_seq = 0;
-        for partition in 0..SHA_PARTITIONS {
-            if let Some(kv) = db.scan_prefix([PREFIX_SHA_LOG, partition]).next_back() {
+        let prefixes = (0..SHA_PARTITIONS)
+            .map(|p| [PREFIX_SHA_LOG, p])
+            .chain([[PREFIX_SEEN, 0], [PREFIX_SEEN, 1]]);
+        for prefix in prefixes {
+            if let Some(kv) = db.scan_prefix(prefix).next_back() {
                 let (k, _) = kv?;
                 let b: [u8; 8] = k
                     .get(2..10)
@@ -411,6 +437,18 @@ impl Store {
     }
 
     /// The sha256 values with signatures waiting for a document.
+    /// Every event-id hash seen so far by sources of `kind`.
+    pub fn seen_ids(&self, kind: crate::parse::record::SourceKind) -> Result<IdSet, StoreError> {
+        let mut set = IdSet::default();
+        for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
+            let (_, v) = item?;
+            for chunk in v.chunks_exact(8) {
+                set.insert(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+            }
+        }
+        Ok(set)
+    }
+
     pub fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
         self.db
             .scan_prefix([PREFIX_PENDING])
@@ -457,7 +495,18 @@ impl Store {
                 key.extend_from_slice(&seq.to_be_bytes());
                 batch.insert(key, encode_sha_log(&pairs));
             }
-            seq += 1;
+        }
+        seq += 1;
+        for (kind, ids) in commit.seen.iter().enumerate() {
+            if !ids.is_empty() {
+                let mut key = vec![PREFIX_SEEN, kind as u8];
+                key.extend_from_slice(&self.sha_log_seq.to_be_bytes());
+                let mut v = Vec::with_capacity(ids.len() * 8);
+                for id in ids {
+                    v.extend_from_slice(&id.to_le_bytes());
+                }
+                batch.insert(key, v);
+            }
         }
         for (sha, p) in &commit.pending_put {
             batch.insert(prefixed(PREFIX_PENDING, sha.as_bytes()), encode_pending(p));
@@ -553,7 +602,6 @@ mod tests {
                     signers: vec![],
                 },
             )],
-            events: vec![1, u64::MAX],
             outgoing: None,
             incoming: Some(doc()),
         };
@@ -606,13 +654,10 @@ mod tests {
             let mut s = Store::open(dir.path(), 1 << 20).unwrap();
             let mut commit = Commit::default();
             commit.sha_log.push(("aa".into(), "D1".into()));
-            commit.pending_put.push((
-                "bb".into(),
-                PendingSha {
-                    events: vec![9],
-                    ..Default::default()
-                },
-            ));
+            commit
+                .pending_put
+                .push(("bb".into(), PendingSha::default()));
+            commit.seen[1] = vec![7, 8];
             commit.sources.push((
                 "x".into(),
                 SourceState {
@@ -634,9 +679,33 @@ mod tests {
             vec![("aa".into(), "D1".into()), ("aa".into(), "D2".into())]
         );
         assert_eq!(s.pending_shas().unwrap(), vec!["bb".to_string()]);
-        assert_eq!(s.pending("bb").unwrap().unwrap().events, vec![9]);
+        assert!(s.pending("bb").unwrap().is_some());
+        // A commit after reopening never overwrites an earlier commit's ids.
+        let mut s = s;
+        let only_seen = Commit {
+            seen: [vec![], vec![9]],
+            ..Commit::default()
+        };
+        s.record_batch_once(&only_seen).unwrap();
+        drop(s);
+        let mut s = Store::open(dir.path(), 1 << 20).unwrap();
+        s.record_batch_once(&Commit {
+            seen: [vec![], vec![10]],
+            ..Commit::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.seen_ids(crate::parse::record::SourceKind::Signature)
+                .unwrap()
+                .len(),
+            4
+        );
+        assert!(s
+            .seen_ids(crate::parse::record::SourceKind::Exchange)
+            .unwrap()
+            .is_empty());
         assert_eq!(s.sources().unwrap()["x"].accepted, 3);
-        assert_eq!(s.sha_log_seq, 2);
+        assert_eq!(s.sha_log_seq, 4, "one sequence number per commit");
         let mut found = Vec::new();
         s.scan_sha_log(Some("aa"), |_, id| found.push(id)).unwrap();
         assert_eq!(found, vec!["D1".to_string(), "D2".to_string()]);

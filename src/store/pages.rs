@@ -205,7 +205,8 @@ mod tests {
         for i in 0..2000u32 {
             let id = format!("DOC-{:05}", (i * 7919) % 2000);
             let g = pages.get_mut(&store, &id).unwrap();
-            g.events.push(u64::from(i));
+            g.sha_signatures
+                .push((format!("sha-{i}"), Default::default()));
             g.signatures.signers.push("x".repeat(40));
         }
         let dirty = pages.take_dirty();

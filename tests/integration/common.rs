@@ -1,0 +1,453 @@
+//! The harness: a temporary directory with a config, the real `docflowd`
+//! binary started on it, and blocking HTTP helpers that wait for conditions.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a test waits for the daemon to catch up before failing.
+pub const CATCH_UP: Duration = Duration::from_secs(60);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docflowd");
+
+/// The golden fixture corpus.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/corpus")
+        .join(name)
+}
+
+/// A free loopback port (bound then released).
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr")
+}
+
+/// One `[[sources]]` block.
+pub fn source(name: &str, kind: &str, glob: &str) -> String {
+    format!(
+        "[[sources]]\nname = \"{name}\"\nkind = \"{kind}\"\nformat = \"jsonl\"\npath = \"{glob}\"\npoll_interval = \"100ms\"\n"
+    )
+}
+
+/// A test directory: `logs/` for input files, `store/` for the store, `docflow.toml`.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub config: PathBuf,
+}
+
+impl Env {
+    /// Writes a config with the given `[[sources]]` blocks; globs may use `{logs}`.
+    pub fn new(sources: &str) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
+        let addr = free_addr();
+        let config = dir.path().join("docflow.toml");
+        let logs = dir.path().join("logs");
+        let text = format!(
+            "[agency]\ncode = \"H40.27.01\"\nname = \"UBND xã Hương Bình (test)\"\ntimezone = \"Asia/Ho_Chi_Minh\"\n\n\
+             [storage]\npath = \"{}\"\n\n[server]\nlisten = \"{addr}\"\n\n{}",
+            dir.path().join("store").display(),
+            sources.replace("{logs}", &logs.display().to_string()),
+        );
+        std::fs::write(&config, text).expect("write config");
+        Env { dir, addr, config }
+    }
+
+    /// The two JSON Lines sources of the corpus: `exchange*.jsonl` and `signatures*.jsonl`.
+    pub fn exchange_and_signatures() -> Env {
+        Env::new(&format!(
+            "{}\n{}",
+            source("exchange", "exchange", "{logs}/exchange*.jsonl"),
+            source("signatures", "signature", "{logs}/signatures*.jsonl")
+        ))
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.logs().join(name)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn rejected(&self, source: &str) -> PathBuf {
+        self.store()
+            .join("rejected")
+            .join(format!("{source}.jsonl"))
+    }
+
+    pub fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("docflowd.stderr")
+    }
+
+    /// Starts `docflowd run` and waits until `/healthz` answers.
+    pub fn start(&self) -> Daemon {
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .expect("stderr file");
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn docflowd");
+        let mut d = Daemon {
+            child: Some(child),
+            addr: self.addr,
+            stderr: self.stderr_path(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, _)) = docflow::cli::http_get(self.addr, "/healthz") {
+                return d;
+            }
+            if let Some(status) = d.child_mut().try_wait().expect("try_wait") {
+                panic!(
+                    "docflowd exited at start with {status}; stderr:\n{}",
+                    d.stderr_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docflowd did not answer /healthz within 30 s; stderr:\n{}",
+                d.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `docflowd <args>` to completion.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run docflowd")
+    }
+
+    /// Appends text to a log file, creating it.
+    pub fn append(&self, name: &str, text: &str) {
+        append(&self.log(name), text.as_bytes());
+    }
+}
+
+pub fn append(path: &Path, bytes: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.write_all(bytes).expect("append");
+    f.sync_all().ok();
+}
+
+/// Copies a file in under a name outside every glob, then renames it in, so
+/// the daemon never sees it half written.
+pub fn install(src: &Path, dst: &Path) {
+    let tmp = dst.with_extension("installing");
+    std::fs::copy(src, &tmp).expect("copy fixture");
+    std::fs::rename(&tmp, dst).expect("rename fixture");
+}
+
+/// A running `docflowd run`.
+pub struct Daemon {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    stderr: PathBuf,
+}
+
+impl Daemon {
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("daemon running")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM; asserts exit status 0 within 10 s; returns how long it took.
+    pub fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let mut child = self.child.take().expect("daemon running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                assert!(
+                    status.success(),
+                    "docflowd exited with {status} after SIGTERM; stderr:\n{}",
+                    self.stderr_text()
+                );
+                return started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "docflowd did not exit within 10 s of SIGTERM; stderr:\n{}",
+                    self.stderr_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn crash(mut self) {
+        let mut child = self.child.take().expect("daemon running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get(self.addr, path)
+    }
+
+    pub fn json(&self, path: &str) -> Value {
+        json(self.addr, path)
+    }
+
+    pub fn status(&self) -> Value {
+        self.json("/api/v1/status")
+    }
+
+    pub fn report(&self, query: &str) -> Value {
+        report(self.addr, query)
+    }
+
+    /// Polls `/api/v1/status` until `caught_up`; panics with the last body after [`CATCH_UP`].
+    pub fn wait_caught_up(&self) -> Value {
+        self.wait_status(CATCH_UP, "caught_up", |s| s["caught_up"] == true)
+    }
+
+    /// Polls `/api/v1/status` until `cond` holds.
+    pub fn wait_status(
+        &self,
+        within: Duration,
+        what: &str,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        let mut last = String::new();
+        loop {
+            if let Ok((200, body)) = docflow::cli::http_get(self.addr, "/api/v1/status") {
+                if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                    if cond(&v) {
+                        return v;
+                    }
+                }
+                last = body;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "status did not reach `{what}` within {within:?}; last status:\n{last}\nstderr tail:\n{}",
+                    tail(&self.stderr_text(), 3000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let mut start = s.len().saturating_sub(n);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    docflow::cli::http_get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+pub fn json(addr: SocketAddr, path: &str) -> Value {
+    let (code, body) = get(addr, path);
+    assert_eq!(code, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+}
+
+/// `/api/v1/report?{query}` (empty query = all time).
+pub fn report(addr: SocketAddr, query: &str) -> Value {
+    if query.is_empty() {
+        json(addr, "/api/v1/report")
+    } else {
+        json(addr, &format!("/api/v1/report?{query}"))
+    }
+}
+
+/// (accepted, duplicate, invalid) of one source in a status document.
+pub fn counts(status: &Value, source: &str) -> (u64, u64, u64) {
+    let s = status["sources"]
+        .as_array()
+        .expect("sources array")
+        .iter()
+        .find(|s| s["name"] == source)
+        .unwrap_or_else(|| panic!("no source {source} in {status}"));
+    let n = |k: &str| {
+        s["events"][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("events.{k} of {source}: {s}"))
+    };
+    (n("accepted"), n("duplicate"), n("invalid"))
+}
+
+/// Lines read so far by all sources (accepted + duplicate + invalid).
+pub fn lines_read(status: &Value) -> u64 {
+    status["sources"]
+        .as_array()
+        .expect("sources array")
+        .iter()
+        .map(|s| {
+            ["accepted", "duplicate", "invalid"]
+                .iter()
+                .map(|k| s["events"][*k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// The rejected-events file of a source, one JSON object per line.
+pub fn rejected_lines(path: &Path) -> Vec<Value> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("read {}: {e}", path.display()),
+    };
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("rejected line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// One exchange event as a JSON line.
+pub fn exchange_line(event_id: &str, doc_id: &str, time: &str, channel: &str) -> String {
+    format!(
+        "{{\"event_id\":\"{event_id}\",\"time\":\"{time}\",\"doc_id\":\"{doc_id}\",\"direction\":\"đi\",\"channel\":\"{channel}\",\"unit\":\"Văn phòng\"}}\n"
+    )
+}
+
+/// `n` electronic outgoing documents `{prefix}-1..n`, one event each, as JSON lines.
+pub fn exchange_lines(prefix: &str, range: std::ops::RangeInclusive<u32>) -> String {
+    range
+        .map(|i| {
+            exchange_line(
+                &format!("{prefix}-ev-{i}"),
+                &format!("{prefix}-{i}"),
+                "2026-05-04T09:00:00+07:00",
+                "điện tử",
+            )
+        })
+        .collect()
+}
+
+/// A generated corpus shared by the tests of one run (generation costs seconds).
+pub struct Generated {
+    pub dir: PathBuf,
+    pub exchange_lines: u64,
+    pub signature_lines: u64,
+}
+
+/// Exchange events of the generated corpus; `DOCFLOW_IT_EVENTS=200000` for the full-size run.
+pub fn generated_events() -> usize {
+    std::env::var("DOCFLOW_IT_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40_000)
+}
+
+/// Generates the corpus once under `CARGO_TARGET_TMPDIR` (reused by later runs).
+pub fn generated() -> &'static Generated {
+    static G: OnceLock<Generated> = OnceLock::new();
+    G.get_or_init(|| {
+        let events = generated_events();
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docflow-generated-{events}"));
+        if !dir.join("done").exists() {
+            let work = dir.with_extension("partial");
+            let _ = std::fs::remove_dir_all(&work);
+            let _ = std::fs::remove_dir_all(&dir);
+            let out = Command::new(BIN)
+                .args(["generate", "--out"])
+                .arg(&work)
+                .args([
+                    "--events",
+                    &events.to_string(),
+                    "--noise",
+                    "--seed",
+                    "20260614",
+                ])
+                .output()
+                .expect("run docflowd generate");
+            assert!(
+                out.status.success(),
+                "generate failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(work.join("done"), "").expect("marker");
+            std::fs::rename(&work, &dir).expect("rename generated corpus");
+        }
+        let count = |name: &str| {
+            let f = std::fs::read(dir.join(name)).expect("generated file");
+            f.iter().filter(|&&b| b == b'\n').count() as u64
+        };
+        Generated {
+            exchange_lines: count("exchange.jsonl"),
+            signature_lines: count("signatures.jsonl"),
+            dir,
+        }
+    })
+}
+
+/// Links the generated corpus into an env's logs (read-only use).
+pub fn link_generated(env: &Env) -> &'static Generated {
+    let g = generated();
+    for name in ["exchange.jsonl", "signatures.jsonl"] {
+        std::fs::hard_link(g.dir.join(name), env.log(name))
+            .or_else(|_| std::fs::copy(g.dir.join(name), env.log(name)).map(|_| ()))
+            .expect("link generated corpus");
+    }
+    g
+}
+
+/// Creates an empty file (e.g. to truncate one in place).
+pub fn truncate(path: &Path) {
+    File::create(path).expect("truncate");
+}

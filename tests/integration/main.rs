@@ -1,0 +1,11 @@
+//! Integration tests: the real `docflowd` binary driven through its config
+//! files, its input logs, signals and its HTTP API. One test binary.
+
+mod common;
+mod config_check;
+mod corpus;
+mod csv;
+mod documents;
+mod report_cli;
+mod restart;
+mod rotation;
