@@ -72,25 +72,21 @@ fn watch_root(pattern: &str) -> (PathBuf, notify::RecursiveMode) {
     (root, mode)
 }
 
-/// Whether the files of `pattern` are exactly those, at those sizes, seen when the reader went idle.
+/// Whether every file `pattern` names is followed and still has the length it
+/// had when it was last read to its end.
 pub fn unchanged_since(pattern: &str, observed: &[(u64, u64, u64)]) -> bool {
     let Ok(paths) = glob::glob(pattern) else {
         return false;
     };
-    let mut count = 0;
     for path in paths.filter_map(Result::ok) {
         let Ok(m) = std::fs::metadata(&path) else {
             continue;
         };
-        if !m.is_file() {
-            continue;
-        }
-        count += 1;
-        if !observed.contains(&(m.dev(), m.ino(), m.len())) {
+        if m.is_file() && !observed.contains(&(m.dev(), m.ino(), m.len())) {
             return false;
         }
     }
-    count == observed.len()
+    true
 }
 
 /// Runs one file source until `cancel` fires, then closes its queue.
@@ -190,7 +186,7 @@ fn follow(
             }
         }
         {
-            let observed = observe(&cfg.path);
+            let observed = tailer.observed();
             let mut p = handle.progress();
             p.idle_after = Some(seq);
             p.observed = observed;
@@ -225,18 +221,6 @@ fn send(
         },
         || cancel.is_cancelled(),
     )
-}
-
-fn observe(pattern: &str) -> Vec<(u64, u64, u64)> {
-    let Ok(paths) = glob::glob(pattern) else {
-        return Vec::new();
-    };
-    paths
-        .filter_map(Result::ok)
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .filter(|m| m.is_file())
-        .map(|m| (m.dev(), m.ino(), m.len()))
-        .collect()
 }
 
 fn log_events(source: &str, events: Vec<TailEvent>) {

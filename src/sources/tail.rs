@@ -53,6 +53,8 @@ struct Tailed {
     gone: bool,
     /// When the file last grew (or was found), to keep a rotated file a while.
     last_growth: std::time::Instant,
+    /// The file's length when last read to its end (what "caught up" compares with).
+    seen_len: u64,
 }
 
 /// Something worth an INFO line that happened during a scan.
@@ -181,6 +183,7 @@ impl Tailer {
                 header,
                 gone: false,
                 last_growth: std::time::Instant::now(),
+                seen_len: u64::MAX,
             });
         }
         for t in &mut self.files {
@@ -352,6 +355,8 @@ impl Tailer {
             let live = self.files[idx].pos.shadow_of;
             if live != 0 {
                 if self.files.iter().any(|t| t.pos.ino == live) {
+                    let t = &mut self.files[idx];
+                    t.seen_len = t.file.metadata().map(|m| m.len()).unwrap_or(0);
                     continue;
                 }
                 self.files[idx].pos.shadow_of = 0;
@@ -361,6 +366,8 @@ impl Tailer {
                 p.offset == 0 && p.head_len == 0
             };
             if undecided && !self.decide(idx) {
+                let t = &mut self.files[idx];
+                t.seen_len = t.file.metadata().map(|m| m.len()).unwrap_or(0);
                 continue;
             }
             while count < max_records {
@@ -401,6 +408,9 @@ impl Tailer {
             }
             want *= 2;
         };
+        if filled < want {
+            t.seen_len = t.pos.offset + filled as u64;
+        }
         let mut at = 0usize;
         if t.pos.offset == 0 {
             at = bom_len(&buf[..filled]);
@@ -458,19 +468,12 @@ impl Tailer {
         Ok(count)
     }
 
-    /// Bytes not yet read in followed files (0 = caught up).
-    pub fn backlog(&self) -> u64 {
+    /// (device, inode, length when last read to its end) of every followed file.
+    pub fn observed(&self) -> Vec<(u64, u64, u64)> {
         self.files
             .iter()
-            .filter(|t| t.pos.shadow_of == 0)
-            .map(|t| {
-                t.file
-                    .metadata()
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-                    .saturating_sub(t.pos.offset)
-            })
-            .sum()
+            .map(|t| (t.pos.dev, t.pos.ino, t.seen_len))
+            .collect()
     }
 }
 
