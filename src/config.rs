@@ -144,7 +144,7 @@ pub struct SourceConfig {
 }
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
-pub const DEFAULT_CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 
 impl Config {
     /// Reads and validates a config file.

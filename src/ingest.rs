@@ -29,7 +29,7 @@ use crate::store::{
 /// Events committed in one store write at most.
 pub const MAX_BATCH_EVENTS: usize = 4096;
 /// Memory for decoded pages of documents kept by the writer.
-pub const PAGE_CACHE_BYTES: usize = 32 << 20;
+pub const PAGE_CACHE_BYTES: usize = 16 << 20;
 /// sha256 values remembered per generation of the recent map.
 const RECENT_SHAS: usize = 50_000;
 /// Bits of the sha256 membership filter (8 MiB).
