@@ -116,10 +116,11 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
 }
 
 /// Encodes a page: document groups in doc_id order.
-pub fn encode_page(groups: &[(String, DocGroup)]) -> Vec<u8> {
+pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_PAGE);
     w.uvar(groups.len() as u64);
     for (doc_id, g) in groups {
+        let g: &DocGroup = g.borrow();
         w.str(doc_id);
         put_group(&mut w, g);
     }

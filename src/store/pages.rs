@@ -15,7 +15,8 @@ pub const MAX_PAGE_BYTES: usize = 16 * 1024;
 const MEMORY_FACTOR: usize = 3;
 
 struct Cached {
-    groups: Vec<(String, DocGroup)>,
+    /// Boxed so that inserting into the middle of a page moves small entries.
+    groups: Vec<(String, Box<DocGroup>)>,
     encoded_len: usize,
     used: u64,
 }
@@ -64,7 +65,13 @@ impl PageCache {
         let tick = self.tick;
         if !self.cache.contains_key(key) {
             let (groups, encoded_len) = match store.page(key)? {
-                Some(bytes) => (decode_page(&bytes)?, bytes.len()),
+                Some(bytes) => (
+                    decode_page(&bytes)?
+                        .into_iter()
+                        .map(|(id, g)| (id, Box::new(g)))
+                        .collect(),
+                    bytes.len(),
+                ),
                 None => {
                     if self.keys.insert(key.to_string()) {
                         self.new_pages.push(key.to_string());
@@ -112,8 +119,7 @@ impl PageCache {
         {
             Ok(i) => i,
             Err(i) => {
-                page.groups
-                    .insert(i, (doc_id.to_string(), DocGroup::default()));
+                page.groups.insert(i, (doc_id.to_string(), Box::default()));
                 i
             }
         };
@@ -129,7 +135,7 @@ impl PageCache {
                 continue;
             };
             // Groups emptied of everything are dropped.
-            c.groups.retain(|(_, g)| *g != DocGroup::default());
+            c.groups.retain(|(_, g)| **g != DocGroup::default());
             let encoded = encode_page(&c.groups);
             if encoded.len() > MAX_PAGE_BYTES && c.groups.len() >= 2 {
                 let upper = c.groups.split_off(c.groups.len() / 2);
