@@ -16,10 +16,6 @@ pub fn day_number(date: NaiveDate) -> Day {
     date.num_days_from_ce()
 }
 
-pub fn day_date(day: Day) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(day).unwrap_or(NaiveDate::MIN)
-}
-
 /// Where one document counts: its local day, unit, direction and class.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slot {

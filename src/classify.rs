@@ -34,16 +34,6 @@ impl Class {
         Class::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    /// Vietnamese label for reports.
-    pub fn label_vi(self) -> &'static str {
-        match self {
-            Class::SecretExempt => "Văn bản mật (loại trừ)",
-            Class::ElectronicSigned => "Điện tử, đã ký số",
-            Class::ElectronicUnsigned => "Điện tử, chưa đủ chữ ký số",
-            Class::Paper => "Bản giấy",
-        }
-    }
-
     pub fn as_byte(self) -> u8 {
         match self {
             Class::ElectronicSigned => 0,

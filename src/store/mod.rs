@@ -406,17 +406,6 @@ impl Store {
         })
     }
 
-    /// One document group, if any.
-    pub fn group(&self, doc_id: &str) -> Result<Option<DocGroup>, StoreError> {
-        match self.groups_from(Some(doc_id)).next() {
-            Some(item) => {
-                let (id, g) = item?;
-                Ok((id == doc_id).then_some(g))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// Visits every (sha256, doc_id) pair logged, in the partition of `sha`
     /// (or all of them), oldest first within a partition.
     pub fn scan_sha_log(
@@ -529,11 +518,6 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
-    }
-
-    /// Bytes the store takes on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
     }
 
     #[cfg(test)]
