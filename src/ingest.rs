@@ -475,16 +475,14 @@ impl Ingestor {
 
     /// The group of `doc_id` for changing; remembers where its documents counted before.
     fn touch(&mut self, work: &mut Work, doc_id: &str) -> Result<&mut DocGroup, StoreError> {
+        let (tz, roles) = (self.tz, self.required_roles);
+        let group = self.pages.get_mut(&self.store, doc_id)?;
         if !work.before.contains_key(doc_id) {
-            let group = self.pages.get(&self.store, doc_id)?;
-            let slots = Direction::ALL.map(|d| {
-                group
-                    .and_then(|g| g.doc(d).as_ref())
-                    .map(|doc| Self::slot(doc, self.tz, self.required_roles))
-            });
+            let slots =
+                Direction::ALL.map(|d| group.doc(d).as_ref().map(|doc| Self::slot(doc, tz, roles)));
             work.before.insert(doc_id.to_string(), slots);
         }
-        self.pages.get_mut(&self.store, doc_id)
+        Ok(group)
     }
 
     /// Whether an event id is new for its source kind; records it if so.
