@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// Set once the store is open and every source has started.
     pub ready: Arc<AtomicBool>,
+    /// Alert rules and outbox, when `[alerts]` has rules.
+    pub alerts: Option<Arc<crate::alerts::Alerting>>,
 }
 
 /// The router of all endpoints.
@@ -84,7 +86,10 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
+    let mut body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
+    if let Some(alerts) = &s.alerts {
+        body.push_str(&alerts.render_metrics());
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -339,6 +344,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "store": {"path": s.store.path().display().to_string(), "ok": s.shared.store_ok.load(Ordering::Relaxed)},
         "caught_up": all_caught_up,
         "sources": sources,
+        "alerts": s.alerts.as_ref().map_or_else(|| json!({"rules": [], "outbox": []}), |a| a.status()),
     }))
 }
 

@@ -118,12 +118,20 @@ pub async fn run(
         );
     }
 
+    let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())
+        .context("cannot read alert state")?;
+    let alerts_stop = shutdown.child_token();
+    let alerts_task = alerting
+        .clone()
+        .map(|a| tokio::spawn(a.run(alerts_stop.clone())));
+
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
         config: Arc::new(config.clone()),
         shared: shared.clone(),
         store,
         ready: ready.clone(),
+        alerts: alerting,
     };
     info!(listen = %addr, sources = handles.len(), store = %config.storage.path.display(), "docflowd started");
     on_ready(addr);
@@ -133,6 +141,12 @@ pub async fn run(
 
     info!("shutting down: stopping sources");
     ready.store(false, Ordering::Relaxed);
+    alerts_stop.cancel();
+    if let Some(task) = alerts_task {
+        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+            warn!("alert delivery did not stop within 10 s");
+        }
+    }
     sources_stop.cancel();
     for w in &wakers {
         w.wake();

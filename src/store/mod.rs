@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod encoding;
+pub mod alerts;
 pub mod pages;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,652 @@
+//! Alerts (SPEC §6): evaluates the configured rules against the in-memory
+//! counts and source progress, keeps each rule's state and an outbox of mails
+//! in the store (written together, so a restart neither re-sends nor forgets)
+//! and delivers the outbox over SMTP with exponential backoff.
+
+pub mod mail;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::aggregate::{day_number, ClassCounts};
+use crate::classify::Class;
+use crate::config::{AlertCondition, AlertRule, AlertsConfig, Config};
+use crate::ingest::Shared;
+use crate::parse::time::local_day;
+use crate::store::alerts::AlertCommit;
+use crate::store::{Store, StoreError};
+use mail::{Detail, DocLine, Mail, MailFacts, RatioFacts, StaleFacts};
+use rules::{Notice, Phase, Timing};
+
+/// How many non-compliant documents a mail lists.
+const LISTED_DOCUMENTS: usize = 10;
+/// First retry delay of an undelivered mail; doubles per failure up to [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1_000;
+
+/// Notification counters of one rule, persisted with its state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    #[serde(default)]
+    pub firing_sent: u64,
+    #[serde(default)]
+    pub firing_failed: u64,
+    #[serde(default)]
+    pub resolved_sent: u64,
+    #[serde(default)]
+    pub resolved_failed: u64,
+}
+
+impl Notifications {
+    fn count(&mut self, state: &str, sent: bool) {
+        let n = match (state, sent) {
+            ("resolved", true) => &mut self.resolved_sent,
+            ("resolved", false) => &mut self.resolved_failed,
+            (_, true) => &mut self.firing_sent,
+            (_, false) => &mut self.firing_failed,
+        };
+        *n += 1;
+    }
+}
+
+/// What is stored under `A` + rule name. Fields default so older records decode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    #[serde(default)]
+    pub phase: Phase,
+    /// Stale rules: the source's accepted-event count last seen, and when it last changed.
+    #[serde(default)]
+    pub activity_count: Option<u64>,
+    #[serde(default)]
+    pub activity_at: Option<i64>,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// What is stored under `O` + sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub mail: Mail,
+    pub created: i64,
+    pub attempts: u32,
+    /// Unix milliseconds of the next try.
+    pub next_attempt_ms: i64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// The last observation of a rule, for `/api/v1/status`.
+#[derive(Debug, Clone, Default)]
+struct Observation {
+    value: Option<f64>,
+    documents: u64,
+    holds: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: BTreeMap<String, RuleRecord>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    next_seq: u64,
+    observed: BTreeMap<String, Observation>,
+    /// Ratio rules wait until every source has caught up once, so a backlog
+    /// being read at start does not look like a drop.
+    sources_caught_up: bool,
+}
+
+/// The alerting component: rule states, outbox and delivery.
+pub struct Alerting {
+    config: AlertsConfig,
+    agency_name: String,
+    agency_code: String,
+    timezone: chrono_tz::Tz,
+    required_roles: u8,
+    store: Store,
+    shared: Arc<Shared>,
+    inner: Mutex<Inner>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("alert records serialise")
+}
+
+fn backoff_ms(attempts: u32) -> i64 {
+    FIRST_BACKOFF_MS
+        .saturating_mul(1i64 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF_MS)
+}
+
+impl Alerting {
+    /// Loads rule states and the outbox; `None` when no alerts are configured.
+    pub fn open(
+        config: &Config,
+        store: Store,
+        shared: Arc<Shared>,
+    ) -> Result<Option<Arc<Alerting>>, StoreError> {
+        let Some(alerts) = &config.alerts else {
+            return Ok(None);
+        };
+        let mut inner = Inner::default();
+        for (name, bytes) in store.alert_states()? {
+            match serde_json::from_slice::<RuleRecord>(&bytes) {
+                Ok(r) => {
+                    inner.records.insert(name, r);
+                }
+                Err(e) => warn!(rule = %name, error = %e, "unreadable alert state; starting the rule afresh"),
+            }
+        }
+        for (seq, bytes) in store.outbox()? {
+            inner.next_seq = inner.next_seq.max(seq + 1);
+            match serde_json::from_slice::<OutboxEntry>(&bytes) {
+                Ok(e) => {
+                    inner.outbox.insert(seq, e);
+                }
+                Err(e) => error!(seq, error = %e, "unreadable mail in the alert outbox; it is kept but not sent"),
+            }
+        }
+        if !inner.outbox.is_empty() {
+            info!(mails = inner.outbox.len(), "alert mails waiting from before the restart");
+        }
+        Ok(Some(Arc::new(Alerting {
+            config: alerts.clone(),
+            agency_name: config.agency.name.clone(),
+            agency_code: config.agency.code.clone(),
+            timezone: config.agency.timezone,
+            required_roles: config.required_roles,
+            store,
+            shared,
+            inner: Mutex::new(inner),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Evaluates every rule at `now` (unix seconds) and queues the mails that
+    /// transitions ask for. Blocking: reads the store when a mail lists documents.
+    pub fn evaluate(&self, now: i64) -> Result<(), StoreError> {
+        {
+            let mut inner = self.lock();
+            if !inner.sources_caught_up {
+                inner.sources_caught_up = self.shared.sources.iter().all(|s| s.caught_up());
+            }
+        }
+        for rule in &self.config.rules {
+            self.evaluate_rule(rule, now)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate_rule(&self, rule: &AlertRule, now: i64) -> Result<(), StoreError> {
+        let (record, caught_up) = {
+            let inner = self.lock();
+            (
+                inner.records.get(&rule.name).cloned().unwrap_or_default(),
+                inner.sources_caught_up,
+            )
+        };
+        let mut next = record.clone();
+        let repeat_secs = rule.repeat_interval.as_secs().max(1) as i64;
+        let (holds, observation, timing) = match &rule.condition {
+            AlertCondition::Ratio {
+                direction,
+                window,
+                below,
+                for_duration,
+                min_documents,
+            } => {
+                if !caught_up {
+                    return Ok(());
+                }
+                let counts = self.window_counts(*direction, *window, now);
+                let denominator = counts.total() - counts.secret_exempt;
+                let ratio = counts.compliance_ratio();
+                let holds = denominator >= *min_documents && ratio.is_some_and(|r| r < *below);
+                (
+                    holds,
+                    Observation {
+                        value: ratio,
+                        documents: denominator,
+                        holds,
+                    },
+                    Timing {
+                        for_secs: for_duration.as_secs() as i64,
+                        repeat_secs,
+                    },
+                )
+            }
+            AlertCondition::Stale { source, after } => {
+                let count = self.source_progress(source).0;
+                if next.activity_count != Some(count) || next.activity_at.is_none() {
+                    next.activity_count = Some(count);
+                    next.activity_at = Some(now);
+                }
+                let idle = now - next.activity_at.unwrap_or(now);
+                let holds = idle >= after.as_secs() as i64;
+                (
+                    holds,
+                    Observation {
+                        value: Some(idle as f64),
+                        documents: count,
+                        holds,
+                    },
+                    Timing {
+                        for_secs: 0,
+                        repeat_secs,
+                    },
+                )
+            }
+        };
+        let (phase, notice) = rules::step(record.phase, holds, now, timing);
+        next.phase = phase;
+        let mut commit = AlertCommit::default();
+        let mut queued = None;
+        if let Some(notice) = notice {
+            let mail = mail::render(&self.facts(rule, notice, now, &next)?);
+            info!(rule = %rule.name, state = notice.state_label(), subject = %mail.subject, "alert mail queued");
+            let entry = OutboxEntry {
+                mail,
+                created: now,
+                attempts: 0,
+                next_attempt_ms: now.saturating_mul(1000),
+                last_error: None,
+            };
+            let seq = self.lock().next_seq;
+            commit.outbox_put.push((seq, encode(&entry)));
+            queued = Some((seq, entry));
+        }
+        if next != record {
+            commit.states.push((rule.name.clone(), encode(&next)));
+        }
+        if !commit.is_empty() {
+            self.store.record_alerts(&commit)?;
+        }
+        let mut inner = self.lock();
+        inner.records.insert(rule.name.clone(), next);
+        inner.observed.insert(rule.name.clone(), observation);
+        if let Some((seq, entry)) = queued {
+            inner.outbox.insert(seq, entry);
+            inner.next_seq = seq + 1;
+        }
+        Ok(())
+    }
+
+    fn window_counts(
+        &self,
+        direction: crate::parse::normalize::Direction,
+        window: crate::parse::time::Window,
+        now: i64,
+    ) -> ClassCounts {
+        let range = window.range(local_day(now, self.timezone));
+        let agg = self.shared.aggregates.read().unwrap_or_else(|e| e.into_inner());
+        *agg.summary(
+            range.map(|r| day_number(r.0)),
+            range.map(|r| day_number(r.1)),
+        )
+        .total
+        .get(direction)
+    }
+
+    /// Accepted events and newest event time of a source.
+    fn source_progress(&self, name: &str) -> (u64, Option<i64>) {
+        self.shared
+            .sources
+            .iter()
+            .find(|s| s.config.name == name)
+            .map(|s| {
+                let p = s.progress();
+                (p.state.accepted, p.state.last_event_time)
+            })
+            .unwrap_or_default()
+    }
+
+    fn facts(
+        &self,
+        rule: &AlertRule,
+        notice: Notice,
+        now: i64,
+        record: &RuleRecord,
+    ) -> Result<MailFacts, StoreError> {
+        let detail = match &rule.condition {
+            AlertCondition::Ratio {
+                direction,
+                window,
+                below,
+                min_documents,
+                ..
+            } => {
+                let range = window.range(local_day(now, self.timezone));
+                let documents = if notice == Notice::Resolved {
+                    Vec::new()
+                } else {
+                    self.non_compliant(*direction, range)?
+                };
+                Detail::Ratio(RatioFacts {
+                    direction: *direction,
+                    window: *window,
+                    range,
+                    below: *below,
+                    min_documents: *min_documents,
+                    counts: self.window_counts(*direction, *window, now),
+                    documents,
+                })
+            }
+            AlertCondition::Stale { source, after } => Detail::Stale(StaleFacts {
+                source: source.clone(),
+                after: *after,
+                last_event_time: self.source_progress(source).1,
+                last_activity: record.activity_at.unwrap_or(now),
+            }),
+        };
+        Ok(MailFacts {
+            agency_name: self.agency_name.clone(),
+            agency_code: self.agency_code.clone(),
+            rule: rule.name.clone(),
+            notice,
+            at: now,
+            timezone: self.timezone,
+            dashboard_url: self.config.dashboard_url.clone(),
+            detail,
+        })
+    }
+
+    /// The first non-compliant documents of a window, in the order of `/api/v1/documents`.
+    fn non_compliant(
+        &self,
+        direction: crate::parse::normalize::Direction,
+        range: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    ) -> Result<Vec<DocLine>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.store.groups_from(None) {
+            let (_, group) = item?;
+            let Some(doc) = group.doc(direction) else {
+                continue;
+            };
+            let class = doc.class(self.required_roles);
+            if !matches!(class, Class::ElectronicUnsigned | Class::Paper) {
+                continue;
+            }
+            let day = local_day(doc.time, self.timezone);
+            if range.is_some_and(|(from, to)| day < from || day > to) {
+                continue;
+            }
+            out.push(DocLine {
+                number: if doc.doc_number.is_empty() {
+                    doc.doc_id.clone()
+                } else {
+                    doc.doc_number.clone()
+                },
+                subject: doc.subject.clone(),
+                unit: doc.unit.clone(),
+                class,
+            });
+            if out.len() == LISTED_DOCUMENTS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tries every mail due at `now_ms`, oldest first; a rule whose mail failed
+    /// keeps its later mails back, so firing and resolved arrive in order.
+    pub async fn deliver_due(&self, now_ms: i64) {
+        let due: Vec<(u64, OutboxEntry)> = self
+            .lock()
+            .outbox
+            .iter()
+            .filter(|(_, e)| e.next_attempt_ms <= now_ms)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        let mut held_back = BTreeSet::new();
+        for (seq, mut entry) in due {
+            let rule = entry.mail.rule.clone();
+            if held_back.contains(&rule) {
+                continue;
+            }
+            let result = mail::send(&self.config.smtp, &entry.mail).await;
+            let mut record = self.lock().records.get(&rule).cloned().unwrap_or_default();
+            record.notifications.count(&entry.mail.state, result.is_ok());
+            let mut commit = AlertCommit::default();
+            commit.states.push((rule.clone(), encode(&record)));
+            match &result {
+                Ok(()) => {
+                    info!(rule = %rule, state = %entry.mail.state, attempts = entry.attempts + 1, "alert mail sent");
+                    commit.outbox_remove.push(seq);
+                }
+                Err(e) => {
+                    entry.attempts += 1;
+                    entry.next_attempt_ms = now_ms + backoff_ms(entry.attempts);
+                    entry.last_error = Some(e.to_string());
+                    warn!(rule = %rule, state = %entry.mail.state, attempts = entry.attempts, retry_in_ms = backoff_ms(entry.attempts), error = %e, "alert mail not delivered; will retry");
+                    commit.outbox_put.push((seq, encode(&entry)));
+                    held_back.insert(rule.clone());
+                }
+            }
+            let store = self.store.clone();
+            let written = tokio::task::spawn_blocking(move || store.record_alerts(&commit)).await;
+            match written {
+                Ok(Ok(())) => {
+                    let mut inner = self.lock();
+                    inner.records.insert(rule.clone(), record);
+                    if result.is_ok() {
+                        inner.outbox.remove(&seq);
+                    } else {
+                        inner.outbox.insert(seq, entry);
+                    }
+                }
+                Ok(Err(e)) => {
+                    error!(rule = %rule, error = %e, "cannot record alert mail delivery; it may be sent again");
+                    return;
+                }
+                Err(e) => {
+                    error!(rule = %rule, error = %e, "alert store task failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// When the next outbox try is due (unix ms), if any.
+    fn next_due_ms(&self) -> Option<i64> {
+        self.lock().outbox.values().map(|e| e.next_attempt_ms).min()
+    }
+
+    /// Evaluates every `evaluation_interval` and delivers the outbox until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let interval = self.config.evaluation_interval;
+        let mut next_eval = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_eval {
+                next_eval += interval;
+                let now = chrono::Utc::now().timestamp();
+                let this = self.clone();
+                match tokio::task::spawn_blocking(move || this.evaluate(now)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(error = %e, "alert evaluation failed; state kept, retrying"),
+                    Err(e) => error!(error = %e, "alert evaluation task failed"),
+                }
+            }
+            self.deliver_due(chrono::Utc::now().timestamp_millis()).await;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let mut wake = next_eval;
+            if let Some(due) = self.next_due_ms() {
+                let wait = Duration::from_millis(due.saturating_sub(now_ms).max(0) as u64);
+                wake = wake.min(tokio::time::Instant::now() + wait);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// The `alerts` block of `/api/v1/status`.
+    pub fn status(&self) -> Value {
+        let inner = self.lock();
+        let tz = self.timezone;
+        let time = |t: i64| {
+            use chrono::TimeZone;
+            tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339())
+        };
+        let rules: Vec<Value> = self
+            .config
+            .rules
+            .iter()
+            .map(|rule| {
+                let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
+                let observed = inner.observed.get(&rule.name).cloned();
+                let (since, notified) = match record.phase {
+                    Phase::Inactive => (None, None),
+                    Phase::Pending { since } => (Some(since), None),
+                    Phase::Firing { since, notified } => (Some(since), Some(notified)),
+                };
+                let n = record.notifications;
+                let mut v = json!({
+                    "name": rule.name,
+                    "state": record.phase.label(),
+                    "since": since.and_then(time),
+                    "last_notification": notified.and_then(time),
+                    "notifications": {
+                        "firing": {"sent": n.firing_sent, "failed": n.firing_failed},
+                        "resolved": {"sent": n.resolved_sent, "failed": n.resolved_failed},
+                    },
+                    "outbox": inner.outbox.values().filter(|e| e.mail.rule == rule.name).count(),
+                });
+                match &rule.condition {
+                    AlertCondition::Ratio { direction, window, below, .. } => {
+                        v["kind"] = json!("ratio");
+                        v["direction"] = json!(direction.as_str());
+                        v["window"] = json!(window.label());
+                        v["below"] = json!(below);
+                        v["compliance_ratio"] = json!(observed.as_ref().and_then(|o| o.value));
+                        v["documents"] = json!(observed.as_ref().map(|o| o.documents));
+                    }
+                    AlertCondition::Stale { source, after } => {
+                        v["kind"] = json!("stale");
+                        v["source"] = json!(source);
+                        v["after_seconds"] = json!(after.as_secs());
+                        v["idle_seconds"] = json!(observed.as_ref().and_then(|o| o.value));
+                    }
+                }
+                v["condition_holds"] = json!(observed.map(|o| o.holds));
+                v
+            })
+            .collect();
+        let outbox: Vec<Value> = inner
+            .outbox
+            .values()
+            .map(|e| {
+                json!({
+                    "rule": e.mail.rule, "state": e.mail.state, "attempts": e.attempts,
+                    "last_error": e.last_error, "subject": e.mail.subject,
+                })
+            })
+            .collect();
+        json!({"rules": rules, "outbox": outbox})
+    }
+
+    /// `docflow_alert_firing` and `docflow_alert_notifications_total`, in text format.
+    pub fn render_metrics(&self) -> String {
+        let registry = Registry::new();
+        let firing = GaugeVec::new(
+            Opts::new("docflow_alert_firing", "1 while the alert rule is firing."),
+            &["rule"],
+        )
+        .expect("valid metric definition");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "docflow_alert_notifications_total",
+                "Alert mails by rule, state (firing, resolved) and result (sent, failed: one per failed try).",
+            ),
+            &["rule", "state", "result"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(firing.clone()))
+            .expect("metric registered once");
+        registry
+            .register(Box::new(notifications.clone()))
+            .expect("metric registered once");
+        let inner = self.lock();
+        for rule in &self.config.rules {
+            let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
+            let is_firing = matches!(record.phase, Phase::Firing { .. });
+            firing
+                .with_label_values(&[rule.name.as_str()])
+                .set(if is_firing { 1.0 } else { 0.0 });
+            let n = record.notifications;
+            for (state, result, value) in [
+                ("firing", "sent", n.firing_sent),
+                ("firing", "failed", n.firing_failed),
+                ("resolved", "sent", n.resolved_sent),
+                ("resolved", "failed", n.resolved_failed),
+            ] {
+                notifications
+                    .with_label_values(&[rule.name.as_str(), state, result])
+                    .inc_by(value);
+            }
+        }
+        drop(inner);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .expect("text encoding of valid metrics");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `docflowd alert-test`: sends one test mail to the configured recipients.
+pub async fn send_test(config: &Config) -> Result<String, String> {
+    let alerts = config
+        .alerts
+        .as_ref()
+        .ok_or_else(|| format!("{}: no [alerts.smtp] configured", config.file.display()))?;
+    let now = chrono::Utc::now().timestamp();
+    let when = {
+        use chrono::TimeZone;
+        config
+            .agency
+            .timezone
+            .timestamp_opt(now, 0)
+            .single()
+            .map(|t| t.format("%H:%M ngày %d/%m/%Y").to_string())
+            .unwrap_or_default()
+    };
+    let text = format!(
+        "Đây là thư thử nghiệm của docflowd ({} — mã {}), gửi lúc {when}.\nNếu nhận được thư này, cảnh báo qua thư điện tử đã hoạt động.\n",
+        config.agency.name, config.agency.code
+    );
+    let html = format!(
+        "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"></head><body><p>{}</p></body></html>\n",
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\n', "<br>")
+    );
+    let mail = Mail {
+        rule: "alert-test".into(),
+        state: "test".into(),
+        subject: format!("[docflow] Thư thử nghiệm cảnh báo — {}", config.agency.name),
+        text,
+        html,
+    };
+    mail::send(&alerts.smtp, &mail)
+        .await
+        .map(|()| {
+            format!(
+                "test mail sent through {} to {}",
+                alerts.smtp.url,
+                alerts.smtp.to.join(", ")
+            )
+        })
+        .map_err(|e| e.to_string())
+}
