@@ -646,7 +646,9 @@ fn validate_alerts(
         None => None,
         Some(u) => {
             let v = u.get_ref().trim();
-            if !(v.starts_with("http://") || v.starts_with("https://")) || v.contains(char::is_whitespace) {
+            if !(v.starts_with("http://") || v.starts_with("https://"))
+                || v.contains(char::is_whitespace)
+            {
                 return Err(loc.error_at(u, "dashboard_url must be an http:// or https:// URL"));
             }
             Some(v.to_string())
@@ -656,7 +658,10 @@ fn validate_alerts(
     for r in &raw.rules {
         let rule = validate_rule(r, sources, loc)?;
         if rules.iter().any(|o| o.name == rule.name) {
-            return Err(loc.error_at(&r.get_ref().name, format!("duplicate rule name {:?}", rule.name)));
+            return Err(loc.error_at(
+                &r.get_ref().name,
+                format!("duplicate rule name {:?}", rule.name),
+            ));
         }
         rules.push(rule);
     }
@@ -717,7 +722,9 @@ fn validate_rule(
             if let Some(k) = ratio_keys.into_iter().flatten().next() {
                 return Err(loc.error_at(
                     source,
-                    format!("a stale_source rule takes only `after` and `repeat_interval`, not `{k}`"),
+                    format!(
+                        "a stale_source rule takes only `after` and `repeat_interval`, not `{k}`"
+                    ),
                 ));
             }
             if !sources.iter().any(|s| s.name == *source.get_ref()) {
@@ -733,7 +740,11 @@ fn validate_rule(
             }
             let after = match &r.after {
                 Some(a) => parse_duration_at(a, loc, "48h")?,
-                None => return Err(loc.error_at(source, "a stale_source rule needs `after` (e.g. \"48h\")")),
+                None => {
+                    return Err(
+                        loc.error_at(source, "a stale_source rule needs `after` (e.g. \"48h\")")
+                    )
+                }
             };
             if after < Duration::from_secs(1) {
                 if let Some(a) = &r.after {
@@ -750,18 +761,43 @@ fn validate_rule(
                 return Err(loc.error_at(a, "`after` applies only to stale_source rules"));
             }
             let direction = match &r.direction {
-                None => return Err(loc.error_at(&r.name, "a ratio rule needs `direction` (outgoing, incoming), or use `stale_source`")),
+                None => return Err(loc.error_at(
+                    &r.name,
+                    "a ratio rule needs `direction` (outgoing, incoming), or use `stale_source`",
+                )),
                 Some(d) => crate::parse::normalize::Direction::from_canonical(d.get_ref())
-                    .ok_or_else(|| loc.error_at(d, format!("unknown direction {:?} (outgoing, incoming)", d.get_ref())))?,
+                    .ok_or_else(|| {
+                        loc.error_at(
+                            d,
+                            format!("unknown direction {:?} (outgoing, incoming)", d.get_ref()),
+                        )
+                    })?,
             };
             let window = match &r.window {
-                None => return Err(loc.error_at(&r.name, "a ratio rule needs `window` (day, 7d, 30d, month, year, all)")),
-                Some(w) => crate::parse::time::Window::from_label(w.get_ref()).ok_or_else(|| {
-                    loc.error_at(w, format!("unknown window {:?} (day, 7d, 30d, month, year, all)", w.get_ref()))
-                })?,
+                None => {
+                    return Err(loc.error_at(
+                        &r.name,
+                        "a ratio rule needs `window` (day, 7d, 30d, month, year, all)",
+                    ))
+                }
+                Some(w) => {
+                    crate::parse::time::Window::from_label(w.get_ref()).ok_or_else(|| {
+                        loc.error_at(
+                            w,
+                            format!(
+                                "unknown window {:?} (day, 7d, 30d, month, year, all)",
+                                w.get_ref()
+                            ),
+                        )
+                    })?
+                }
             };
             let below = match &r.below {
-                None => return Err(loc.error_at(&r.name, "a ratio rule needs `below` (a ratio, e.g. 1.0)")),
+                None => {
+                    return Err(
+                        loc.error_at(&r.name, "a ratio rule needs `below` (a ratio, e.g. 1.0)")
+                    )
+                }
                 Some(b) => {
                     let v = *b.get_ref();
                     if !(v > 0.0 && v <= 1.0) {
@@ -806,27 +842,41 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
     };
     let authority = authority.trim_end_matches('/');
     if authority.contains('@') {
-        return Err(bad_url("put the user in `username` and the password in `password_file`, not in the url"));
+        return Err(bad_url(
+            "put the user in `username` and the password in `password_file`, not in the url",
+        ));
     }
     let mut tls = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some(("tls", v)) => tls = Some(v),
-            _ => return Err(bad_url(&format!("unknown parameter {pair:?} (only tls=required|opportunistic)"))),
+            _ => {
+                return Err(bad_url(&format!(
+                    "unknown parameter {pair:?} (only tls=required|opportunistic)"
+                )))
+            }
         }
     }
     let (security, default_port) = match (scheme, tls) {
         ("smtp", None) => (SmtpSecurity::None, 25),
         ("smtp", Some("required")) => (SmtpSecurity::StartTlsRequired, 587),
         ("smtp", Some("opportunistic")) => (SmtpSecurity::StartTlsOpportunistic, 587),
-        ("smtp", Some(other)) => return Err(bad_url(&format!("tls={other} (required, opportunistic)"))),
+        ("smtp", Some(other)) => {
+            return Err(bad_url(&format!("tls={other} (required, opportunistic)")))
+        }
         ("smtps", None) => (SmtpSecurity::Wrapper, 465),
-        ("smtps", Some(_)) => return Err(bad_url("smtps:// is always TLS; `tls=` applies to smtp://")),
+        ("smtps", Some(_)) => {
+            return Err(bad_url("smtps:// is always TLS; `tls=` applies to smtp://"))
+        }
         (other, _) => return Err(bad_url(&format!("scheme {other:?} (smtp, smtps)"))),
     };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            let port = p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| bad_url("bad port"))?;
+            let port = p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad_url("bad port"))?;
             (h, port)
         }
         _ => (authority, default_port),
@@ -851,7 +901,10 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
         Some(p) => {
             let path = resolve(base, p.get_ref());
             std::fs::read(&path).map_err(|e| {
-                loc.error_at(p, format!("cannot read password file {}: {e}", path.display()))
+                loc.error_at(
+                    p,
+                    format!("cannot read password file {}: {e}", path.display()),
+                )
             })?;
             Some(path)
         }
@@ -882,10 +935,16 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
                 loc.error_at(c, format!("cannot read CA file {}: {e}", path.display()))
             })?;
             lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| {
-                loc.error_at(c, format!("{} is not a PEM certificate: {e}", path.display()))
+                loc.error_at(
+                    c,
+                    format!("{} is not a PEM certificate: {e}", path.display()),
+                )
             })?;
             if security == SmtpSecurity::None {
-                return Err(loc.error_at(c, "ca_file needs TLS: use smtps:// or smtp://…?tls=required"));
+                return Err(loc.error_at(
+                    c,
+                    "ca_file needs TLS: use smtps:// or smtp://…?tls=required",
+                ));
             }
             Some(path)
         }
@@ -896,7 +955,12 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
         port,
         security,
         from: from.to_string(),
-        to: s.to.get_ref().iter().map(|t| t.trim().to_string()).collect(),
+        to: s
+            .to
+            .get_ref()
+            .iter()
+            .map(|t| t.trim().to_string())
+            .collect(),
         username,
         password_file,
         timeout,
@@ -1046,8 +1110,10 @@ after = "48h"
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(&a.rules[1].condition, AlertCondition::Stale { source, after }
-            if source == "exchange" && *after == Duration::from_secs(48 * 3600)));
+        assert!(
+            matches!(&a.rules[1].condition, AlertCondition::Stale { source, after }
+            if source == "exchange" && *after == Duration::from_secs(48 * 3600))
+        );
         assert_eq!(a.rules[1].repeat_interval, Duration::from_secs(24 * 3600));
     }
 
@@ -1057,13 +1123,37 @@ after = "48h"
         let pw = dir.path().join("smtp");
         std::fs::write(&pw, "secret").unwrap();
         for (url, host, port, security) in [
-            ("smtps://mail.example.gov.vn", "mail.example.gov.vn", 465, SmtpSecurity::Wrapper),
-            ("smtp://127.0.0.1:2525", "127.0.0.1", 2525, SmtpSecurity::None),
-            ("smtp://mail.example.gov.vn?tls=opportunistic", "mail.example.gov.vn", 587, SmtpSecurity::StartTlsOpportunistic),
+            (
+                "smtps://mail.example.gov.vn",
+                "mail.example.gov.vn",
+                465,
+                SmtpSecurity::Wrapper,
+            ),
+            (
+                "smtp://127.0.0.1:2525",
+                "127.0.0.1",
+                2525,
+                SmtpSecurity::None,
+            ),
+            (
+                "smtp://mail.example.gov.vn?tls=opportunistic",
+                "mail.example.gov.vn",
+                587,
+                SmtpSecurity::StartTlsOpportunistic,
+            ),
         ] {
-            let text = alerts(&pw, RULES).replace("smtp://mail.example.gov.vn:587?tls=required", url);
-            let s = Config::parse(Path::new("d.toml"), &text).unwrap().alerts.unwrap().smtp;
-            assert_eq!((s.host.as_str(), s.port, s.security), (host, port, security), "{url}");
+            let text =
+                alerts(&pw, RULES).replace("smtp://mail.example.gov.vn:587?tls=required", url);
+            let s = Config::parse(Path::new("d.toml"), &text)
+                .unwrap()
+                .alerts
+                .unwrap()
+                .smtp;
+            assert_eq!(
+                (s.host.as_str(), s.port, s.security),
+                (host, port, security),
+                "{url}"
+            );
         }
     }
 
@@ -1074,28 +1164,95 @@ after = "48h"
         std::fs::write(&pw, "secret").unwrap();
         let good = alerts(&pw, RULES);
         let cases = [
-            ("stale_source = \"exchange\"", "stale_source = \"exchang\"", "alerts.rules.stale_source", "unknown source \"exchang\""),
-            ("smtp://mail.example.gov.vn:587?tls=required", "http://mail.example.gov.vn", "alerts.smtp.url", "bad SMTP url"),
-            ("smtp://mail.example.gov.vn:587?tls=required", "smtp://mail.example.gov.vn?tls=maybe", "alerts.smtp.url", "tls=maybe"),
-            ("window = \"30d\"", "window = \"quarter\"", "alerts.rules.window", "unknown window"),
-            ("below = 1.0", "below = 95.0", "alerts.rules.below", "(0, 1]"),
-            ("for = \"1h\"", "for = \"soon\"", "alerts.rules.for", "bad duration"),
-            ("direction = \"outgoing\"", "direction = \"sideways\"", "alerts.rules.direction", "unknown direction"),
-            ("\"vanphong@example.gov.vn\",", "\"vanphong at example\",", "alerts.smtp.to", "bad address"),
-            ("after = \"48h\"", "after = \"48h\"\nwindow = \"day\"", "alerts.rules.stale_source", "not `window`"),
-            ("name = \"exchange-feed-stale\"", "name = \"outgoing-30d\"", "alerts.rules.name", "duplicate rule name"),
-            ("timeout = \"20s\"", "timeout = \"20s\"\nretries = 3", "alerts.smtp.retries", "unknown field"),
+            (
+                "stale_source = \"exchange\"",
+                "stale_source = \"exchang\"",
+                "alerts.rules.stale_source",
+                "unknown source \"exchang\"",
+            ),
+            (
+                "smtp://mail.example.gov.vn:587?tls=required",
+                "http://mail.example.gov.vn",
+                "alerts.smtp.url",
+                "bad SMTP url",
+            ),
+            (
+                "smtp://mail.example.gov.vn:587?tls=required",
+                "smtp://mail.example.gov.vn?tls=maybe",
+                "alerts.smtp.url",
+                "tls=maybe",
+            ),
+            (
+                "window = \"30d\"",
+                "window = \"quarter\"",
+                "alerts.rules.window",
+                "unknown window",
+            ),
+            (
+                "below = 1.0",
+                "below = 95.0",
+                "alerts.rules.below",
+                "(0, 1]",
+            ),
+            (
+                "for = \"1h\"",
+                "for = \"soon\"",
+                "alerts.rules.for",
+                "bad duration",
+            ),
+            (
+                "direction = \"outgoing\"",
+                "direction = \"sideways\"",
+                "alerts.rules.direction",
+                "unknown direction",
+            ),
+            (
+                "\"vanphong@example.gov.vn\",",
+                "\"vanphong at example\",",
+                "alerts.smtp.to",
+                "bad address",
+            ),
+            (
+                "after = \"48h\"",
+                "after = \"48h\"\nwindow = \"day\"",
+                "alerts.rules.stale_source",
+                "not `window`",
+            ),
+            (
+                "name = \"exchange-feed-stale\"",
+                "name = \"outgoing-30d\"",
+                "alerts.rules.name",
+                "duplicate rule name",
+            ),
+            (
+                "timeout = \"20s\"",
+                "timeout = \"20s\"\nretries = 3",
+                "alerts.smtp.retries",
+                "unknown field",
+            ),
         ];
         for (from, to, key, message) in cases {
             assert!(good.contains(from), "{from}");
             let e = err(&good.replacen(from, to, 1));
             assert!(e.starts_with("docflow.toml:"), "{e}");
-            assert!(e.contains(&format!("key `{key}`")) && e.contains(message), "{from} -> {to}: {e}");
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains(message),
+                "{from} -> {to}: {e}"
+            );
         }
         // A missing password file is named with its line.
         let e = err(&alerts(&dir.path().join("missing"), RULES));
-        let line = alerts(&pw, RULES).lines().position(|l| l.starts_with("password_file")).unwrap() + 1;
-        assert!(e.starts_with(&format!("docflow.toml:{line}: key `alerts.smtp.password_file`")), "{e}");
+        let line = alerts(&pw, RULES)
+            .lines()
+            .position(|l| l.starts_with("password_file"))
+            .unwrap()
+            + 1;
+        assert!(
+            e.starts_with(&format!(
+                "docflow.toml:{line}: key `alerts.smtp.password_file`"
+            )),
+            "{e}"
+        );
         assert!(e.contains("cannot read password file"), "{e}");
         // Rules without a mail server.
         let e = err(&format!("{MINIMAL}\n[alerts]\n{RULES}"));

@@ -143,7 +143,10 @@ pub async fn run(
     ready.store(false, Ordering::Relaxed);
     alerts_stop.cancel();
     if let Some(task) = alerts_task {
-        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
             warn!("alert delivery did not stop within 10 s");
         }
     }

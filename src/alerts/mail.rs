@@ -248,7 +248,10 @@ pub fn render(f: &MailFacts) -> Mail {
         vi_time(f.at, f.timezone)
     );
     text.push_str(&format!("\n-- \n{footer}\n"));
-    html.push_str(&format!("<hr><p><small>{}</small></p>\n</body></html>\n", escape(&footer)));
+    html.push_str(&format!(
+        "<hr><p><small>{}</small></p>\n</body></html>\n",
+        escape(&footer)
+    ));
     Mail {
         rule: f.rule.clone(),
         state: f.notice.state_label().to_string(),
@@ -261,9 +264,17 @@ pub fn render(f: &MailFacts) -> Mail {
 fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
     let c = &r.counts;
     let ratio = c.compliance_ratio();
-    let ratio_text = ratio.map_or("chưa xác định (không có văn bản nào được tính)".to_string(), vi_percent);
+    let ratio_text = ratio.map_or(
+        "chưa xác định (không có văn bản nào được tính)".to_string(),
+        vi_percent,
+    );
     let window = match r.range {
-        Some((a, b)) => format!("{} (từ {} đến {})", vi_window(r.window), vi_date(a), vi_date(b)),
+        Some((a, b)) => format!(
+            "{} (từ {} đến {})",
+            vi_window(r.window),
+            vi_date(a),
+            vi_date(b)
+        ),
         None => vi_window(r.window).to_string(),
     };
     let what = format!("tỷ lệ {} có ký số", vi_direction(r.direction));
@@ -309,13 +320,17 @@ fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
     let table = if f.notice == Notice::Resolved || r.documents.is_empty() {
         None
     } else {
-        Some((
+        let non_compliant = c.electronic_unsigned + c.paper;
+        let title = if non_compliant > r.documents.len() as u64 {
             format!(
-                "{} văn bản đầu tiên chưa đạt (chưa đủ chữ ký số hoặc bản giấy)",
-                r.documents.len()
-            ),
-            r.documents.clone(),
-        ))
+                "{} văn bản chưa đạt đầu tiên (trong tổng số {}; chưa đủ chữ ký số hoặc bản giấy)",
+                r.documents.len(),
+                vi_count(non_compliant)
+            )
+        } else {
+            "Các văn bản chưa đạt (chưa đủ chữ ký số hoặc bản giấy)".to_string()
+        };
+        Some((title, r.documents.clone()))
     };
     (subject, Body { lead, rows, table })
 }
@@ -353,7 +368,14 @@ fn stale_body(f: &MailFacts, s: &StaleFacts, prefix: &str) -> (String, Body) {
                 .map_or("chưa có".to_string(), |t| vi_time(t, f.timezone)),
         ),
     ];
-    (subject, Body { lead, rows, table: None })
+    (
+        subject,
+        Body {
+            lead,
+            rows,
+            table: None,
+        },
+    )
 }
 
 /// The `X-Docflow-Alert: <rule>; state=firing|resolved` header.
@@ -395,7 +417,10 @@ pub fn message(smtp: &SmtpConfig, mail: &Mail) -> Result<Message, SendError> {
     let mut builder = Message::builder()
         .from(from)
         .subject(mail.subject.clone())
-        .header(XDocflowAlert(format!("{}; state={}", mail.rule, mail.state)));
+        .header(XDocflowAlert(format!(
+            "{}; state={}",
+            mail.rule, mail.state
+        )));
     for to in &smtp.to {
         builder = builder.to(to.parse().map_err(|e| build(&e))?);
     }
@@ -452,10 +477,13 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
 pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), SendError> {
     let message = message(smtp, mail)?;
     let t = transport(smtp)?;
-    t.send(message).await.map(|_| ()).map_err(|e| SendError::Smtp {
-        explanation: explain(smtp, &e),
-        detail: error_chain(&e),
-    })
+    t.send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| SendError::Smtp {
+            explanation: explain(smtp, &e),
+            detail: error_chain(&e),
+        })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -478,20 +506,28 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
     let code = e.status().map(|c| c.to_string());
     let server = format!("{}:{}", smtp.host, smtp.port);
     if e.is_timeout() || chain.contains("timed out") {
-        return format!("the mail server {server} did not answer in time (host down, firewall, or wrong port?)");
+        return format!(
+            "the mail server {server} did not answer in time (host down, firewall, or wrong port?)"
+        );
     }
     if chain.contains("connection refused") {
-        return format!("nothing accepts connections on {server}: the mail server is down or the port is wrong");
+        return format!(
+            "nothing accepts connections on {server}: the mail server is down or the port is wrong"
+        );
     }
     if chain.contains("unreachable")
         || chain.contains("failed to lookup")
         || chain.contains("name or service not known")
         || chain.contains("no address")
     {
-        return format!("the mail server {server} cannot be reached (unknown host name or no route)");
+        return format!(
+            "the mail server {server} cannot be reached (unknown host name or no route)"
+        );
     }
     match code.as_deref() {
-        Some("535") | Some("534") | Some("530") if smtp.username.is_some() || code.as_deref() != Some("530") => {
+        Some("535") | Some("534") | Some("530")
+            if smtp.username.is_some() || code.as_deref() != Some("530") =>
+        {
             return format!("the mail server {server} refused the login: check `username` and the password file");
         }
         Some("530") | Some("538") => {
@@ -499,8 +535,12 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
         }
         _ => {}
     }
-    if chain.contains("starttls") || chain.contains("tls") && chain.contains("not") && chain.contains("support") {
-        return format!("the mail server {server} does not offer STARTTLS although the url says tls=required");
+    if chain.contains("starttls")
+        || chain.contains("tls") && chain.contains("not") && chain.contains("support")
+    {
+        return format!(
+            "the mail server {server} does not offer STARTTLS although the url says tls=required"
+        );
     }
     if e.is_tls() || chain.contains("certificate") || chain.contains("handshake") {
         return format!("TLS with {server} failed (certificate not trusted or wrong host name? set `ca_file` for a private CA)");
@@ -570,8 +610,16 @@ mod tests {
         let m = render(&facts(Notice::Firing));
         assert_eq!(m.state, "firing");
         // 1110 / (1203 - 3) = 92,5 %
-        assert!(m.subject.contains("Cảnh báo") && m.subject.contains("92,5 %"), "{}", m.subject);
-        assert!(m.subject.contains("ngưỡng 100 %") && m.subject.contains("30 ngày"), "{}", m.subject);
+        assert!(
+            m.subject.contains("Cảnh báo") && m.subject.contains("92,5 %"),
+            "{}",
+            m.subject
+        );
+        assert!(
+            m.subject.contains("ngưỡng 100 %") && m.subject.contains("30 ngày"),
+            "{}",
+            m.subject
+        );
         for needle in [
             "Tổng số: 1.203",
             "Điện tử, chưa đủ chữ ký số: 80",
@@ -582,9 +630,16 @@ mod tests {
         ] {
             assert!(m.text.contains(needle), "{needle} missing in:\n{}", m.text);
         }
-        assert!(m.html.contains("Kế hoạch &lt;khẩn&gt; &amp; &quot;mật&quot;"), "{}", m.html);
+        assert!(
+            m.html
+                .contains("Kế hoạch &lt;khẩn&gt; &amp; &quot;mật&quot;"),
+            "{}",
+            m.html
+        );
         assert!(!m.html.contains("<khẩn>"));
-        assert!(m.html.contains("href=\"https://grafana.example.gov.vn/d/docflow?a=1&amp;b=2\""));
+        assert!(m
+            .html
+            .contains("href=\"https://grafana.example.gov.vn/d/docflow?a=1&amp;b=2\""));
     }
 
     #[test]
@@ -596,7 +651,11 @@ mod tests {
         }
         let m = render(&f);
         assert_eq!(m.state, "resolved");
-        assert!(m.subject.starts_with("[docflow] Đã khắc phục"), "{}", m.subject);
+        assert!(
+            m.subject.starts_with("[docflow] Đã khắc phục"),
+            "{}",
+            m.subject
+        );
         assert!(m.text.contains("100,0 %"));
         assert!(!m.text.contains("245/KH-UBND"));
     }
@@ -617,7 +676,10 @@ mod tests {
         };
         let m = message(&smtp, &render(&facts(Notice::Firing))).unwrap();
         let raw = String::from_utf8(m.formatted()).unwrap();
-        assert!(raw.contains("X-Docflow-Alert: outgoing-30d; state=firing\r\n"), "{raw}");
+        assert!(
+            raw.contains("X-Docflow-Alert: outgoing-30d; state=firing\r\n"),
+            "{raw}"
+        );
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
     }

@@ -140,7 +140,9 @@ impl Alerting {
                 Ok(r) => {
                     inner.records.insert(name, r);
                 }
-                Err(e) => warn!(rule = %name, error = %e, "unreadable alert state; starting the rule afresh"),
+                Err(e) => {
+                    warn!(rule = %name, error = %e, "unreadable alert state; starting the rule afresh")
+                }
             }
         }
         for (seq, bytes) in store.outbox()? {
@@ -149,11 +151,16 @@ impl Alerting {
                 Ok(e) => {
                     inner.outbox.insert(seq, e);
                 }
-                Err(e) => error!(seq, error = %e, "unreadable mail in the alert outbox; it is kept but not sent"),
+                Err(e) => {
+                    error!(seq, error = %e, "unreadable mail in the alert outbox; it is kept but not sent")
+                }
             }
         }
         if !inner.outbox.is_empty() {
-            info!(mails = inner.outbox.len(), "alert mails waiting from before the restart");
+            info!(
+                mails = inner.outbox.len(),
+                "alert mails waiting from before the restart"
+            );
         }
         Ok(Some(Arc::new(Alerting {
             config: alerts.clone(),
@@ -287,7 +294,11 @@ impl Alerting {
         now: i64,
     ) -> ClassCounts {
         let range = window.range(local_day(now, self.timezone));
-        let agg = self.shared.aggregates.read().unwrap_or_else(|e| e.into_inner());
+        let agg = self
+            .shared
+            .aggregates
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         *agg.summary(
             range.map(|r| day_number(r.0)),
             range.map(|r| day_number(r.1)),
@@ -414,7 +425,9 @@ impl Alerting {
             }
             let result = mail::send(&self.config.smtp, &entry.mail).await;
             let mut record = self.lock().records.get(&rule).cloned().unwrap_or_default();
-            record.notifications.count(&entry.mail.state, result.is_ok());
+            record
+                .notifications
+                .count(&entry.mail.state, result.is_ok());
             let mut commit = AlertCommit::default();
             commit.states.push((rule.clone(), encode(&record)));
             match &result {
@@ -471,11 +484,14 @@ impl Alerting {
                 let this = self.clone();
                 match tokio::task::spawn_blocking(move || this.evaluate(now)).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => error!(error = %e, "alert evaluation failed; state kept, retrying"),
+                    Ok(Err(e)) => {
+                        error!(error = %e, "alert evaluation failed; state kept, retrying")
+                    }
                     Err(e) => error!(error = %e, "alert evaluation task failed"),
                 }
             }
-            self.deliver_due(chrono::Utc::now().timestamp_millis()).await;
+            self.deliver_due(chrono::Utc::now().timestamp_millis())
+                .await;
             let now_ms = chrono::Utc::now().timestamp_millis();
             let mut wake = next_eval;
             if let Some(due) = self.next_due_ms() {
@@ -522,7 +538,12 @@ impl Alerting {
                     "outbox": inner.outbox.values().filter(|e| e.mail.rule == rule.name).count(),
                 });
                 match &rule.condition {
-                    AlertCondition::Ratio { direction, window, below, .. } => {
+                    AlertCondition::Ratio {
+                        direction,
+                        window,
+                        below,
+                        ..
+                    } => {
                         v["kind"] = json!("ratio");
                         v["direction"] = json!(direction.as_str());
                         v["window"] = json!(window.label());
@@ -649,4 +670,184 @@ pub async fn send_test(config: &Config) -> Result<String, String> {
             )
         })
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::RwLock;
+
+    use super::*;
+    use crate::aggregate::{Aggregates, Slot};
+    use crate::parse::normalize::Direction;
+    use crate::sources::SourceHandle;
+    use crate::store::SourceState;
+
+    const T0: i64 = 1_781_400_000; // 2026-06-14
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            r#"
+[agency]
+code = "H40.27.01"
+name = "UBND xã Hương Bình"
+[storage]
+path = "{d}/store"
+[[sources]]
+name = "exchange"
+kind = "exchange"
+format = "jsonl"
+path = "{d}/exchange*.jsonl"
+[alerts]
+[alerts.smtp]
+url = "smtp://127.0.0.1:9"
+from = "docflow@example.gov.vn"
+to = ["vanphong@example.gov.vn"]
+[[alerts.rules]]
+name = "outgoing-all"
+direction = "outgoing"
+window = "all"
+below = 1.0
+for = "1h"
+min_documents = 5
+repeat_interval = "24h"
+[[alerts.rules]]
+name = "exchange-stale"
+stale_source = "exchange"
+after = "2h"
+"#,
+            d = dir.display()
+        );
+        Config::parse(&dir.join("docflow.toml"), &text).unwrap()
+    }
+
+    fn shared(config: &Config, signed: u64, unsigned: u64) -> Arc<Shared> {
+        let mut agg = Aggregates::default();
+        for (class, n) in [
+            (Class::ElectronicSigned, signed),
+            (Class::ElectronicUnsigned, unsigned),
+        ] {
+            let slot = Slot {
+                day: 700_000,
+                unit: "Văn phòng".into(),
+                direction: Direction::Outgoing,
+                class,
+            };
+            agg.apply(&slot, n as i64);
+        }
+        let handle = SourceHandle::new(config.sources[0].clone(), SourceState::default());
+        handle.progress().idle_after = Some(0);
+        Arc::new(Shared {
+            aggregates: RwLock::new(agg),
+            sources: vec![Arc::new(handle)],
+            store_ok: AtomicBool::new(true),
+        })
+    }
+
+    fn outbox(a: &Alerting) -> Vec<(String, String)> {
+        a.lock()
+            .outbox
+            .values()
+            .map(|e| (e.mail.rule.clone(), e.mail.state.clone()))
+            .collect()
+    }
+
+    use std::path::Path;
+
+    #[test]
+    fn evaluator_persists_state_and_mail_together_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        {
+            let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+            let a = Alerting::open(&config, store, shared(&config, 5, 5))
+                .unwrap()
+                .unwrap();
+            a.evaluate(T0).unwrap();
+            assert!(outbox(&a).is_empty(), "pending during `for`");
+            a.evaluate(T0 + 3599).unwrap();
+            assert!(outbox(&a).is_empty());
+            a.evaluate(T0 + 3600).unwrap();
+            assert_eq!(outbox(&a), [("outgoing-all".into(), "firing".into())]);
+        }
+        // "Restart": a new evaluator on the reopened store.
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store.clone(), shared(&config, 5, 5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(outbox(&a).len(), 1, "the undelivered mail is still queued");
+        a.evaluate(T0 + 4000).unwrap();
+        assert_eq!(outbox(&a).len(), 1, "no second firing mail after a restart");
+        assert_eq!(a.status()["rules"][0]["state"], "firing");
+        drop(a);
+
+        // Late signatures: 10 of 10 signed → exactly one resolved mail.
+        let a = Alerting::open(&config, store, shared(&config, 10, 0))
+            .unwrap()
+            .unwrap();
+        a.evaluate(T0 + 4100).unwrap();
+        a.evaluate(T0 + 4200).unwrap();
+        let mails = outbox(&a);
+        assert_eq!(
+            mails
+                .iter()
+                .filter(|m| m.0 == "outgoing-all")
+                .collect::<Vec<_>>(),
+            [
+                &("outgoing-all".into(), "firing".into()),
+                &("outgoing-all".into(), "resolved".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn min_documents_keeps_a_tiny_denominator_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store, shared(&config, 1, 3))
+            .unwrap()
+            .unwrap();
+        for t in 0..10 {
+            a.evaluate(T0 + t * 3600).unwrap();
+        }
+        assert!(!outbox(&a).iter().any(|m| m.0 == "outgoing-all"));
+    }
+
+    #[test]
+    fn a_source_without_new_events_fires_and_resolves_when_events_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let shared = shared(&config, 10, 0);
+        let a = Alerting::open(&config, store, shared.clone())
+            .unwrap()
+            .unwrap();
+        let stale = |a: &Alerting| {
+            outbox(a)
+                .into_iter()
+                .filter(|m| m.0 == "exchange-stale")
+                .map(|m| m.1)
+                .collect::<Vec<_>>()
+        };
+        a.evaluate(T0).unwrap();
+        a.evaluate(T0 + 7199).unwrap();
+        assert!(stale(&a).is_empty());
+        a.evaluate(T0 + 7200).unwrap();
+        assert_eq!(stale(&a), ["firing"]);
+        shared.sources[0].progress().state.accepted += 1;
+        a.evaluate(T0 + 7300).unwrap();
+        assert_eq!(stale(&a), ["firing", "resolved"]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        assert_eq!(backoff_ms(1), 1_000);
+        assert_eq!(backoff_ms(2), 2_000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(40), MAX_BACKOFF_MS);
+    }
 }

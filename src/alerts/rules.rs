@@ -78,7 +78,13 @@ pub fn step(phase: Phase, holds: bool, now: i64, timing: Timing) -> (Phase, Opti
         }
         (Phase::Firing { since, notified }, true) => {
             if now.saturating_sub(notified) >= timing.repeat_secs {
-                (Phase::Firing { since, notified: now }, Some(Notice::Reminder))
+                (
+                    Phase::Firing {
+                        since,
+                        notified: now,
+                    },
+                    Some(Notice::Reminder),
+                )
             } else {
                 (Phase::Firing { since, notified }, None)
             }
@@ -87,7 +93,13 @@ pub fn step(phase: Phase, holds: bool, now: i64, timing: Timing) -> (Phase, Opti
 }
 
 fn fire(since: i64, now: i64) -> (Phase, Option<Notice>) {
-    (Phase::Firing { since, notified: now }, Some(Notice::Firing))
+    (
+        Phase::Firing {
+            since,
+            notified: now,
+        },
+        Some(Notice::Firing),
+    )
 }
 
 /// Replays observations `(time, holds)` and collects the mails (for tests and docs).
@@ -116,7 +128,9 @@ mod tests {
 
     /// Observations every `step` seconds from 0 to `end`, holding where `holds(t)`.
     fn every(step: i64, end: i64, holds: impl Fn(i64) -> bool) -> Vec<(i64, bool)> {
-        (0..=end / step).map(|i| (i * step, holds(i * step))).collect()
+        (0..=end / step)
+            .map(|i| (i * step, holds(i * step)))
+            .collect()
     }
 
     #[test]
@@ -146,7 +160,12 @@ mod tests {
         let kinds: Vec<_> = mails.iter().map(|m| m.1).collect();
         assert_eq!(
             kinds,
-            [Notice::Firing, Notice::Reminder, Notice::Reminder, Notice::Reminder]
+            [
+                Notice::Firing,
+                Notice::Reminder,
+                Notice::Reminder,
+                Notice::Reminder
+            ]
         );
         assert_eq!(mails[1].0 - mails[0].0, 24 * HOUR);
         assert_eq!(mails[3].0, HOUR + 72 * HOUR);
@@ -160,7 +179,13 @@ mod tests {
         };
         assert_eq!(
             step(Phase::Inactive, true, 5, t),
-            (Phase::Firing { since: 5, notified: 5 }, Some(Notice::Firing))
+            (
+                Phase::Firing {
+                    since: 5,
+                    notified: 5
+                },
+                Some(Notice::Firing)
+            )
         );
     }
 

@@ -54,7 +54,10 @@ impl SmtpServer {
         let child = cmd.spawn().expect("start aiosmtpd");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not listen on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         SmtpServer { child }
@@ -219,13 +222,41 @@ repeat_interval = "1h"
     let d = env.start();
     let m = wait_mails(&maildir, 1, Duration::from_secs(30));
     assert_eq!(m[0].alert, "outgoing-30d; state=firing");
-    assert!(m[0].subject.contains("50,0 %") && m[0].subject.contains("ngưỡng 100 %"), "{}", m[0].subject);
-    assert!(m[0].subject.contains("văn bản đi") && m[0].subject.contains("30 ngày"), "{}", m[0].subject);
-    assert!(m[0].text.contains("Điện tử, chưa đủ chữ ký số: 5"), "{}", m[0].text);
-    assert!(m[0].text.contains("6/UBND-VP — Công văn số 6 <về việc> & thử — Văn phòng"), "{}", m[0].text);
-    assert!(!m[0].text.contains("1/UBND-VP"), "signed documents are not listed: {}", m[0].text);
-    assert!(m[0].text.contains("https://grafana.example.gov.vn/d/docflow"));
-    assert!(m[0].html.contains("Công văn số 6 &lt;về việc&gt; &amp; thử"), "{}", m[0].html);
+    assert!(
+        m[0].subject.contains("50,0 %") && m[0].subject.contains("ngưỡng 100 %"),
+        "{}",
+        m[0].subject
+    );
+    assert!(
+        m[0].subject.contains("văn bản đi") && m[0].subject.contains("30 ngày"),
+        "{}",
+        m[0].subject
+    );
+    assert!(
+        m[0].text.contains("Điện tử, chưa đủ chữ ký số: 5"),
+        "{}",
+        m[0].text
+    );
+    assert!(
+        m[0].text
+            .contains("6/UBND-VP — Công văn số 6 <về việc> & thử — Văn phòng"),
+        "{}",
+        m[0].text
+    );
+    assert!(
+        !m[0].text.contains("1/UBND-VP"),
+        "signed documents are not listed: {}",
+        m[0].text
+    );
+    assert!(m[0]
+        .text
+        .contains("https://grafana.example.gov.vn/d/docflow"));
+    assert!(
+        m[0].html
+            .contains("Công văn số 6 &lt;về việc&gt; &amp; thử"),
+        "{}",
+        m[0].html
+    );
     let s = d.wait_status(Duration::from_secs(10), "firing sent", |s| {
         rule_status(s, "outgoing-30d")["notifications"]["firing"]["sent"] == 1
     });
@@ -253,32 +284,53 @@ repeat_interval = "1h"
     d.stop();
     let d = env.start();
     let s = d.wait_caught_up();
-    assert_eq!(s["alerts"]["outbox"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_eq!(
+        s["alerts"]["outbox"].as_array().map(Vec::len),
+        Some(1),
+        "{s}"
+    );
     assert_eq!(s["alerts"]["outbox"][0]["state"], "resolved");
 
     // The server comes back: exactly one resolved mail arrives.
     let _smtp = SmtpServer::start(smtp_addr, &maildir, true);
     let m = wait_mails(&maildir, 2, Duration::from_secs(60));
     assert_eq!(m[1].alert, "outgoing-30d; state=resolved");
-    assert!(m[1].subject.contains("Đã khắc phục") && m[1].subject.contains("100,0 %"), "{}", m[1].subject);
+    assert!(
+        m[1].subject.contains("Đã khắc phục") && m[1].subject.contains("100,0 %"),
+        "{}",
+        m[1].subject
+    );
     let s = d.wait_status(Duration::from_secs(10), "outbox empty", |s| {
         s["alerts"]["outbox"].as_array().is_some_and(Vec::is_empty)
     });
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(mails(&maildir).len(), 2, "exactly one firing and one resolved mail");
+    assert_eq!(
+        mails(&maildir).len(),
+        2,
+        "exactly one firing and one resolved mail"
+    );
 
     // Counters match what arrived; failed tries are counted, not lost.
     let (_, metrics) = d.get("/metrics");
     assert_eq!(notifications(&metrics, "outgoing-30d", "firing", "sent"), 1);
-    assert_eq!(notifications(&metrics, "outgoing-30d", "resolved", "sent"), 1);
-    assert_eq!(notifications(&metrics, "outgoing-30d", "firing", "failed"), 0);
+    assert_eq!(
+        notifications(&metrics, "outgoing-30d", "resolved", "sent"),
+        1
+    );
+    assert_eq!(
+        notifications(&metrics, "outgoing-30d", "firing", "failed"),
+        0
+    );
     let failed = notifications(&metrics, "outgoing-30d", "resolved", "failed");
     assert!(failed >= 1);
     assert_eq!(
         rule_status(&s, "outgoing-30d")["notifications"]["resolved"]["failed"].as_u64(),
         Some(failed)
     );
-    assert!(metrics.contains("docflow_alert_firing{rule=\"outgoing-30d\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("docflow_alert_firing{rule=\"outgoing-30d\"} 0"),
+        "{metrics}"
+    );
     d.stop();
 }
 
@@ -312,7 +364,12 @@ after = "2s"
     let d = env.start();
     let m = wait_mails(&maildir, 1, Duration::from_secs(30));
     assert_eq!(m[0].alert, "exchange-feed-stale; state=firing");
-    assert!(m[0].subject.contains("nguồn dữ liệu «exchange» không có sự kiện mới trong 2 giây"), "{}", m[0].subject);
+    assert!(
+        m[0].subject
+            .contains("nguồn dữ liệu «exchange» không có sự kiện mới trong 2 giây"),
+        "{}",
+        m[0].subject
+    );
     d.wait_status(Duration::from_secs(10), "stale firing", |s| {
         rule_status(s, "exchange-feed-stale")["state"] == "firing"
     });
@@ -346,7 +403,10 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("nothing accepts connections on 127.0.0.1:"), "{err}");
+    assert!(
+        err.contains("nothing accepts connections on 127.0.0.1:"),
+        "{err}"
+    );
 
     let _smtp = SmtpServer::start(smtp_addr, &maildir, false);
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
@@ -355,7 +415,10 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert!(m[0].subject.contains("Thư thử nghiệm"), "{}", m[0].subject);
 
     // The server offers no STARTTLS but the url requires it.
-    write(&format!("smtp://127.0.0.1:{}?tls=required", smtp_addr.port()));
+    write(&format!(
+        "smtp://127.0.0.1:{}?tls=required",
+        smtp_addr.port()
+    ));
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
