@@ -524,20 +524,34 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
             "the mail server {server} cannot be reached (unknown host name or no route)"
         );
     }
+    let tls_hint = if smtp.security == SmtpSecurity::None {
+        ": use `?tls=required` or smtps://"
+    } else {
+        ""
+    };
     match code.as_deref() {
-        Some("535") | Some("534") | Some("530")
-            if smtp.username.is_some() || code.as_deref() != Some("530") =>
-        {
+        Some("535") | Some("534") => {
             return format!("the mail server {server} refused the login: check `username` and the password file");
         }
-        Some("530") | Some("538") => {
-            return format!("the mail server {server} requires TLS or a login before accepting mail: use `?tls=required` or smtps://, and set `username`/`password_file`");
+        Some("530") if chain.contains("tls") => {
+            return format!(
+                "the mail server {server} requires TLS before accepting mail{tls_hint}"
+            );
+        }
+        Some("530") if smtp.username.is_none() => {
+            return format!(
+                "the mail server {server} requires a login: set `username` and `password_file`"
+            );
+        }
+        Some("530") => {
+            return format!("the mail server {server} refused the login: check `username` and the password file");
+        }
+        Some("538") => {
+            return format!("the mail server {server} requires TLS before a login{tls_hint}");
         }
         _ => {}
     }
-    if chain.contains("starttls")
-        || chain.contains("tls") && chain.contains("not") && chain.contains("support")
-    {
+    if chain.contains("starttls") {
         return format!(
             "the mail server {server} does not offer STARTTLS although the url says tls=required"
         );
@@ -560,6 +574,7 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn facts(notice: Notice) -> MailFacts {
         MailFacts {
@@ -682,5 +697,82 @@ mod tests {
         );
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
+    }
+
+    /// A scripted SMTP server on 127.0.0.1 for one connection: answers each
+    /// command by its first word from `replies` (default `250 OK`).
+    fn scripted_server(replies: &'static [(&'static str, &'static str)]) -> u16 {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut out = stream.try_clone().unwrap();
+            out.write_all(b"220 test ESMTP\r\n").unwrap();
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                let reply = replies
+                    .iter()
+                    .find(|(v, _)| *v == verb)
+                    .map_or("250 OK\r\n", |(_, r)| r);
+                if out.write_all(reply.as_bytes()).is_err() || verb == "QUIT" {
+                    return;
+                }
+            }
+        });
+        port
+    }
+
+    fn local_smtp(port: u16, username: Option<&str>, password_file: Option<PathBuf>) -> SmtpConfig {
+        SmtpConfig {
+            url: format!("smtp://127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            port,
+            security: SmtpSecurity::None,
+            from: "docflow@example.gov.vn".into(),
+            to: vec!["vanphong@example.gov.vn".into()],
+            username: username.map(String::from),
+            password_file,
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "wrong\n").unwrap();
+        let port = scripted_server(&[
+            ("EHLO", "250-test\r\n250 AUTH PLAIN LOGIN\r\n"),
+            ("AUTH", "535 5.7.8 Authentication credentials invalid\r\n"),
+            ("QUIT", "221 bye\r\n"),
+        ]);
+        let smtp = local_smtp(port, Some("docflow"), Some(pw));
+        let e = send(&smtp, &render(&facts(Notice::Firing)))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("refused the login"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_wants_tls_first_is_explained() {
+        let port = scripted_server(&[
+            ("EHLO", "250-test\r\n250 8BITMIME\r\n"),
+            ("MAIL", "530 5.7.0 Must issue a STARTTLS command first\r\n"),
+            ("QUIT", "221 bye\r\n"),
+        ]);
+        let e = send(
+            &local_smtp(port, None, None),
+            &render(&facts(Notice::Firing)),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("requires TLS before accepting mail: use `?tls=required`"),
+            "{e}"
+        );
     }
 }

@@ -424,4 +424,14 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert!(!o.status.success());
     assert!(err.contains("does not offer STARTTLS"), "{err}");
     assert_eq!(mails(&maildir).len(), 1);
+
+    // The reverse: a server that insists on STARTTLS, a plain url.
+    let tls_addr = free_addr();
+    let _tls = SmtpServer::start(tls_addr, &maildir, true);
+    write(&format!("smtp://127.0.0.1:{}", tls_addr.port()));
+    let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("requires TLS before accepting mail"), "{err}");
+    assert_eq!(mails(&maildir).len(), 1);
 }
