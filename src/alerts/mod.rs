@@ -31,6 +31,8 @@ const LISTED_DOCUMENTS: usize = 10;
 /// First retry delay of an undelivered mail; doubles per failure up to [`MAX_BACKOFF_MS`].
 const FIRST_BACKOFF_MS: i64 = 1_000;
 const MAX_BACKOFF_MS: i64 = 60 * 1_000;
+/// Longest wait for the sources to catch up before ratio rules are evaluated anyway.
+const CATCH_UP_GRACE_SECS: i64 = 600;
 
 /// Notification counters of one rule, persisted with its state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +102,9 @@ struct Inner {
     /// Ratio rules wait until every source has caught up once, so a backlog
     /// being read at start does not look like a drop.
     sources_caught_up: bool,
+    /// Time of the first evaluation: after [`CATCH_UP_GRACE_SECS`] ratio rules
+    /// run even if a source never catches up (a broken source must not silence them).
+    first_evaluation: Option<i64>,
 }
 
 /// The alerting component: rule states, outbox and delivery.
@@ -183,8 +188,16 @@ impl Alerting {
     pub fn evaluate(&self, now: i64) -> Result<(), StoreError> {
         {
             let mut inner = self.lock();
+            let first = *inner.first_evaluation.get_or_insert(now);
             if !inner.sources_caught_up {
                 inner.sources_caught_up = self.shared.sources.iter().all(|s| s.caught_up());
+                if !inner.sources_caught_up && now - first >= CATCH_UP_GRACE_SECS {
+                    warn!(
+                        grace_seconds = CATCH_UP_GRACE_SECS,
+                        "sources have not caught up; evaluating ratio rules anyway"
+                    );
+                    inner.sources_caught_up = true;
+                }
             }
         }
         for rule in &self.config.rules {
@@ -841,6 +854,22 @@ after = "2h"
         shared.sources[0].progress().state.accepted += 1;
         a.evaluate(T0 + 7300).unwrap();
         assert_eq!(stale(&a), ["firing", "resolved"]);
+    }
+
+    #[test]
+    fn ratio_rules_wait_for_the_sources_to_catch_up_but_not_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let shared = shared(&config, 0, 10);
+        shared.sources[0].progress().idle_after = None; // still reading a backlog
+        let a = Alerting::open(&config, store, shared).unwrap().unwrap();
+        a.evaluate(T0).unwrap();
+        a.evaluate(T0 + 599).unwrap();
+        assert_eq!(a.status()["rules"][0]["state"], "inactive");
+        a.evaluate(T0 + 600).unwrap();
+        assert_eq!(a.status()["rules"][0]["state"], "pending");
     }
 
     #[test]
