@@ -266,8 +266,12 @@ impl Alerting {
                 )
             }
         };
-        let (phase, notice) = rules::step(record.phase, holds, now, timing);
+        let (phase, mut notice) = rules::step(record.phase, holds, now, timing);
         next.phase = phase;
+        if notice == Some(Notice::Reminder) && self.has_queued_mail(&rule.name) {
+            // The first mail has not even gone out: a reminder behind it adds nothing.
+            notice = None;
+        }
         let mut commit = AlertCommit::default();
         let mut queued = None;
         if let Some(notice) = notice {
@@ -479,6 +483,10 @@ impl Alerting {
                 }
             }
         }
+    }
+
+    fn has_queued_mail(&self, rule: &str) -> bool {
+        self.lock().outbox.values().any(|e| e.mail.rule == rule)
     }
 
     /// When the next outbox try is due (unix ms), if any.
@@ -812,6 +820,26 @@ after = "2h"
                 &("outgoing-all".into(), "resolved".into())
             ]
         );
+    }
+
+    #[test]
+    fn no_reminder_queues_behind_an_undelivered_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store, shared(&config, 5, 5))
+            .unwrap()
+            .unwrap();
+        // Three days below the threshold while the mail server is down.
+        for h in 0..72 {
+            a.evaluate(T0 + h * 3600).unwrap();
+        }
+        let ratio: Vec<_> = outbox(&a)
+            .into_iter()
+            .filter(|m| m.0 == "outgoing-all")
+            .collect();
+        assert_eq!(ratio, [("outgoing-all".into(), "firing".into())]);
     }
 
     #[test]
