@@ -525,11 +525,28 @@ struct RawAlerts {
 struct RawSmtp {
     url: Spanned<String>,
     from: Spanned<String>,
-    to: Spanned<Vec<String>>,
+    to: Spanned<Recipients>,
     username: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
+}
+
+/// `to = "a@x"` or `to = ["a@x", "b@x"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Recipients {
+    fn list(&self) -> &[String] {
+        match self {
+            Recipients::One(s) => std::slice::from_ref(s),
+            Recipients::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -888,10 +905,10 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
     let from = s.from.get_ref().trim();
     from.parse::<lettre::message::Mailbox>()
         .map_err(|e| loc.error_at(&s.from, format!("bad address {from:?}: {e}")))?;
-    if s.to.get_ref().is_empty() {
+    if s.to.get_ref().list().is_empty() {
         return Err(loc.error_at(&s.to, "at least one recipient"));
     }
-    for t in s.to.get_ref() {
+    for t in s.to.get_ref().list() {
         t.trim()
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| loc.error_at(&s.to, format!("bad address {t:?}: {e}")))?;
@@ -958,6 +975,7 @@ fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, 
         to: s
             .to
             .get_ref()
+            .list()
             .iter()
             .map(|t| t.trim().to_string())
             .collect(),
@@ -1115,6 +1133,20 @@ after = "48h"
             if source == "exchange" && *after == Duration::from_secs(48 * 3600))
         );
         assert_eq!(a.rules[1].repeat_interval, Duration::from_secs(24 * 3600));
+
+        // A single recipient may be a plain string; a whole-number threshold is fine.
+        let text = alerts(&pw, &RULES.replace("below = 1.0", "below = 1")).replace(
+            "to = [\"vanphong@example.gov.vn\", \"Chánh Văn phòng <cvp@example.gov.vn>\"]",
+            "to = \"vanphong@example.gov.vn\"",
+        );
+        let a = Config::parse(Path::new("d.toml"), &text)
+            .unwrap()
+            .alerts
+            .unwrap();
+        assert_eq!(a.smtp.to, ["vanphong@example.gov.vn"]);
+        assert!(
+            matches!(a.rules[0].condition, AlertCondition::Ratio { below, .. } if below == 1.0)
+        );
     }
 
     #[test]
