@@ -336,7 +336,7 @@ repeat_interval = "1h"
 
 #[test]
 #[ignore = "needs python3-aiosmtpd"]
-fn stale_feed_fires_then_new_events_resolve() {
+fn stale_feed_fires_while_smtp_is_down_then_new_events_resolve() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
@@ -360,9 +360,14 @@ after = "2s"
         ),
     );
     env.append("exchange-1.jsonl", &outgoing(1, &now_rfc3339()));
-    let _smtp = SmtpServer::start(smtp_addr, &maildir, false);
+    // The mail server is down when the rule fires: the mail waits in the outbox.
     let d = env.start();
-    let m = wait_mails(&maildir, 1, Duration::from_secs(30));
+    d.wait_status(Duration::from_secs(30), "firing mail failed", |s| {
+        let r = rule_status(s, "exchange-feed-stale");
+        r["state"] == "firing" && r["notifications"]["firing"]["failed"].as_u64() >= Some(1)
+    });
+    let _smtp = SmtpServer::start(smtp_addr, &maildir, false);
+    let m = wait_mails(&maildir, 1, Duration::from_secs(90));
     assert_eq!(m[0].alert, "exchange-feed-stale; state=firing");
     assert!(
         m[0].subject
@@ -370,13 +375,25 @@ after = "2s"
         "{}",
         m[0].subject
     );
-    d.wait_status(Duration::from_secs(10), "stale firing", |s| {
-        rule_status(s, "exchange-feed-stale")["state"] == "firing"
+    d.wait_status(Duration::from_secs(10), "firing sent", |s| {
+        rule_status(s, "exchange-feed-stale")["notifications"]["firing"]["sent"] == 1
     });
     env.append("exchange-1.jsonl", &outgoing(2, &now_rfc3339()));
     let m = wait_mails(&maildir, 2, Duration::from_secs(30));
     assert_eq!(m[1].alert, "exchange-feed-stale; state=resolved");
     assert!(m[1].subject.contains("Đã khắc phục"), "{}", m[1].subject);
+    // Without further events the feed goes stale again 2 s later and fires
+    // anew; what must never happen is a repeated mail of the same state.
+    std::thread::sleep(Duration::from_millis(1000));
+    let states: Vec<String> = mails(&maildir).into_iter().map(|m| m.alert).collect();
+    for (i, state) in states.iter().enumerate() {
+        let want = if i % 2 == 0 { "firing" } else { "resolved" };
+        assert_eq!(
+            state,
+            &format!("exchange-feed-stale; state={want}"),
+            "{states:?}"
+        );
+    }
     d.stop();
 }
 
