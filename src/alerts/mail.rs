@@ -396,6 +396,24 @@ impl Header for XDocflowAlert {
     }
 }
 
+/// `Auto-Submitted: auto-generated` (RFC 3834): no vacation replies to docflowd.
+#[derive(Debug, Clone, PartialEq)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
+
 /// Why a mail could not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -417,6 +435,8 @@ pub fn message(smtp: &SmtpConfig, mail: &Mail) -> Result<Message, SendError> {
     let mut builder = Message::builder()
         .from(from)
         .subject(mail.subject.clone())
+        .message_id(None)
+        .header(AutoSubmitted)
         .header(XDocflowAlert(format!(
             "{}; state={}",
             mail.rule, mail.state
@@ -696,6 +716,8 @@ mod tests {
             "{raw}"
         );
         assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("Auto-Submitted: auto-generated\r\n"), "{raw}");
+        assert!(raw.contains("Message-ID: <"), "{raw}");
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
     }
 
