@@ -52,14 +52,26 @@ impl SmtpServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().expect("start aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "aiosmtpd did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(addr);
+        SmtpServer { child }
+    }
+
+    /// TLS from the first byte (smtps://), with the test certificate.
+    fn start_smtps(addr: SocketAddr, maildir: &Path) -> SmtpServer {
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
+            .arg("--smtpscert")
+            .arg(tls_fixture("smtp-cert.pem"))
+            .arg("--smtpskey")
+            .arg(tls_fixture("smtp-key.pem"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        wait_listening(addr);
         SmtpServer { child }
     }
 
@@ -73,6 +85,17 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "aiosmtpd did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -451,4 +474,21 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert!(!o.status.success());
     assert!(err.contains("requires TLS before accepting mail"), "{err}");
     assert_eq!(mails(&maildir).len(), 1);
+
+    // smtps://: trusted through `ca_file`; without it the certificate is refused.
+    let smtps_addr = free_addr();
+    let _smtps = SmtpServer::start_smtps(smtps_addr, &maildir);
+    write(&format!("smtps://localhost:{}", smtps_addr.port()));
+    let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("TLS with localhost:"), "{err}");
+    write(&format!(
+        "smtps://localhost:{}\"\nca_file = \"{}",
+        smtps_addr.port(),
+        tls_fixture("smtp-cert.pem").display()
+    ));
+    let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(mails(&maildir).len(), 2);
 }
