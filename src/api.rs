@@ -312,8 +312,9 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                 json!({
                     "name": h.config.name,
                     "kind": h.config.kind.as_str(),
-                    "format": match h.config.format { crate::config::Format::Jsonl => "jsonl", crate::config::Format::Csv => "csv" },
-                    "path": h.config.path,
+                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv" },
+                    "path": h.config.http.is_none().then_some(&h.config.path),
+                    "url": h.config.http.as_ref().map(|http| &http.url),
                     "position": match &h.config.http {
                         None => json!({
                             "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
