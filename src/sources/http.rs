@@ -209,7 +209,8 @@ pub fn parse_page(
     events_pointer: &str,
     next_cursor_pointer: &str,
 ) -> Result<Page, Fault> {
-    let root: Value = serde_json::from_slice(body).map_err(|e| {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    let mut root: Value = serde_json::from_slice(body).map_err(|e| {
         let html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
             || body.trim_ascii_start().starts_with(b"<");
         if html {
@@ -227,8 +228,9 @@ pub fn parse_page(
             Fault::new(FaultKind::InvalidJson, format!("invalid JSON: {e}"))
         }
     })?;
-    let events = match root.pointer(events_pointer) {
-        Some(Value::Array(a)) => a.clone(),
+    let next = root.pointer(next_cursor_pointer).cloned();
+    let events = match root.pointer_mut(events_pointer).map(Value::take) {
+        Some(Value::Array(a)) => a,
         Some(Value::Null) => Vec::new(),
         Some(_) => {
             return Err(Fault::new(
@@ -243,10 +245,10 @@ pub fn parse_page(
             ))
         }
     };
-    let next_cursor = match root.pointer(next_cursor_pointer) {
+    let next_cursor = match next {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => {
             return Err(Fault::new(
@@ -367,6 +369,10 @@ fn read_secret(path: &std::path::Path, key: &str) -> Result<String, Fault> {
 impl Feed {
     pub fn new(config: &HttpConfig) -> Result<Feed, Fault> {
         let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
         for (name, value) in &config.headers {
             // Validated with the config.
             if let (Ok(n), Ok(v)) = (
@@ -754,6 +760,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((p.events.len(), p.next_cursor), (1, None));
+        let p = parse_page(b"\xef\xbb\xbf{\"events\":[{}]}", None, "/events", "/n").unwrap();
+        assert_eq!(p.events.len(), 1, "a UTF-8 BOM is ignored");
         let p = parse_page(br#"{"a/b":{"m~n":[1]}}"#, None, "/a~1b/m~0n", "/none").unwrap();
         assert_eq!(p.events.len(), 1, "RFC 6901 escapes");
     }
@@ -952,7 +960,7 @@ mod tests {
                 .route(
                     "/slow",
                     get(|| async {
-                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                         "{}"
                     }),
                 )
@@ -1003,8 +1011,9 @@ mod tests {
                 .route(
                     "/big",
                     get(|| async {
-                        let events: Vec<_> = (0..5000).map(event).collect();
-                        axum::Json(serde_json::json!({"events": events}))
+                        // 64 KiB + 1 of valid JSON, served with a Content-Length.
+                        let pad = "x".repeat(64 * 1024);
+                        axum::Json(serde_json::json!({"events": [], "pad": pad}))
                     }),
                 )
                 .route(
@@ -1044,7 +1053,7 @@ mod tests {
     fn http_config(url: &str, extra: &str) -> crate::config::Config {
         let text = format!(
             "[agency]\ncode = \"X\"\n[storage]\npath = \"/tmp/x\"\n[[sources]]\nname = \"hub\"\n\
-             kind = \"exchange\"\nurl = \"{url}\"\npoll_interval = \"50ms\"\ntimeout = \"500ms\"\n\
+             kind = \"exchange\"\nurl = \"{url}\"\npoll_interval = \"50ms\"\ntimeout = \"2s\"\n\
              max_response_bytes = \"64KiB\"\n{extra}"
         );
         crate::config::Config::parse(std::path::Path::new("/tmp/d.toml"), &text).unwrap()

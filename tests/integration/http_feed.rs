@@ -133,10 +133,10 @@ impl FeedServer {
     }
 }
 
-fn hub_source(server: &FeedServer, extra: &str) -> String {
+fn hub_source(server: &FeedServer, timeout: &str) -> String {
     format!(
         "[[sources]]\nname = \"hub\"\nkind = \"exchange\"\nurl = \"http://{}/feed\"\n\
-         poll_interval = \"100ms\"\ntimeout = \"1s\"\npage_size = 100\n{extra}",
+         poll_interval = \"100ms\"\ntimeout = \"{timeout}\"\npage_size = 100\n",
         server.addr
     )
 }
@@ -254,7 +254,7 @@ fn http_feed_with_faults_and_a_crash_mid_stream_counts_exactly() {
     ]);
     let server = FeedServer::start((0..3300).map(event).collect(), faults);
     server.with(|f| f.available = 3000);
-    let env = Env::new(&hub_source(&server, ""));
+    let env = Env::new(&hub_source(&server, "1s"));
     let d = env.start();
     // Crash once a good part, but not all, of the feed is committed.
     let cursor = |s: &Value| {
@@ -300,7 +300,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 fn http_feed_outage_backs_off_reports_down_and_recovers() {
     let server = FeedServer::start((0..60).map(event).collect(), HashMap::new());
     server.with(|f| f.available = 40);
-    let env = Env::new(&hub_source(&server, ""));
+    let env = Env::new(&hub_source(&server, "10s"));
     let d = env.start();
     assert_exact(&d, &env, 40);
 
