@@ -450,9 +450,10 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
             "csv" => Format::Csv,
             other => return Err(loc.error_at(f, format!("unknown format {other:?} (jsonl, csv)"))),
         },
-        (None, None) => {
+        (None, None) if s.path.is_some() => {
             return Err(loc.error_at(&s.name, "a file source needs `format` (jsonl, csv)"))
         }
+        (None, None) => Format::Jsonl, // refused below: neither `path` nor `url`
     };
     let path = match (&s.path, &s.url) {
         (Some(p), Some(_)) => {
@@ -1007,6 +1008,13 @@ url = "https://hub.example.gov.vn/api/v1/exchange"
             e.contains("no credentials") && !e.contains("secret@"),
             "{e}"
         );
+        let e = err(&MINIMAL.replace("format = \"jsonl\"\n", ""));
+        assert!(
+            e.contains("key `sources.name`") && e.contains("needs `format`"),
+            "{e}"
+        );
+        let e = err(&HTTP.replace("url = \"https://hub.example.gov.vn/api/v1/exchange\"\n", ""));
+        assert!(e.contains("needs `path`") && e.contains("or `url`"), "{e}");
         let e = err(&format!("{MINIMAL}timeout = \"5s\"\n"));
         assert!(
             e.contains("key `sources.timeout`") && e.contains("only to an HTTP"),
