@@ -99,6 +99,10 @@ async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, Strin
 struct FeedServer {
     addr: SocketAddr,
     state: Shared,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 impl FeedServer {
@@ -110,26 +114,60 @@ impl FeedServer {
             ..Feed::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut server = FeedServer {
+            addr: listener.local_addr().unwrap(),
+            state,
+            stop: None,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
         listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let app = axum::Router::new()
             .route("/feed", get(feed))
-            .with_state(state.clone());
-        std::thread::spawn(move || {
+            .with_state(self.state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
+                tokio::select! {
+                    r = axum::serve(listener, app) => r.unwrap(),
+                    _ = rx => {}
+                }
             });
+            // Dropping the runtime closes the listener and every connection.
         });
-        FeedServer { addr, state }
+        self.stop = Some((tx, thread));
+    }
+
+    /// Stops listening: connections are refused until [`FeedServer::restart`].
+    fn shut_down(&mut self) {
+        if let Some((tx, thread)) = self.stop.take() {
+            let _ = tx.send(());
+            thread.join().unwrap();
+        }
+    }
+
+    /// Listens again on the same port.
+    fn restart(&mut self) {
+        let listener = std::net::TcpListener::bind(self.addr).unwrap();
+        self.serve(listener);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Feed) -> T) -> T {
         f(&mut self.state.lock().unwrap())
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        self.shut_down();
     }
 }
 
@@ -353,6 +391,30 @@ fn http_feed_outage_backs_off_reports_down_and_recovers() {
         1,
         "one WARN per outage, not per retry:\n{log}"
     );
+    assert_eq!(log.matches("HTTP feed reachable again").count(), 1, "{log}");
+    d.stop();
+}
+
+#[test]
+fn http_feed_server_down_means_refused_then_followed_when_back() {
+    let mut server = FeedServer::start((0..50).map(event).collect(), HashMap::new());
+    server.with(|f| f.available = 30);
+    let env = Env::new(&hub_source(&server, "10s"));
+    let d = env.start();
+    assert_exact(&d, &env, 30);
+
+    server.shut_down();
+    let s = d.wait_status(Duration::from_secs(10), "source down", |s| {
+        s["sources"][0]["up"] == false
+    });
+    assert_eq!(s["sources"][0]["last_error"]["kind"], "connect", "{s}");
+    assert_eq!(s["sources"][0]["position"]["cursor"], "30");
+
+    server.with(|f| f.available = 50);
+    server.restart();
+    assert_exact(&d, &env, 50);
+    let log = d.stderr_text();
+    assert_eq!(log.matches("HTTP feed poll failed").count(), 1, "{log}");
     assert_eq!(log.matches("HTTP feed reachable again").count(), 1, "{log}");
     d.stop();
 }
