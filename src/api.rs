@@ -317,10 +317,19 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                 json!({
                     "name": h.config.name,
                     "kind": h.config.kind.as_str(),
-                    "format": match h.config.format { crate::config::Format::Jsonl => "jsonl", crate::config::Format::Csv => "csv" },
-                    "path": h.config.path,
-                    "position": {
-                        "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
+                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv" },
+                    "path": h.config.http.is_none().then_some(&h.config.path),
+                    "url": h.config.http.as_ref().map(|http| &http.url),
+                    "position": match &h.config.http {
+                        None => json!({
+                            "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
+                        }),
+                        Some(http) => json!({
+                            "url": http.url,
+                            "cursor": p.state.feed.cursor,
+                            "index": p.state.feed.skip,
+                            "pages": p.state.feed.pages,
+                        }),
                     },
                     "events": {"accepted": p.state.accepted, "duplicate": p.state.duplicate, "invalid": p.state.invalid},
                     "accepted": p.state.accepted,
@@ -329,7 +338,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                     "last_event_time": p.state.last_event_time.and_then(time),
                     "up": p.up,
                     "caught_up": caught_up,
-                    "last_error": p.last_error.as_ref().map(|(m, t)| json!({"message": m, "time": time(*t)})),
+                    "last_error": p.last_error.as_ref().map(|(m, t)| json!({"message": m, "time": time(*t), "kind": p.last_error_kind})),
                 })
             })
             .collect()

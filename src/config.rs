@@ -78,11 +78,23 @@ struct RawClassify {
 struct RawSource {
     name: Spanned<String>,
     kind: Spanned<String>,
-    format: Spanned<String>,
+    format: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
     url: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
     csv_delimiter: Option<Spanned<String>>,
+    // HTTP feed sources only (SPEC §3.3).
+    timeout: Option<Spanned<String>>,
+    page_size: Option<Spanned<i64>>,
+    cursor_param: Option<Spanned<String>>,
+    events_field: Option<Spanned<String>>,
+    next_cursor_field: Option<Spanned<String>>,
+    headers: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    bearer_token_file: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
+    max_response_bytes: Option<Spanned<toml::Value>>,
     #[serde(default)]
     fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -143,7 +155,47 @@ pub struct SourceConfig {
     pub csv_delimiter: u8,
     pub fields: FieldMap,
     pub aliases: Aliases,
+    /// Set for an HTTP feed source (`url =`); `path` is then empty.
+    pub http: Option<HttpConfig>,
 }
+
+/// An HTTP feed source's settings (SPEC §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub url: String,
+    /// Whole-request timeout (connect, headers and body).
+    pub timeout: Duration,
+    /// Sent as `limit=` when set.
+    pub page_size: Option<u32>,
+    pub cursor_param: String,
+    /// JSON pointers (RFC 6901) to the events array and the next cursor.
+    pub events_pointer: String,
+    pub next_cursor_pointer: String,
+    /// Extra request headers (never `Authorization`: see `auth`).
+    pub headers: Vec<(String, String)>,
+    pub auth: HttpAuth,
+    /// PEM bundle of extra trusted CA certificates.
+    pub ca_file: Option<PathBuf>,
+    pub max_response_bytes: u64,
+}
+
+/// How an HTTP feed source authenticates; secrets live in files, read at each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAuth {
+    None,
+    Bearer {
+        token_file: PathBuf,
+    },
+    Basic {
+        username: String,
+        password_file: PathBuf,
+    },
+}
+
+/// Default `timeout` of an HTTP feed request.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `max_response_bytes` of an HTTP feed page.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
@@ -324,8 +376,10 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let mut sources = Vec::new();
     for s in &raw.sources {
-        let mut source = validate_source(s, loc)?;
-        source.path = resolve(&base, &source.path).to_string_lossy().into_owned();
+        let mut source = validate_source(s, loc, &base)?;
+        if source.http.is_none() {
+            source.path = resolve(&base, &source.path).to_string_lossy().into_owned();
+        }
         if sources.iter().any(|o: &SourceConfig| o.name == source.name) {
             return Err(loc.error_at(&s.name, format!("duplicate source name {:?}", source.name)));
         }
@@ -356,7 +410,7 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
     })
 }
 
-fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigError> {
+fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceConfig, ConfigError> {
     let name = s.name.get_ref().trim().to_string();
     if name.is_empty()
         || !name
@@ -378,14 +432,31 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
             ))
         }
     };
-    let format = match s.format.get_ref().as_str() {
-        "jsonl" => Format::Jsonl,
-        "csv" => Format::Csv,
-        other => {
-            return Err(loc.error_at(&s.format, format!("unknown format {other:?} (jsonl, csv)")))
+    let format = match (&s.format, &s.url) {
+        (Some(f), Some(_)) => match f.get_ref().as_str() {
+            "json" | "jsonl" => Format::Jsonl,
+            other => {
+                return Err(loc.error_at(
+                    f,
+                    format!("an HTTP feed serves JSON: format {other:?} is not possible (json)"),
+                ))
+            }
+        },
+        (None, Some(_)) => Format::Jsonl,
+        (Some(f), None) => match f.get_ref().as_str() {
+            "jsonl" => Format::Jsonl,
+            "csv" => Format::Csv,
+            other => return Err(loc.error_at(f, format!("unknown format {other:?} (jsonl, csv)"))),
+        },
+        (None, None) if s.path.is_some() => {
+            return Err(loc.error_at(&s.name, "a file source needs `format` (jsonl, csv)"))
         }
+        (None, None) => Format::Jsonl, // refused below: neither `path` nor `url`
     };
     let path = match (&s.path, &s.url) {
+        (Some(p), Some(_)) => {
+            return Err(loc.error_at(p, "a source has either `path` or `url`, not both"));
+        }
         (Some(p), None) => {
             glob::Pattern::new(p.get_ref())
                 .map_err(|e| loc.error_at(p, format!("bad glob {:?}: {e}", p.get_ref())))?;
@@ -394,14 +465,19 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
             }
             p.get_ref().clone()
         }
-        (_, Some(u)) => {
-            return Err(loc.error_at(
-                u,
-                "HTTP feed sources are not supported by this version of docflowd; use `path`",
-            ))
-        }
+        (None, Some(_)) => String::new(),
         (None, None) => {
-            return Err(loc.error_at(&s.name, "a source needs `path` (a glob of files)"));
+            return Err(loc.error_at(
+                &s.name,
+                "a source needs `path` (a glob of files) or `url` (an HTTP feed)",
+            ));
+        }
+    };
+    let http = match &s.url {
+        Some(u) => Some(validate_http(s, u, loc, base)?),
+        None => {
+            refuse_http_keys(s, loc)?;
+            None
         }
     };
     let poll_interval = match &s.poll_interval {
@@ -481,6 +557,208 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
         csv_delimiter,
         fields,
         aliases,
+        http,
+    })
+}
+
+/// HTTP-only keys on a file source are mistakes worth naming.
+fn refuse_http_keys(s: &RawSource, loc: &Locator) -> Result<(), ConfigError> {
+    let spans = [
+        s.timeout.as_ref().map(Spanned::span),
+        s.page_size.as_ref().map(Spanned::span),
+        s.cursor_param.as_ref().map(Spanned::span),
+        s.events_field.as_ref().map(Spanned::span),
+        s.next_cursor_field.as_ref().map(Spanned::span),
+        s.headers.as_ref().map(Spanned::span),
+        s.bearer_token_file.as_ref().map(Spanned::span),
+        s.username.as_ref().map(Spanned::span),
+        s.password_file.as_ref().map(Spanned::span),
+        s.ca_file.as_ref().map(Spanned::span),
+        s.max_response_bytes.as_ref().map(Spanned::span),
+    ];
+    match spans.into_iter().flatten().next() {
+        Some(span) => Err(loc.error(span, "applies only to an HTTP feed source (`url =`)")),
+        None => Ok(()),
+    }
+}
+
+/// A JSON pointer from `events_field` / `next_cursor_field`: a plain key or a pointer.
+fn json_pointer(v: &Spanned<String>, loc: &Locator) -> Result<String, ConfigError> {
+    let text = v.get_ref();
+    if text.is_empty() {
+        return Err(loc.error_at(
+            v,
+            "must not be empty (a key like \"events\" or a JSON pointer like \"/data/items\")",
+        ));
+    }
+    if text.starts_with('/') {
+        // RFC 6901: `~` only as `~0` or `~1`.
+        let bad_escape = text
+            .split('~')
+            .skip(1)
+            .any(|rest| !(rest.starts_with('0') || rest.starts_with('1')));
+        if bad_escape {
+            return Err(loc.error_at(
+                v,
+                format!("bad JSON pointer {text:?}: `~` must be followed by 0 or 1"),
+            ));
+        }
+        Ok(text.clone())
+    } else {
+        Ok(format!("/{}", text.replace('~', "~0").replace('/', "~1")))
+    }
+}
+
+fn validate_http(
+    s: &RawSource,
+    u: &Spanned<String>,
+    loc: &Locator,
+    base: &Path,
+) -> Result<HttpConfig, ConfigError> {
+    let url = reqwest::Url::parse(u.get_ref().trim())
+        .map_err(|e| loc.error_at(u, format!("bad URL {:?}: {e}", u.get_ref())))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(loc.error_at(u, "the URL must start with http:// or https://"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(loc.error_at(
+            u,
+            "no credentials in the URL: use `username` + `password_file` or `bearer_token_file`",
+        ));
+    }
+    let timeout = match &s.timeout {
+        None => DEFAULT_HTTP_TIMEOUT,
+        Some(t) => {
+            let d = humantime::parse_duration(t.get_ref()).map_err(|e| {
+                loc.error_at(
+                    t,
+                    format!("bad duration {:?}: {e} (e.g. \"30s\")", t.get_ref()),
+                )
+            })?;
+            if d < Duration::from_millis(100) {
+                return Err(loc.error_at(t, "timeout must be at least 100ms"));
+            }
+            d
+        }
+    };
+    let page_size = match &s.page_size {
+        None => None,
+        Some(n) => match u32::try_from(*n.get_ref()) {
+            Ok(v) if v > 0 => Some(v),
+            _ => return Err(loc.error_at(n, "page_size must be a positive integer")),
+        },
+    };
+    let cursor_param = match &s.cursor_param {
+        None => "cursor".to_string(),
+        Some(c) if c.get_ref().trim().is_empty() => {
+            return Err(loc.error_at(c, "must not be empty"))
+        }
+        Some(c) => c.get_ref().trim().to_string(),
+    };
+    let events_pointer = match &s.events_field {
+        None => "/events".to_string(),
+        Some(f) => json_pointer(f, loc)?,
+    };
+    let next_cursor_pointer = match &s.next_cursor_field {
+        None => "/next_cursor".to_string(),
+        Some(f) => json_pointer(f, loc)?,
+    };
+    let mut headers = Vec::new();
+    if let Some(table) = &s.headers {
+        for (name, value) in table.get_ref() {
+            let header = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| loc.error_at(value, format!("bad header name {name:?}")))?;
+            if header == reqwest::header::AUTHORIZATION
+                || header == reqwest::header::PROXY_AUTHORIZATION
+            {
+                return Err(loc.error_at(
+                    value,
+                    "no secrets in the config: use `bearer_token_file` or `username` + `password_file`",
+                ));
+            }
+            reqwest::header::HeaderValue::from_str(value.get_ref())
+                .map_err(|_| loc.error_at(value, "bad header value (visible ASCII only)"))?;
+            headers.push((name.clone(), value.get_ref().clone()));
+        }
+    }
+    let file = |v: &Spanned<String>| -> Result<PathBuf, ConfigError> {
+        if v.get_ref().trim().is_empty() {
+            return Err(loc.error_at(v, "empty path"));
+        }
+        Ok(resolve(base, v.get_ref().trim()))
+    };
+    let auth = match (&s.bearer_token_file, &s.username, &s.password_file) {
+        (None, None, None) => HttpAuth::None,
+        (Some(t), None, None) => HttpAuth::Bearer {
+            token_file: file(t)?,
+        },
+        (Some(t), _, _) => {
+            return Err(loc.error_at(
+                t,
+                "use either `bearer_token_file` or `username` + `password_file`, not both",
+            ))
+        }
+        (None, Some(user), Some(pw)) => {
+            if user.get_ref().trim().is_empty() || user.get_ref().contains(':') {
+                return Err(loc.error_at(user, "username must be non-empty and without ':'"));
+            }
+            HttpAuth::Basic {
+                username: user.get_ref().trim().to_string(),
+                password_file: file(pw)?,
+            }
+        }
+        (None, Some(user), None) => {
+            return Err(loc.error_at(user, "basic auth needs `password_file` too"))
+        }
+        (None, None, Some(pw)) => return Err(loc.error_at(pw, "`password_file` needs `username`")),
+    };
+    let ca_file = match &s.ca_file {
+        None => None,
+        Some(c) => {
+            let path = file(c)?;
+            let pem = std::fs::read(&path)
+                .map_err(|e| loc.error_at(c, format!("cannot read {}: {e}", path.display())))?;
+            match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => {}
+                _ => {
+                    return Err(
+                        loc.error_at(c, format!("{} holds no PEM certificate", path.display()))
+                    )
+                }
+            }
+            Some(path)
+        }
+    };
+    let max_response_bytes = match &s.max_response_bytes {
+        None => DEFAULT_MAX_RESPONSE_BYTES,
+        Some(v) => {
+            let n = match v.get_ref() {
+                toml::Value::Integer(n) => u64::try_from(*n).ok(),
+                toml::Value::String(t) => parse_size(t),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= 1024 => n,
+                _ => {
+                    return Err(loc.error_at(
+                        v,
+                        "max_response_bytes must be a size of at least 1KiB (e.g. \"16MiB\" or 1048576)",
+                    ))
+                }
+            }
+        }
+    };
+    Ok(HttpConfig {
+        url: url.to_string(),
+        timeout,
+        page_size,
+        cursor_param,
+        events_pointer,
+        next_cursor_pointer,
+        headers,
+        auth,
+        ca_file,
+        max_response_bytes,
     })
 }
 
@@ -1310,6 +1588,140 @@ after = "48h"
         let c = Config::parse(Path::new("/etc/docflow/docflow.toml"), text).unwrap();
         assert_eq!(c.sources.len(), 2);
         assert_eq!(c.sources[1].csv_delimiter, b';');
+    }
+
+    const HTTP: &str = r#"
+[agency]
+code = "H40.27.01"
+
+[storage]
+path = "/tmp/x"
+
+[[sources]]
+name = "hub"
+kind = "exchange"
+url = "https://hub.example.gov.vn/api/v1/exchange"
+"#;
+
+    #[test]
+    fn an_http_source_gets_the_documented_defaults() {
+        let c = Config::parse(Path::new("/etc/docflow/d.toml"), HTTP).unwrap();
+        let h = c.sources[0].http.as_ref().unwrap();
+        assert_eq!(h.url, "https://hub.example.gov.vn/api/v1/exchange");
+        assert_eq!(h.cursor_param, "cursor");
+        assert_eq!(h.events_pointer, "/events");
+        assert_eq!(h.next_cursor_pointer, "/next_cursor");
+        assert_eq!(h.page_size, None);
+        assert_eq!(h.timeout, DEFAULT_HTTP_TIMEOUT);
+        assert_eq!(h.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+        assert_eq!(h.auth, HttpAuth::None);
+        assert_eq!(c.sources[0].format, Format::Jsonl);
+    }
+
+    #[test]
+    fn http_keys_are_read_and_secret_files_resolved() {
+        let text = format!(
+            "{HTTP}page_size = 500\ntimeout = \"5s\"\ncursor_param = \"after\"\nevents_field = \"/data/items\"\n\
+             next_cursor_field = \"next\"\nusername = \"docflow\"\npassword_file = \"secrets/hub\"\n\
+             max_response_bytes = \"2MiB\"\n[sources.headers]\nX-Agency = \"H40.27.01\"\n"
+        );
+        let c = Config::parse(Path::new("/etc/docflow/d.toml"), &text).unwrap();
+        let h = c.sources[0].http.as_ref().unwrap();
+        assert_eq!(h.page_size, Some(500));
+        assert_eq!(h.timeout, Duration::from_secs(5));
+        assert_eq!(h.cursor_param, "after");
+        assert_eq!(h.events_pointer, "/data/items");
+        assert_eq!(h.next_cursor_pointer, "/next");
+        assert_eq!(h.max_response_bytes, 2 << 20);
+        assert_eq!(h.headers, vec![("X-Agency".into(), "H40.27.01".into())]);
+        assert_eq!(
+            h.auth,
+            HttpAuth::Basic {
+                username: "docflow".into(),
+                password_file: PathBuf::from("/etc/docflow/secrets/hub"),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_http_sources_are_refused_at_their_key() {
+        let cases = [
+            (
+                "path = \"/x/*.jsonl\"\n",
+                ":12: key `sources.path`",
+                "not both",
+            ),
+            (
+                "page_size = 0\n",
+                ":12: key `sources.page_size`",
+                "positive",
+            ),
+            (
+                "timeout = \"soon\"\n",
+                ":12: key `sources.timeout`",
+                "bad duration",
+            ),
+            ("format = \"csv\"\n", ":12: key `sources.format`", "JSON"),
+            (
+                "events_field = \"/a~2\"\n",
+                ":12: key `sources.events_field`",
+                "pointer",
+            ),
+            (
+                "password_file = \"pw\"\n",
+                ":12: key `sources.password_file`",
+                "username",
+            ),
+            (
+                "username = \"u\"\n",
+                ":12: key `sources.username`",
+                "password_file",
+            ),
+            (
+                "bearer_token_file = \"t\"\nusername = \"u\"\npassword_file = \"p\"\n",
+                ":12: key `sources.bearer_token_file`",
+                "not both",
+            ),
+            (
+                "max_response_bytes = 10\n",
+                ":12: key `sources.max_response_bytes`",
+                "at least",
+            ),
+            (
+                "ca_file = \"/nonexistent/ca.pem\"\n",
+                ":12: key `sources.ca_file`",
+                "cannot read",
+            ),
+            (
+                "[sources.headers]\nAuthorization = \"Bearer abc\"\n",
+                ":13: key `sources.headers.Authorization`",
+                "no secrets",
+            ),
+        ];
+        for (extra, at, message) in cases {
+            let e = err(&format!("{HTTP}{extra}"));
+            assert!(e.contains(at) && e.contains(message), "{extra:?}: {e}");
+            assert!(!e.contains("Bearer abc"), "a secret is never echoed: {e}");
+        }
+        let e = err(&HTTP.replace("https://hub", "ftp://hub"));
+        assert!(e.contains(":11: key `sources.url`"), "{e}");
+        let e = err(&HTTP.replace("https://hub", "https://u:secret@hub"));
+        assert!(
+            e.contains("no credentials") && !e.contains("secret@"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("format = \"jsonl\"\n", ""));
+        assert!(
+            e.contains("key `sources.name`") && e.contains("needs `format`"),
+            "{e}"
+        );
+        let e = err(&HTTP.replace("url = \"https://hub.example.gov.vn/api/v1/exchange\"\n", ""));
+        assert!(e.contains("needs `path`") && e.contains("or `url`"), "{e}");
+        let e = err(&format!("{MINIMAL}timeout = \"5s\"\n"));
+        assert!(
+            e.contains("key `sources.timeout`") && e.contains("only to an HTTP"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -111,11 +111,12 @@ pub async fn run(
             sources_stop.clone(),
             config.agency.timezone,
         );
-        readers.push(
-            std::thread::Builder::new()
-                .name(format!("source-{}", handle.config.name))
-                .spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?,
-        );
+        let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+        readers.push(if handle.config.http.is_some() {
+            thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
+        } else {
+            thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?
+        });
     }
 
     let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())

@@ -382,6 +382,9 @@ impl Ingestor {
             let state = &mut states[idx].1;
             state.files.clone_from(&batch.files);
             state.retired.clone_from(&batch.retired);
+            if let Some(feed) = &batch.feed {
+                state.feed.clone_from(feed);
+            }
         }
         // Rejected events are appended before the commit; the committed length
         // lets a restart cut off lines of a batch that was never committed.
@@ -802,6 +805,7 @@ path = "/unused/sg*.jsonl"
                     items: vec![Item::Event(ev.clone())],
                     files: vec![],
                     retired: vec![],
+                    feed: None,
                 }]);
             }
             let queue = MergeQueue::new(2);

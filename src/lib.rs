@@ -2,7 +2,7 @@
 //! electronic form with valid digital signatures (Decision 534/QĐ-TTg).
 //!
 //! Data flows through the modules in this order:
-//! - [`sources`]: file tailing (glob, rotation, copy-truncate), one thread per source;
+//! - [`sources`]: file tailing (glob, rotation, copy-truncate) and HTTP feeds, one thread per source;
 //! - [`parse`]: JSON Lines / CSV records, field mapping, aliases, time formats → events;
 //! - [`classify`]: documents and their class (secret, signed, unsigned, paper);
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;

@@ -135,6 +135,11 @@ pub fn render(shared: &Shared, agency: &Agency, today: NaiveDate) -> String {
         if let Some(t) = p.state.last_event_time {
             last_event.with_label_values(&[name]).set(t as f64);
         }
+        drop(p);
+        if let Some(feed) = &source.feed_metrics {
+            feed.register(&registry)
+                .expect("feed metrics of distinct sources register together");
+        }
     }
     agency_info
         .with_label_values(&[agency.code.as_str(), agency.name.as_str()])

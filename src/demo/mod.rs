@@ -7,6 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,6 +31,9 @@ pub struct DemoArgs {
     /// Seconds between two live documents (0 = no live appends).
     #[arg(long, default_value_t = 5)]
     pub live_every: u64,
+    /// Serve the exchange log as an HTTP feed (SPEC §3.3) and read it through an HTTP source.
+    #[arg(long)]
+    pub http: bool,
 }
 
 /// Options of `docflowd generate`.
@@ -78,7 +82,17 @@ pub fn generate_cmd(args: &GenerateArgs) -> anyhow::Result<()> {
 }
 
 /// The demo's config file text.
-fn demo_config(dir: &Path, listen: SocketAddr) -> String {
+fn demo_config(dir: &Path, listen: SocketAddr, feed: Option<SocketAddr>) -> String {
+    let exchange = match feed {
+        None => format!(
+            "format = \"jsonl\"\npath = \"{}/exchange*.jsonl\"",
+            dir.join("logs").display()
+        ),
+        Some(addr) => format!(
+            "# The exchange log served by the demo's own HTTP feed (`demo --http`).\n\
+             url = \"http://{addr}/feed/exchange\"\npage_size = 500"
+        ),
+    };
     let mut fields = String::new();
     for (canonical, header) in CSV_FIELD_MAP {
         fields.push_str(&format!("{canonical} = \"{header}\"\n"));
@@ -99,8 +113,7 @@ listen = "{listen}"
 [[sources]]
 name = "exchange"
 kind = "exchange"
-format = "jsonl"
-path = "{logs}/exchange*.jsonl"
+{exchange}
 poll_interval = "2s"
 
 # The signing service's export: CSV with a BOM, ';' and Vietnamese headers.
@@ -164,8 +177,27 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         stats
     };
     fs::write(logs.join("signatures.jsonl"), "")?;
+    let feed = if args.http {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .route("/feed/exchange", axum::routing::get(serve_feed))
+            .with_state(Arc::new(logs.join("exchange.jsonl")));
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "demo: the HTTP feed stopped");
+            }
+        });
+        Some(addr)
+    } else {
+        None
+    };
     let config_path = dir.join("docflow.toml");
-    fs::write(&config_path, demo_config(&dir, args.listen))?;
+    fs::write(&config_path, demo_config(&dir, args.listen, feed))?;
     let config = Config::load(&config_path)?;
 
     if args.live_every > 0 {
@@ -175,6 +207,11 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         tokio::task::spawn_blocking(move || live_appends(&logs, generator, every, &stop));
     }
     let docs = stats.documents;
+    let feed_line = feed.map_or(String::new(), |a| {
+        format!(
+            "  http://{a}/feed/exchange   the exchange log as an HTTP feed (read by the daemon)\n"
+        )
+    });
     crate::daemon::run(config, shutdown, move |addr| {
         println!(
             "\ndocflowd demo: {docs} synthetic documents of a commune office in {}\n\
@@ -183,7 +220,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
              http://{addr}/api/v1/report?period={year}   report for the year (Decree 09/2019 cut-off)\n  \
              http://{addr}/api/v1/documents?class=electronic_unsigned   documents still missing a signature\n  \
              http://{addr}/api/v1/status            sources\n  \
-             http://{addr}/metrics                  Prometheus metrics\n\n\
+             http://{addr}/metrics                  Prometheus metrics\n{feed_line}\n\
              Config: {}\nCtrl-C to stop.\n",
             logs.display(),
             config_path.display(),
@@ -191,6 +228,46 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         );
     })
     .await
+}
+
+/// `GET /feed/exchange?cursor=N&limit=M`: the complete lines of the exchange
+/// log from line N as a feed page; lines that are not JSON are served as
+/// strings, so the daemon rejects them as it would in a file.
+async fn serve_feed(
+    axum::extract::State(log): axum::extract::State<Arc<PathBuf>>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize = q
+        .get("limit")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(500)
+        .clamp(1, 5000);
+    let text = match tokio::fs::read_to_string(log.as_path()).await {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read the exchange log: {e}"),
+            )
+                .into_response()
+        }
+    };
+    // Only complete lines: the live appender may be halfway through one.
+    let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+    let events: Vec<serde_json::Value> = complete
+        .lines()
+        .skip(from)
+        .take(limit)
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| serde_json::Value::String(l.into())))
+        .collect();
+    let next = if events.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::Value::String((from + events.len()).to_string())
+    };
+    axum::Json(serde_json::json!({"events": events, "next_cursor": next})).into_response()
 }
 
 /// Appends one new document every `every`, and late signatures when they fall due.
@@ -237,9 +314,16 @@ mod tests {
     #[test]
     fn the_demo_config_is_a_valid_config() {
         let dir = Path::new("/tmp/docflow-demo-test");
-        let text = demo_config(dir, "127.0.0.1:9464".parse().unwrap());
+        let text = demo_config(dir, "127.0.0.1:9464".parse().unwrap(), None);
         let c = Config::parse(&dir.join("docflow.toml"), &text).unwrap();
         assert_eq!(c.sources.len(), 3);
         assert_eq!(c.sources[1].csv_delimiter, b';');
+        assert!(c.sources[0].http.is_none());
+        let feed = "127.0.0.1:9999".parse().unwrap();
+        let text = demo_config(dir, "127.0.0.1:9464".parse().unwrap(), Some(feed));
+        let c = Config::parse(&dir.join("docflow.toml"), &text).unwrap();
+        let http = c.sources[0].http.as_ref().unwrap();
+        assert_eq!(http.url, "http://127.0.0.1:9999/feed/exchange");
+        assert_eq!(http.page_size, Some(500));
     }
 }

@@ -218,6 +218,7 @@ fn send(
             items,
             files,
             retired,
+            feed: None,
         },
         || cancel.is_cancelled(),
     )

@@ -133,6 +133,7 @@ mod tests {
             }))],
             files: vec![],
             retired: vec![],
+            feed: None,
         }
     }
 

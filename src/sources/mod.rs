@@ -3,6 +3,7 @@
 //! to the single writer in `ingest`.
 
 pub mod file;
+pub mod http;
 pub mod merge;
 pub mod tail;
 
@@ -36,6 +37,8 @@ pub struct SourceBatch {
     pub items: Vec<Item>,
     pub files: Vec<crate::store::FilePos>,
     pub retired: Vec<crate::store::FilePos>,
+    /// An HTTP feed source's position after this batch (`None` for files).
+    pub feed: Option<crate::store::FeedPos>,
 }
 
 /// Live progress of a source, for `/api/v1/status` and metrics.
@@ -53,6 +56,8 @@ pub struct Progress {
     pub observed: Vec<(u64, u64, u64)>,
     pub up: bool,
     pub last_error: Option<(String, i64)>,
+    /// Kind of the last error of an HTTP feed source (`timeout`, `server_error`…).
+    pub last_error_kind: Option<&'static str>,
 }
 
 /// A source's configuration and live progress, shared between its reader, the writer and the API.
@@ -60,11 +65,18 @@ pub struct Progress {
 pub struct SourceHandle {
     pub config: SourceConfig,
     pub progress: Mutex<Progress>,
+    /// Poll and error metrics of an HTTP feed source.
+    pub feed_metrics: Option<http::FeedMetrics>,
 }
 
 impl SourceHandle {
     pub fn new(config: SourceConfig, state: SourceState) -> SourceHandle {
+        let feed_metrics = config
+            .http
+            .as_ref()
+            .map(|_| http::FeedMetrics::new(&config.name));
         SourceHandle {
+            feed_metrics,
             config,
             progress: Mutex::new(Progress {
                 state,
@@ -95,6 +107,10 @@ impl SourceHandle {
         match p.idle_after {
             Some(seq) if p.committed_seq >= seq => {}
             _ => return false,
+        }
+        if self.config.http.is_some() {
+            // The feed's last answer was an empty page (or no further cursor).
+            return true;
         }
         let observed = p.observed.clone();
         drop(p);

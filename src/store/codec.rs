@@ -148,6 +148,11 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
+    /// Whether every byte has been read.
+    pub fn at_end(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Count of items to follow, bounded by the bytes left (each item takes at least one).
     pub fn count(&mut self) -> Result<usize, DecodeError> {
         let n = self.uvar()? as usize;

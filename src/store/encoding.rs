@@ -2,7 +2,7 @@
 //! counts, source states, the sha256 log and pending signatures.
 
 use super::codec::{DecodeError, Reader, Writer};
-use super::{DocGroup, FilePos, PendingSha, Signatures, SourceState};
+use super::{DocGroup, FeedPos, FilePos, PendingSha, Signatures, SourceState};
 use crate::aggregate::DayCounts;
 use crate::classify::{Class, Document};
 use crate::parse::normalize::{Confidentiality, Direction};
@@ -307,8 +307,20 @@ pub fn encode_source(s: &SourceState) -> Vec<u8> {
     for f in &s.retired {
         put_file(&mut w, f);
     }
+    // Optional trailing sections (tag byte, then fields): states written
+    // before a section existed simply end here and still decode.
+    if s.feed != FeedPos::default() {
+        w.u8(SECTION_FEED)
+            .u8(u8::from(s.feed.cursor.is_some()))
+            .str(s.feed.cursor.as_deref().unwrap_or(""))
+            .uvar(s.feed.skip)
+            .uvar(s.feed.pages);
+    }
     w.buf
 }
+
+/// Tag of the HTTP feed section of a source state.
+const SECTION_FEED: u8 = 1;
 
 pub fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
     let mut r = Reader::new(v, FORMAT_SOURCE)?;
@@ -322,6 +334,21 @@ pub fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
     let files = (0..n).map(|_| get_file(&mut r)).collect::<Result<_, _>>()?;
     let n = r.count()?;
     let retired = (0..n).map(|_| get_file(&mut r)).collect::<Result<_, _>>()?;
+    let mut feed = FeedPos::default();
+    while !r.at_end() {
+        match r.u8()? {
+            SECTION_FEED => {
+                let has_cursor = r.u8()? != 0;
+                let cursor = r.str()?;
+                feed = FeedPos {
+                    cursor: has_cursor.then_some(cursor),
+                    skip: r.uvar()?,
+                    pages: r.uvar()?,
+                };
+            }
+            _ => return Err(DecodeError("unknown source state section")),
+        }
+    }
     Ok(SourceState {
         accepted,
         duplicate,
@@ -330,6 +357,7 @@ pub fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
         rejected_len,
         files,
         retired,
+        feed,
     })
 }
 

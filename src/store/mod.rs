@@ -273,6 +273,21 @@ pub struct SourceState {
     pub files: Vec<FilePos>,
     /// Files let go (rotated away or truncated), remembered to recognise copies.
     pub retired: Vec<FilePos>,
+    /// Where an HTTP feed source stands (default for file sources).
+    pub feed: FeedPos,
+}
+
+/// Where an HTTP feed source stands: the cursor to request next and how many
+/// events of the page served at that cursor were already read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedPos {
+    /// `None` = the feed's beginning (no cursor parameter).
+    pub cursor: Option<String>,
+    /// Events at the start of the page at `cursor` already read (a feed may
+    /// answer `next_cursor: null` and serve the same page grown later).
+    pub skip: u64,
+    /// Pages committed so far, for status.
+    pub pages: u64,
 }
 
 /// Settings that decide classes and days; a change means recounting.
@@ -776,12 +791,41 @@ mod tests {
                 shadow_of: 7,
             }],
             retired: vec![],
+            feed: FeedPos::default(),
         };
         assert_eq!(decode_source(&encode_source(&s)).unwrap(), s);
+        let http = SourceState {
+            accepted: 1,
+            feed: FeedPos {
+                cursor: Some("c-42".into()),
+                skip: 3,
+                pages: 9,
+            },
+            ..SourceState::default()
+        };
+        assert_eq!(decode_source(&encode_source(&http)).unwrap(), http);
         for day in [i32::MIN, -1, 0, 739_000, i32::MAX] {
             assert_eq!(day_of_key(&day_key(day)).unwrap(), day);
         }
         assert!(day_key(-1) < day_key(0), "day keys sort in day order");
+    }
+
+    #[test]
+    fn a_source_state_written_before_feed_positions_still_decodes() {
+        // Layout 1 as written by earlier versions: format byte, counters,
+        // last event time, rejected length, no files, no retired files.
+        let old = [1u8, 5, 1, 2, 1, 5, 99, 0, 0];
+        let s = decode_source(&old).unwrap();
+        assert_eq!(s.accepted, 5);
+        assert_eq!(s.last_event_time, Some(-3));
+        assert_eq!(s.rejected_len, 99);
+        assert_eq!(s.feed, FeedPos::default());
+        // A file source's state is still written in exactly that layout.
+        assert_eq!(encode_source(&s), old);
+        // An unknown trailing section is an error, not a silent misread.
+        let mut newer = old.to_vec();
+        newer.push(77);
+        assert!(decode_source(&newer).is_err());
     }
 
     #[test]

@@ -1,0 +1,1316 @@
+//! HTTP feed sources (SPEC §3.3): a thread per source polls `GET {url}` then
+//! `GET {url}?cursor={next_cursor}`, turns each page into one batch that carries
+//! the next cursor (committed with the page's effects), and backs off on faults.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::merge::MergeQueue;
+use super::{Item, Rejected, SourceBatch, SourceHandle};
+use crate::config::{HttpAuth, HttpConfig};
+use crate::parse::RecordParser;
+use crate::store::FeedPos;
+
+/// First retry delay after a fault (before jitter).
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest delay between two attempts of our own backoff.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(180);
+/// A server's `Retry-After` is honoured up to this long.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
+/// Redirects followed before the request counts as a redirect loop.
+const MAX_REDIRECTS: usize = 10;
+
+/// Why a poll failed; the `kind` label of `docflow_source_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    Connect,
+    Dns,
+    Tls,
+    Timeout,
+    Redirect,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    HttpStatus,
+    NotJson,
+    InvalidJson,
+    BadPage,
+    TooLarge,
+    Body,
+    Credentials,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 15] = [
+        FaultKind::Connect,
+        FaultKind::Dns,
+        FaultKind::Tls,
+        FaultKind::Timeout,
+        FaultKind::Redirect,
+        FaultKind::RateLimited,
+        FaultKind::ServerError,
+        FaultKind::Unauthorized,
+        FaultKind::HttpStatus,
+        FaultKind::NotJson,
+        FaultKind::InvalidJson,
+        FaultKind::BadPage,
+        FaultKind::TooLarge,
+        FaultKind::Body,
+        FaultKind::Credentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Connect => "connect",
+            FaultKind::Dns => "dns",
+            FaultKind::Tls => "tls",
+            FaultKind::Timeout => "timeout",
+            FaultKind::Redirect => "redirect",
+            FaultKind::RateLimited => "rate_limited",
+            FaultKind::ServerError => "server_error",
+            FaultKind::Unauthorized => "unauthorized",
+            FaultKind::HttpStatus => "http_status",
+            FaultKind::NotJson => "not_json",
+            FaultKind::InvalidJson => "invalid_json",
+            FaultKind::BadPage => "bad_page",
+            FaultKind::TooLarge => "too_large",
+            FaultKind::Body => "body",
+            FaultKind::Credentials => "credentials",
+        }
+    }
+}
+
+/// A failed poll: nothing of the page is used and the cursor stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub message: String,
+    /// The server's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl Fault {
+    fn new(kind: FaultKind, message: impl Into<String>) -> Fault {
+        Fault {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Per-source poll metrics, kept for the life of the process and added to each scrape.
+#[derive(Debug, Clone)]
+pub struct FeedMetrics {
+    pub poll_seconds: Histogram,
+    pub errors: IntCounterVec,
+}
+
+impl FeedMetrics {
+    pub fn new(source: &str) -> FeedMetrics {
+        let poll_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "docflow_source_poll_duration_seconds",
+                "Duration of HTTP feed polls (request and body), successful or not.",
+            )
+            .const_label("source", source)
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+        )
+        .expect("valid histogram definition");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "docflow_source_errors_total",
+                "Failed HTTP feed polls by kind of fault.",
+            )
+            .const_label("source", source),
+            &["kind"],
+        )
+        .expect("valid counter definition");
+        for kind in FaultKind::ALL {
+            errors.with_label_values(&[kind.as_str()]);
+        }
+        FeedMetrics {
+            poll_seconds,
+            errors,
+        }
+    }
+
+    /// Adds these metrics to a scrape's registry.
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.poll_seconds.clone()))?;
+        registry.register(Box::new(self.errors.clone()))
+    }
+}
+
+/// One page of a feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub events: Vec<Value>,
+    /// `None` when absent, `null` or empty.
+    pub next_cursor: Option<String>,
+}
+
+/// What to do with a page fetched at `pos`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePlan {
+    /// Index of the first event not read before.
+    pub first: usize,
+    /// The position once this page is committed.
+    pub next: FeedPos,
+    /// Whether another page is waiting (fetch it without waiting `poll_interval`).
+    pub more: bool,
+}
+
+/// Decides which events of a page are new and where the feed stands after it.
+/// A feed that answers without a new cursor may serve the same page grown
+/// later: the events already read are skipped, never counted twice.
+pub fn plan(pos: &FeedPos, page: &Page) -> PagePlan {
+    let len = page.events.len() as u64;
+    let first = pos.skip.min(len) as usize;
+    match &page.next_cursor {
+        Some(next) if Some(next) != pos.cursor.as_ref() => PagePlan {
+            first,
+            next: FeedPos {
+                cursor: Some(next.clone()),
+                skip: 0,
+                pages: pos.pages + 1,
+            },
+            // SPEC §3.3: an empty page means caught up, whatever its cursor.
+            more: !page.events.is_empty(),
+        },
+        _ => {
+            let skip = pos.skip.max(len);
+            PagePlan {
+                first,
+                next: FeedPos {
+                    cursor: pos.cursor.clone(),
+                    skip,
+                    pages: pos.pages + u64::from(skip > pos.skip),
+                },
+                more: false,
+            }
+        }
+    }
+}
+
+/// Reads the events array and the next cursor out of a response body.
+pub fn parse_page(
+    body: &[u8],
+    content_type: Option<&str>,
+    events_pointer: &str,
+    next_cursor_pointer: &str,
+) -> Result<Page, Fault> {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    let mut root: Value = serde_json::from_slice(body).map_err(|e| {
+        let html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+            || body.trim_ascii_start().starts_with(b"<");
+        if html {
+            Fault::new(
+                FaultKind::NotJson,
+                format!(
+                    "response is not JSON (content type {}, {} bytes)",
+                    content_type.unwrap_or("unknown"),
+                    body.len()
+                ),
+            )
+        } else if e.is_eof() {
+            Fault::new(FaultKind::InvalidJson, format!("truncated JSON: {e}"))
+        } else {
+            Fault::new(FaultKind::InvalidJson, format!("invalid JSON: {e}"))
+        }
+    })?;
+    let next = root.pointer(next_cursor_pointer).cloned();
+    let events = match root.pointer_mut(events_pointer).map(Value::take) {
+        Some(Value::Array(a)) => a,
+        Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(Fault::new(
+                FaultKind::BadPage,
+                format!("`{events_pointer}` in the response is not an array"),
+            ))
+        }
+        None => {
+            return Err(Fault::new(
+                FaultKind::BadPage,
+                format!("no `{events_pointer}` array in the response"),
+            ))
+        }
+    };
+    let next_cursor = match next {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(Fault::new(
+                FaultKind::BadPage,
+                format!("`{next_cursor_pointer}` in the response is not a string, number or null"),
+            ))
+        }
+    };
+    Ok(Page {
+        events,
+        next_cursor,
+    })
+}
+
+/// Parses `Retry-After`: delay seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            // The obsolete forms: RFC 850 and asctime.
+            ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+                .map(|t| t.and_utc())
+        })?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Delay before the next attempt after `failures` consecutive failed polls:
+/// exponential from [`BACKOFF_BASE`], capped at [`BACKOFF_MAX`], with "equal
+/// jitter" (`jitter` in 0..1 picks a point in the upper half), and never
+/// before the server's `Retry-After`.
+pub fn retry_delay(failures: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
+    let exp = BACKOFF_BASE
+        .saturating_mul(1u32 << failures.min(16))
+        .min(BACKOFF_MAX);
+    let backoff = exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+    backoff.max(retry_after.unwrap_or(Duration::ZERO).min(RETRY_AFTER_MAX))
+}
+
+/// A small xorshift generator for jitter (no need for a crypto-grade source).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(index: usize) -> Jitter {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Jitter((nanos ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
+    }
+
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The HTTP client of one feed.
+pub struct Feed {
+    client: reqwest::Client,
+    config: HttpConfig,
+}
+
+/// The error and its causes on one line (reqwest's own message is terse).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn classify(e: &reqwest::Error) -> Fault {
+    let message = chain(e);
+    let lower = message.to_ascii_lowercase();
+    let kind = if e.is_timeout() {
+        FaultKind::Timeout
+    } else if e.is_redirect() {
+        FaultKind::Redirect
+    } else if lower.contains("dns error") || lower.contains("lookup address") {
+        FaultKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        FaultKind::Tls
+    } else if e.is_body() || e.is_decode() {
+        FaultKind::Body
+    } else {
+        FaultKind::Connect
+    };
+    Fault::new(kind, message)
+}
+
+/// A secret file's content without its trailing newline.
+fn read_secret(path: &std::path::Path, key: &str) -> Result<String, Fault> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| {
+            Fault::new(
+                FaultKind::Credentials,
+                format!("cannot read {key} {}: {e}", path.display()),
+            )
+        })
+}
+
+impl Feed {
+    pub fn new(config: &HttpConfig) -> Result<Feed, Fault> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in &config.headers {
+            // Validated with the config.
+            if let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("docflowd/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+        if let Some(ca) = &config.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| {
+                Fault::new(
+                    FaultKind::Tls,
+                    format!("cannot read ca_file {}: {e}", ca.display()),
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Fault::new(
+                    FaultKind::Tls,
+                    format!("bad ca_file {}: {}", ca.display(), chain(&e)),
+                )
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|e| {
+            Fault::new(
+                FaultKind::Tls,
+                format!("cannot build HTTP client: {}", chain(&e)),
+            )
+        })?;
+        Ok(Feed {
+            client,
+            config: config.clone(),
+        })
+    }
+
+    /// Fetches the page at `cursor`; reads at most `max_response_bytes` of body.
+    pub async fn fetch(&self, cursor: Option<&str>) -> Result<Page, Fault> {
+        let cfg = &self.config;
+        let mut req = self.client.get(page_url(cfg, cursor)?);
+        req = match &cfg.auth {
+            HttpAuth::None => req,
+            HttpAuth::Bearer { token_file } => {
+                req.bearer_auth(read_secret(token_file, "bearer_token_file")?)
+            }
+            HttpAuth::Basic {
+                username,
+                password_file,
+            } => req.basic_auth(username, Some(read_secret(password_file, "password_file")?)),
+        };
+        let mut resp = req.send().await.map_err(|e| classify(&e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, Utc::now()));
+            let kind = match status.as_u16() {
+                429 => FaultKind::RateLimited,
+                401 | 403 => FaultKind::Unauthorized,
+                s if s >= 500 => FaultKind::ServerError,
+                _ => FaultKind::HttpStatus,
+            };
+            let mut message = format!("HTTP {status}");
+            if let Some(d) = retry_after {
+                message.push_str(&format!(" (Retry-After {} s)", d.as_secs()));
+            }
+            return Err(Fault {
+                kind,
+                message,
+                retry_after,
+            });
+        }
+        let max = cfg.max_response_bytes;
+        let too_large = || {
+            Fault::new(
+                FaultKind::TooLarge,
+                format!("response larger than max_response_bytes ({max} bytes)"),
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            let mut f = classify(&e);
+            if f.kind == FaultKind::Connect {
+                f.kind = FaultKind::Body;
+            }
+            f
+        })? {
+            if body.len() as u64 + chunk.len() as u64 > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_page(
+            &body,
+            content_type.as_deref(),
+            &cfg.events_pointer,
+            &cfg.next_cursor_pointer,
+        )
+    }
+}
+
+/// The URL of the page at `cursor`: the configured URL plus `cursor=` and `limit=`.
+pub fn page_url(cfg: &HttpConfig, cursor: Option<&str>) -> Result<reqwest::Url, Fault> {
+    let mut url = reqwest::Url::parse(&cfg.url)
+        .map_err(|e| Fault::new(FaultKind::HttpStatus, format!("bad URL: {e}")))?;
+    if cursor.is_some() || cfg.page_size.is_some() {
+        let mut q = url.query_pairs_mut();
+        if let Some(c) = cursor {
+            q.append_pair(&cfg.cursor_param, c);
+        }
+        if let Some(n) = cfg.page_size {
+            q.append_pair("limit", &n.to_string());
+        }
+    }
+    Ok(url)
+}
+
+/// Turns the new events of a page into items; invalid ones keep their position.
+fn to_items(parser: &RecordParser, pos: &FeedPos, page: &Page, first: usize) -> Vec<Item> {
+    let label = format!("cursor={}", pos.cursor.as_deref().unwrap_or(""));
+    page.events
+        .iter()
+        .enumerate()
+        .skip(first)
+        .map(|(index, event)| {
+            let text = event.to_string();
+            let parsed = if event.is_object() {
+                parser.parse(&text, None)
+            } else {
+                Err("event is not a JSON object".to_string())
+            };
+            match parsed {
+                Ok(ev) => Item::Event(ev),
+                Err(reason) => Item::Invalid(Rejected {
+                    file: label.clone(),
+                    line: index as u64,
+                    reason,
+                    raw: text,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Runs one HTTP feed source until `cancel` fires, then closes its queue.
+pub fn run(
+    index: usize,
+    handle: Arc<SourceHandle>,
+    tz: Tz,
+    queue: Arc<MergeQueue>,
+    cancel: CancellationToken,
+) {
+    /// Closes the source's queue however the thread ends, so the writer never waits forever.
+    struct CloseOnDrop<'a>(&'a MergeQueue, usize);
+    impl Drop for CloseOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.close(self.1);
+        }
+    }
+    let _close = CloseOnDrop(&queue, index);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(source = %handle.config.name, error = %e, "cannot start the HTTP feed's runtime; source stopped");
+            handle.progress().up = false;
+            return;
+        }
+    };
+    rt.block_on(poll(index, &handle, tz, &queue, &cancel));
+}
+
+/// Sleeps `d` unless cancelled first; false when cancelled.
+async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+async fn poll(
+    index: usize,
+    handle: &SourceHandle,
+    tz: Tz,
+    queue: &MergeQueue,
+    cancel: &CancellationToken,
+) {
+    let cfg = handle.config.clone();
+    let Some(http) = cfg.http.clone() else {
+        return;
+    };
+    let parser = RecordParser::new(&cfg, tz);
+    let mut pos = handle.committed_state().feed;
+    info!(source = %cfg.name, url = %http.url, cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
+    let mut feed: Option<Feed> = None;
+    let mut jitter = Jitter::new(index);
+    let mut seq = 0u64;
+    let mut failures = 0u32;
+    let mut failing: Option<FaultKind> = None;
+    while !cancel.is_cancelled() {
+        let started = Instant::now();
+        let result = match &feed {
+            Some(f) => Ok(f),
+            None => Feed::new(&http).map(|f| &*feed.insert(f)),
+        };
+        let result = match result {
+            Err(fault) => Err(fault),
+            Ok(f) => tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = f.fetch(pos.cursor.as_deref()) => r,
+            },
+        };
+        if let Some(m) = &handle.feed_metrics {
+            m.poll_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        let page = match result {
+            Ok(page) => page,
+            Err(fault) => {
+                if let Some(m) = &handle.feed_metrics {
+                    m.errors.with_label_values(&[fault.kind.as_str()]).inc();
+                }
+                {
+                    let mut p = handle.progress();
+                    p.up = false;
+                    p.idle_after = None;
+                    p.last_error = Some((fault.message.clone(), Utc::now().timestamp()));
+                    p.last_error_kind = Some(fault.kind.as_str());
+                }
+                let delay = retry_delay(failures, jitter.next(), fault.retry_after);
+                if failing != Some(fault.kind) {
+                    warn!(source = %cfg.name, kind = fault.kind.as_str(), error = %fault.message,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "HTTP feed poll failed; cursor not advanced, retrying with backoff");
+                    failing = Some(fault.kind);
+                } else {
+                    debug!(source = %cfg.name, kind = fault.kind.as_str(), error = %fault.message,
+                        retry_in_ms = delay.as_millis() as u64, "HTTP feed still failing");
+                }
+                failures = failures.saturating_add(1);
+                if !pause(delay, cancel).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if failing.take().is_some() {
+            info!(source = %cfg.name, failed_polls = failures, "HTTP feed reachable again; polling resumed");
+        }
+        failures = 0;
+        handle.progress().up = true;
+        let plan = plan(&pos, &page);
+        let items = to_items(&parser, &pos, &page, plan.first);
+        if !items.is_empty() || plan.next != pos {
+            seq += 1;
+            {
+                let mut p = handle.progress();
+                p.sent_seq = seq;
+                p.idle_after = None;
+            }
+            let batch = SourceBatch {
+                source: index,
+                seq,
+                items,
+                files: Vec::new(),
+                retired: Vec::new(),
+                feed: Some(plan.next.clone()),
+            };
+            if !queue.push(batch, || cancel.is_cancelled()) {
+                return;
+            }
+            pos = plan.next;
+        }
+        if !plan.more {
+            handle.progress().idle_after = Some(seq);
+            if !pause(cfg.poll_interval, cancel).await {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(n: usize, next: Option<&str>) -> Page {
+        Page {
+            events: (0..n).map(|i| serde_json::json!({ "i": i })).collect(),
+            next_cursor: next.map(str::to_string),
+        }
+    }
+
+    fn at(cursor: Option<&str>, skip: u64, pages: u64) -> FeedPos {
+        FeedPos {
+            cursor: cursor.map(str::to_string),
+            skip,
+            pages,
+        }
+    }
+
+    #[test]
+    fn a_page_with_a_new_cursor_is_read_whole_and_the_next_follows_at_once() {
+        let p = plan(&at(None, 0, 0), &page(3, Some("c3")));
+        assert_eq!(p.first, 0);
+        assert_eq!(p.next, at(Some("c3"), 0, 1));
+        assert!(p.more);
+    }
+
+    #[test]
+    fn an_empty_page_means_caught_up_even_with_a_new_cursor() {
+        let p = plan(&at(Some("c3"), 0, 1), &page(0, Some("c3")));
+        assert_eq!(p.next, at(Some("c3"), 0, 1), "nothing changes");
+        assert!(!p.more);
+        let p = plan(&at(Some("c3"), 0, 1), &page(0, Some("c4")));
+        assert_eq!(p.next, at(Some("c4"), 0, 2), "the new cursor is kept");
+        assert!(!p.more);
+    }
+
+    #[test]
+    fn a_page_without_next_cursor_is_not_read_twice_when_it_grows() {
+        let pos = at(Some("c3"), 0, 1);
+        let p = plan(&pos, &page(2, None));
+        assert_eq!(
+            (p.first, p.next.clone(), p.more),
+            (0, at(Some("c3"), 2, 2), false)
+        );
+        // Polled again: same two events plus one new one; only the new one is read.
+        let p2 = plan(&p.next, &page(3, None));
+        assert_eq!((p2.first, p2.next.clone()), (2, at(Some("c3"), 3, 3)));
+        // Unchanged: nothing to read, nothing to commit.
+        let p3 = plan(&p2.next, &page(3, None));
+        assert_eq!((p3.first, p3.next.clone()), (3, p2.next.clone()));
+        // The same cursor echoed back counts as no new cursor.
+        let p4 = plan(&p2.next, &page(4, Some("c3")));
+        assert_eq!((p4.first, p4.next), (3, at(Some("c3"), 4, 4)));
+        // Then the feed moves on: the rest of that page, then the next cursor.
+        let p5 = plan(&p2.next, &page(5, Some("c8")));
+        assert_eq!(
+            (p5.first, p5.next, p5.more),
+            (3, at(Some("c8"), 0, 4), true)
+        );
+    }
+
+    #[test]
+    fn events_and_cursor_are_found_by_key_or_json_pointer() {
+        let body = br#"{"data":{"items":[{"a":1},{"a":2}],"paging":{"next":"x/2"}}}"#;
+        let p = parse_page(body, None, "/data/items", "/data/paging/next").unwrap();
+        assert_eq!(p.events.len(), 2);
+        assert_eq!(p.next_cursor.as_deref(), Some("x/2"));
+        let p = parse_page(
+            br#"{"events":[],"next_cursor":17}"#,
+            None,
+            "/events",
+            "/next_cursor",
+        )
+        .unwrap();
+        assert_eq!(
+            p.next_cursor.as_deref(),
+            Some("17"),
+            "numbers are cursors too"
+        );
+        let p = parse_page(
+            br#"{"events":[{}],"next_cursor":null}"#,
+            None,
+            "/events",
+            "/next_cursor",
+        )
+        .unwrap();
+        assert_eq!((p.events.len(), p.next_cursor), (1, None));
+        let p = parse_page(b"\xef\xbb\xbf{\"events\":[{}]}", None, "/events", "/n").unwrap();
+        assert_eq!(p.events.len(), 1, "a UTF-8 BOM is ignored");
+        let p = parse_page(br#"{"a/b":{"m~n":[1]}}"#, None, "/a~1b/m~0n", "/none").unwrap();
+        assert_eq!(p.events.len(), 1, "RFC 6901 escapes");
+    }
+
+    #[test]
+    fn bad_bodies_are_faults_of_the_right_kind() {
+        let kind = |body: &[u8], ct: Option<&str>| {
+            parse_page(body, ct, "/events", "/next_cursor")
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(
+            kind(
+                b"<html><body>502 Bad Gateway</body></html>",
+                Some("text/html")
+            ),
+            FaultKind::NotJson
+        );
+        assert_eq!(kind(b"  <!DOCTYPE html>", None), FaultKind::NotJson);
+        assert_eq!(
+            kind(br#"{"events":[{"a":1},"#, None),
+            FaultKind::InvalidJson
+        );
+        assert_eq!(
+            kind(b"garbage", Some("application/json")),
+            FaultKind::InvalidJson
+        );
+        assert_eq!(kind(br#"{"items":[]}"#, None), FaultKind::BadPage);
+        assert_eq!(kind(br#"{"events":{"a":1}}"#, None), FaultKind::BadPage);
+        assert_eq!(kind(br#"[1,2]"#, None), FaultKind::BadPage);
+        assert_eq!(
+            kind(br#"{"events":[],"next_cursor":[1]}"#, None),
+            FaultKind::BadPage
+        );
+        let truncated = parse_page(br#"{"events":[{"a":1},"#, None, "/events", "/n").unwrap_err();
+        assert!(
+            truncated.message.contains("truncated"),
+            "{}",
+            truncated.message
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_http_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 12:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Saturday, 28-Nov-26 12:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Sat Nov 28 12:00:05 2026", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after() {
+        let lows: Vec<f64> = (0..12)
+            .map(|n| retry_delay(n, 0.0, None).as_secs_f64())
+            .collect();
+        let highs: Vec<f64> = (0..12)
+            .map(|n| retry_delay(n, 1.0, None).as_secs_f64())
+            .collect();
+        assert_eq!(&highs[..6], &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
+        assert_eq!(&lows[..3], &[0.5, 1.0, 2.0], "jitter keeps the upper half");
+        assert!(highs.iter().all(|&s| s <= BACKOFF_MAX.as_secs_f64()));
+        assert_eq!(highs[11], BACKOFF_MAX.as_secs_f64());
+        assert_eq!(retry_delay(u32::MAX, 0.5, None), BACKOFF_MAX.mul_f64(0.75));
+        // Never sooner than Retry-After, never longer than an hour for it.
+        assert_eq!(
+            retry_delay(0, 1.0, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            retry_delay(0, 1.0, Some(Duration::from_secs(86_400))),
+            RETRY_AFTER_MAX
+        );
+        assert_eq!(
+            retry_delay(5, 1.0, Some(Duration::from_secs(1))),
+            Duration::from_secs(32)
+        );
+        // Within a 60 s outage, at most ~7 attempts even at the lowest jitter.
+        let mut t = 0.0;
+        let mut attempts = 1;
+        while t < 60.0 {
+            t += retry_delay(attempts - 1, 0.0, None).as_secs_f64();
+            attempts += 1;
+        }
+        assert!(attempts <= 9, "{attempts} attempts in 60 s");
+    }
+
+    #[test]
+    fn the_cursor_and_limit_are_added_to_the_configured_query() {
+        let text = "[agency]\ncode = \"X\"\n[storage]\npath = \"/tmp/x\"\n[[sources]]\nname = \"hub\"\n\
+                    kind = \"exchange\"\nurl = \"http://hub.test/feed?agency=H40\"\npage_size = 50\ncursor_param = \"after\"\n";
+        let c = crate::config::Config::parse(std::path::Path::new("d.toml"), text).unwrap();
+        let http = c.sources[0].http.clone().unwrap();
+        assert_eq!(
+            page_url(&http, None).unwrap().as_str(),
+            "http://hub.test/feed?agency=H40&limit=50"
+        );
+        assert_eq!(
+            page_url(&http, Some("a b&c")).unwrap().as_str(),
+            "http://hub.test/feed?agency=H40&after=a+b%26c&limit=50"
+        );
+    }
+
+    /// A feed server on 127.0.0.1:0 with one route per fault.
+    mod server {
+        use std::net::SocketAddr;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        use axum::extract::{Query, State};
+        use axum::http::{header, HeaderMap, StatusCode};
+        use axum::response::{IntoResponse, Response};
+        use axum::routing::get;
+        use axum::Router;
+
+        /// Requests served, per test.
+        #[derive(Clone, Default)]
+        pub struct Hits(pub Arc<AtomicUsize>);
+
+        fn event(i: usize) -> serde_json::Value {
+            serde_json::json!({"event_id": format!("e{i}"), "time": "2026-06-14T09:00:00+07:00",
+                "doc_id": format!("D{i}"), "direction": "đi", "channel": "điện tử"})
+        }
+
+        /// `/feed`: 5 events in pages of 2, cursor = index; `/flaky`: 503 for the first 2 requests.
+        async fn feed(Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+            let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+            let to = (from + 2).min(5);
+            let events: Vec<_> = (from..to).map(event).collect();
+            axum::Json(serde_json::json!({"events": events, "next_cursor": to.to_string()}))
+                .into_response()
+        }
+
+        async fn flaky(
+            State(hits): State<Hits>,
+            q: Query<std::collections::HashMap<String, String>>,
+        ) -> Response {
+            if hits.0.fetch_add(1, Ordering::SeqCst) < 2 {
+                return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+            }
+            feed(q).await
+        }
+
+        async fn outage(State(hits): State<Hits>) -> Response {
+            hits.0.fetch_add(1, Ordering::SeqCst);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "3600")],
+                "maintenance",
+            )
+                .into_response()
+        }
+
+        async fn auth(headers: HeaderMap) -> Response {
+            let ok = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match ok {
+                Some("Bearer s3cret") | Some("Basic ZG9jZmxvdzpwdw==") => {
+                    axum::Json(serde_json::json!({"events": [], "next_cursor": null}))
+                        .into_response()
+                }
+                _ => StatusCode::UNAUTHORIZED.into_response(),
+            }
+        }
+
+        pub async fn start() -> (SocketAddr, Hits) {
+            let hits = Hits::default();
+            let app = Router::new()
+                .route("/feed", get(feed))
+                .route("/flaky", get(flaky))
+                .route("/outage", get(outage))
+                .route("/auth", get(auth))
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                        "{}"
+                    }),
+                )
+                .route(
+                    "/500",
+                    get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+                )
+                .route(
+                    "/429",
+                    get(|| async {
+                        (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [(header::RETRY_AFTER, "7")],
+                            "slow down",
+                        )
+                    }),
+                )
+                .route(
+                    "/503-date",
+                    get(|| async {
+                        let at = (chrono::Utc::now() + chrono::Duration::seconds(90))
+                            .format("%a, %d %b %Y %H:%M:%S GMT")
+                            .to_string();
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(header::RETRY_AFTER, at)],
+                            "later",
+                        )
+                    }),
+                )
+                .route("/403", get(|| async { StatusCode::FORBIDDEN }))
+                .route("/404", get(|| async { StatusCode::NOT_FOUND }))
+                .route(
+                    "/html",
+                    get(|| async {
+                        axum::response::Html("<html><body>Hệ thống đang bảo trì</body></html>")
+                    }),
+                )
+                .route(
+                    "/truncated",
+                    get(|| async {
+                        (
+                            [(header::CONTENT_TYPE, "application/json")],
+                            r#"{"events":[{"doc_id":"A"},"#,
+                        )
+                    }),
+                )
+                .route(
+                    "/big",
+                    get(|| async {
+                        // 64 KiB + 1 of valid JSON, served with a Content-Length.
+                        let pad = "x".repeat(64 * 1024);
+                        axum::Json(serde_json::json!({"events": [], "pad": pad}))
+                    }),
+                )
+                .route(
+                    "/loop",
+                    get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+                )
+                .with_state(hits.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (addr, hits)
+        }
+
+        /// A raw server that streams a chunked body without Content-Length,
+        /// or announces more body than it sends and hangs up.
+        pub async fn raw(response_head: &'static str, body_chunks: usize) -> SocketAddr {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(response_head.as_bytes()).await;
+                    let chunk = format!("{:x}\r\n{}\r\n", 1024, " ".repeat(1024));
+                    for _ in 0..body_chunks {
+                        if s.write_all(chunk.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            addr
+        }
+    }
+
+    fn http_config(url: &str, extra: &str) -> crate::config::Config {
+        let text = format!(
+            "[agency]\ncode = \"X\"\n[storage]\npath = \"/tmp/x\"\n[[sources]]\nname = \"hub\"\n\
+             kind = \"exchange\"\nurl = \"{url}\"\npoll_interval = \"50ms\"\ntimeout = \"2s\"\n\
+             max_response_bytes = \"64KiB\"\n{extra}"
+        );
+        crate::config::Config::parse(std::path::Path::new("/tmp/d.toml"), &text).unwrap()
+    }
+
+    async fn fetch(url: &str, extra: &str) -> Result<Page, Fault> {
+        let c = http_config(url, extra);
+        Feed::new(c.sources[0].http.as_ref().unwrap())?
+            .fetch(None)
+            .await
+    }
+
+    #[tokio::test]
+    async fn every_fault_is_classified_and_never_yields_a_page() {
+        let (addr, _) = server::start().await;
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let chunked = server::raw(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+            1000,
+        )
+        .await;
+        let cut = server::raw(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 60000\r\nconnection: close\r\n\r\n{\"events\":[",
+            0,
+        )
+        .await;
+        let cases: Vec<(String, FaultKind)> = vec![
+            (format!("http://{refused}/feed"), FaultKind::Connect),
+            (
+                "http://feed.docflow-test.invalid/feed".into(),
+                FaultKind::Dns,
+            ),
+            (format!("http://{addr}/slow"), FaultKind::Timeout),
+            (format!("http://{addr}/500"), FaultKind::ServerError),
+            (format!("http://{addr}/429"), FaultKind::RateLimited),
+            (format!("http://{addr}/503-date"), FaultKind::ServerError),
+            (format!("http://{addr}/auth"), FaultKind::Unauthorized),
+            (format!("http://{addr}/403"), FaultKind::Unauthorized),
+            (format!("http://{addr}/404"), FaultKind::HttpStatus),
+            (format!("http://{addr}/html"), FaultKind::NotJson),
+            (format!("http://{addr}/truncated"), FaultKind::InvalidJson),
+            (format!("http://{addr}/big"), FaultKind::TooLarge),
+            (format!("http://{chunked}/"), FaultKind::TooLarge),
+            (format!("http://{cut}/"), FaultKind::Body),
+            (format!("http://{addr}/loop"), FaultKind::Redirect),
+        ];
+        for (url, kind) in cases {
+            let started = Instant::now();
+            let fault = fetch(&url, "").await.unwrap_err();
+            assert_eq!(fault.kind, kind, "{url}: {}", fault.message);
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{url} took too long"
+            );
+        }
+        let f = fetch(&format!("http://{addr}/429"), "").await.unwrap_err();
+        assert_eq!(f.retry_after, Some(Duration::from_secs(7)));
+        let f = fetch(&format!("http://{addr}/503-date"), "")
+            .await
+            .unwrap_err();
+        let wait = f.retry_after.unwrap().as_secs();
+        assert!((85..=90).contains(&wait), "HTTP-date Retry-After: {wait}");
+        assert!(fetch(&format!("http://{addr}/feed"), "").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn credentials_come_from_files_and_are_never_in_messages() {
+        let (addr, _) = server::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "pw").unwrap();
+        let url = format!("http://{addr}/auth");
+        let bearer = format!("bearer_token_file = \"{}\"\n", token.display());
+        assert!(fetch(&url, &bearer).await.is_ok());
+        let basic = format!(
+            "username = \"docflow\"\npassword_file = \"{}\"\n",
+            pw.display()
+        );
+        assert!(fetch(&url, &basic).await.is_ok());
+        std::fs::write(&token, "wrong").unwrap();
+        let f = fetch(&url, &bearer).await.unwrap_err();
+        assert_eq!(f.kind, FaultKind::Unauthorized);
+        assert!(!f.message.contains("wrong"), "{}", f.message);
+        std::fs::remove_file(&token).unwrap();
+        let f = fetch(&url, &bearer).await.unwrap_err();
+        assert_eq!(f.kind, FaultKind::Credentials);
+    }
+
+    fn start_source(
+        url: &str,
+        state: crate::store::SourceState,
+    ) -> (
+        Arc<SourceHandle>,
+        Arc<MergeQueue>,
+        CancellationToken,
+        std::thread::JoinHandle<()>,
+    ) {
+        let c = http_config(url, "");
+        let handle = Arc::new(SourceHandle::new(c.sources[0].clone(), state));
+        let queue = Arc::new(MergeQueue::new(1));
+        let cancel = CancellationToken::new();
+        let thread = {
+            let (h, q, c) = (handle.clone(), queue.clone(), cancel.clone());
+            std::thread::spawn(move || run(0, h, chrono_tz::Asia::Ho_Chi_Minh, q, c))
+        };
+        (handle, queue, cancel, thread)
+    }
+
+    /// Pops batches until the feed's cursor reaches `cursor`, acting as the writer.
+    fn drain_until(handle: &SourceHandle, queue: &MergeQueue, cursor: &str) -> Vec<SourceBatch> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut out = Vec::new();
+        while Instant::now() < deadline {
+            for b in queue
+                .pop(1000, Duration::from_millis(100))
+                .unwrap_or_default()
+            {
+                let mut state = handle.committed_state();
+                state.feed = b.feed.clone().unwrap();
+                handle.committed(state, b.seq);
+                out.push(b);
+            }
+            if handle.committed_state().feed.cursor.as_deref() == Some(cursor) && handle.caught_up()
+            {
+                return out;
+            }
+        }
+        panic!("feed did not reach cursor {cursor}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_recovers_after_faults_and_resumes_from_its_cursor() {
+        let (addr, hits) = server::start().await;
+        let (handle, queue, cancel, thread) = tokio::task::block_in_place(|| {
+            start_source(&format!("http://{addr}/flaky"), Default::default())
+        });
+        let batches = tokio::task::block_in_place(|| drain_until(&handle, &queue, "5"));
+        let cursors: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                (
+                    b.items.len(),
+                    b.feed.as_ref().unwrap().cursor.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            cursors,
+            vec![
+                (2, "2".to_string()),
+                (2, "4".to_string()),
+                (1, "5".to_string())
+            ],
+            "each page once, in order, after two failed polls"
+        );
+        assert!(handle.progress().up);
+        let m = handle.feed_metrics.as_ref().unwrap();
+        assert_eq!(m.errors.with_label_values(&["server_error"]).get(), 2);
+        assert!(m.poll_seconds.get_sample_count() >= 5);
+        assert_eq!(handle.progress().last_error_kind, Some("server_error"));
+        assert!(hits.0.load(std::sync::atomic::Ordering::SeqCst) >= 5);
+        cancel.cancel();
+        tokio::task::block_in_place(|| thread.join().unwrap());
+
+        // A restart from the committed cursor asks only for what follows.
+        let state = handle.committed_state();
+        let (handle, queue, cancel, thread) =
+            tokio::task::block_in_place(|| start_source(&format!("http://{addr}/feed"), state));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !handle.caught_up() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            handle.caught_up(),
+            "an empty page at the committed cursor is caught up"
+        );
+        assert!(
+            queue.pop(1000, Duration::ZERO).unwrap().is_empty(),
+            "nothing read twice"
+        );
+        cancel.cancel();
+        tokio::task::block_in_place(|| thread.join().unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outage_sets_up_to_zero_honours_retry_after_and_shutdown_interrupts_the_backoff() {
+        let (addr, hits) = server::start().await;
+        let (handle, _queue, cancel, thread) = tokio::task::block_in_place(|| {
+            start_source(&format!("http://{addr}/outage"), Default::default())
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while hits.0.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!handle.progress().up);
+        assert!(!handle.caught_up());
+        assert_eq!(
+            hits.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "Retry-After: 3600 is honoured"
+        );
+        let stopping = Instant::now();
+        cancel.cancel();
+        tokio::task::block_in_place(|| thread.join().unwrap());
+        assert!(
+            stopping.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            stopping.elapsed()
+        );
+    }
+
+    #[test]
+    fn feed_metrics_of_several_sources_render_in_one_scrape() {
+        let registry = Registry::new();
+        let (a, b) = (FeedMetrics::new("hub-a"), FeedMetrics::new("hub-b"));
+        a.register(&registry).unwrap();
+        b.register(&registry).unwrap();
+        a.poll_seconds.observe(0.2);
+        b.errors.with_label_values(&["timeout"]).inc();
+        let mut out = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#"docflow_source_poll_duration_seconds_count{source="hub-a"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"docflow_source_errors_total{kind="timeout",source="hub-b"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"docflow_source_errors_total{kind="dns",source="hub-a"} 0"#),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE docflow_source_errors_total").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn jitter_stays_in_the_unit_interval() {
+        let mut j = Jitter::new(3);
+        for _ in 0..1000 {
+            let x = j.next();
+            assert!((0.0..1.0).contains(&x), "{x}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! HTTP feed sources (SPEC §3.3) against a real feed server in this process:
+//! faults injected by request number, `kill -9` mid-stream, an outage.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// How the feed answers one request.
+#[derive(Debug, Clone)]
+enum Fault {
+    Status(u16),
+    RetryAfter(u16, &'static str),
+    Html,
+    Truncated,
+    Garbage,
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct Feed {
+    events: Vec<Value>,
+    /// Events published so far (the feed grows).
+    available: usize,
+    requests: usize,
+    /// Fault by request number (1-based).
+    faults: HashMap<usize, Fault>,
+    /// Every request answers 503 while set; counted in `outage_hits`.
+    outage: bool,
+    outage_hits: usize,
+}
+
+type Shared = Arc<Mutex<Feed>>;
+
+/// `GET /feed?cursor=N&limit=M`: events N.., `next_cursor` = the index after
+/// them, `null` once the feed has nothing more.
+async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let (fault, page) = {
+        let mut f = state.lock().unwrap();
+        f.requests += 1;
+        if f.outage {
+            f.outage_hits += 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "bảo trì").into_response();
+        }
+        let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+        let limit: usize = q.get("limit").and_then(|c| c.parse().ok()).unwrap_or(50);
+        let to = (from + limit.min(100)).min(f.available);
+        let events: Vec<Value> = f.events[from.min(to)..to].to_vec();
+        let next = if events.is_empty() {
+            Value::Null
+        } else {
+            Value::String(to.to_string())
+        };
+        let fault = f.faults.get(&f.requests).cloned();
+        (fault, json!({"events": events, "next_cursor": next}))
+    };
+    match fault {
+        None => axum::Json(page).into_response(),
+        Some(Fault::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+        Some(Fault::RetryAfter(s, after)) => (
+            StatusCode::from_u16(s).unwrap(),
+            [(header::RETRY_AFTER, after)],
+            "later",
+        )
+            .into_response(),
+        Some(Fault::Html) => {
+            axum::response::Html("<html><body><h1>502 Bad Gateway</h1></body></html>")
+                .into_response()
+        }
+        Some(Fault::Truncated) => {
+            let text = page.to_string();
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                text[..text.len() / 2].to_string(),
+            )
+                .into_response()
+        }
+        Some(Fault::Garbage) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            "\u{0}\u{1}garbage",
+        )
+            .into_response(),
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            axum::Json(page).into_response()
+        }
+    }
+}
+
+/// A feed server on 127.0.0.1:0, running on its own thread.
+struct FeedServer {
+    addr: SocketAddr,
+    state: Shared,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl FeedServer {
+    fn start(events: Vec<Value>, faults: HashMap<usize, Fault>) -> FeedServer {
+        let state: Shared = Arc::new(Mutex::new(Feed {
+            available: events.len(),
+            events,
+            faults,
+            ..Feed::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut server = FeedServer {
+            addr: listener.local_addr().unwrap(),
+            state,
+            stop: None,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let app = axum::Router::new()
+            .route("/feed", get(feed))
+            .with_state(self.state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                tokio::select! {
+                    r = axum::serve(listener, app) => r.unwrap(),
+                    _ = rx => {}
+                }
+            });
+            // Dropping the runtime closes the listener and every connection.
+        });
+        self.stop = Some((tx, thread));
+    }
+
+    /// Stops listening: connections are refused until [`FeedServer::restart`].
+    fn shut_down(&mut self) {
+        if let Some((tx, thread)) = self.stop.take() {
+            let _ = tx.send(());
+            thread.join().unwrap();
+        }
+    }
+
+    /// Listens again on the same port.
+    fn restart(&mut self) {
+        let listener = std::net::TcpListener::bind(self.addr).unwrap();
+        self.serve(listener);
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Feed) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+fn hub_source(server: &FeedServer, timeout: &str) -> String {
+    format!(
+        "[[sources]]\nname = \"hub\"\nkind = \"exchange\"\nurl = \"http://{}/feed\"\n\
+         poll_interval = \"100ms\"\ntimeout = \"{timeout}\"\npage_size = 100\n",
+        server.addr
+    )
+}
+
+/// Event `i`: three events per document (one per recipient); every 97th has an
+/// unknown channel and every 500th is not an object.
+fn event(i: usize) -> Value {
+    if i % 500 == 123 {
+        return Value::String(format!("not an event {i}"));
+    }
+    let doc = i / 3;
+    let channel = if i % 97 == 50 {
+        "fax"
+    } else if doc % 3 == 0 {
+        "giấy"
+    } else {
+        "điện tử"
+    };
+    json!({
+        "event_id": format!("ev-{i}"),
+        "time": format!("{:02}/03/2026 09:{:02}", 1 + doc % 28, i % 60),
+        "doc_id": format!("VB-{doc}"),
+        "direction": if doc % 2 == 0 { "đi" } else { "đến" },
+        "channel": channel,
+        "unit": "Văn phòng",
+    })
+}
+
+fn is_valid(i: usize) -> bool {
+    i % 500 != 123 && i % 97 != 50
+}
+
+/// (outgoing, incoming) documents as (total, electronic_unsigned, paper), from the rules.
+fn expected_documents(n: usize) -> [(u64, u64, u64); 2] {
+    let mut docs: HashMap<usize, bool> = HashMap::new();
+    for i in (0..n).filter(|&i| is_valid(i)) {
+        let doc = i / 3;
+        *docs.entry(doc).or_default() |= doc % 3 != 0;
+    }
+    let mut out = [(0, 0, 0); 2];
+    for (doc, electronic) in docs {
+        let d = &mut out[doc % 2];
+        d.0 += 1;
+        if electronic {
+            d.1 += 1;
+        } else {
+            d.2 += 1;
+        }
+    }
+    out
+}
+
+fn assert_exact(d: &Daemon, env: &Env, n: usize) {
+    let status = d.wait_status(CATCH_UP, &format!("{n} events read"), |s| {
+        s["caught_up"] == true && {
+            let (a, dup, inv) = counts(s, "hub");
+            a + dup + inv == n as u64
+        }
+    });
+    let invalid = (0..n).filter(|&i| !is_valid(i)).count() as u64;
+    assert_eq!(
+        counts(&status, "hub"),
+        (n as u64 - invalid, 0, invalid),
+        "every event once, none twice"
+    );
+    let hub = &status["sources"][0];
+    assert_eq!(hub["position"]["cursor"], n.to_string(), "{hub}");
+    let report = d.report("");
+    for (direction, (total, unsigned, paper)) in
+        ["outgoing", "incoming"].iter().zip(expected_documents(n))
+    {
+        let r = &report[*direction];
+        assert_eq!(r["total"], total, "{direction}: {r}");
+        assert_eq!(r["electronic_unsigned"], unsigned, "{direction}: {r}");
+        assert_eq!(r["paper"], paper, "{direction}: {r}");
+        assert_eq!(r["electronic_signed"], 0, "{direction}: {r}");
+    }
+    let rejected = rejected_lines(&env.rejected("hub"));
+    assert_eq!(
+        rejected.len() as u64,
+        invalid,
+        "one rejected line per invalid event"
+    );
+    let positions: HashSet<(String, u64)> = rejected
+        .iter()
+        .map(|r| {
+            let cursor = r["file"].as_str().unwrap().to_string();
+            assert!(cursor.starts_with("cursor="), "{r}");
+            (cursor, r["line"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(positions.len() as u64, invalid, "positions are distinct");
+    let not_objects = rejected
+        .iter()
+        .filter(|r| r["reason"].as_str().unwrap().contains("not a JSON object"))
+        .count();
+    assert_eq!(
+        not_objects,
+        (0..n).filter(|i| i % 500 == 123).count(),
+        "{rejected:?}"
+    );
+}
+
+#[test]
+fn http_feed_with_faults_and_a_crash_mid_stream_counts_exactly() {
+    let faults = HashMap::from([
+        (3, Fault::Status(500)),
+        (5, Fault::RetryAfter(429, "1")),
+        (7, Fault::Html),
+        (9, Fault::Truncated),
+        (11, Fault::Slow(Duration::from_secs(3))),
+        (13, Fault::Garbage),
+        (15, Fault::RetryAfter(503, "1")),
+        (17, Fault::Status(502)),
+    ]);
+    let server = FeedServer::start((0..3300).map(event).collect(), faults);
+    server.with(|f| f.available = 3000);
+    let env = Env::new(&hub_source(&server, "1s"));
+    let d = env.start();
+    // Crash once a good part, but not all, of the feed is committed.
+    let cursor = |s: &Value| {
+        s["sources"][0]["position"]["cursor"]
+            .as_str()
+            .and_then(|c| c.parse::<u64>().ok())
+    };
+    let s = d.wait_status(CATCH_UP, "cursor past 1200", |s| {
+        cursor(s).is_some_and(|c| c >= 1200)
+    });
+    d.crash();
+    assert!(cursor(&s).unwrap() < 3000, "crashed mid-stream: {s}");
+    let d = env.start();
+    assert_exact(&d, &env, 3000);
+    let errors = d.get("/metrics").1;
+    for kind in [
+        "server_error",
+        "rate_limited",
+        "not_json",
+        "invalid_json",
+        "timeout",
+    ] {
+        let line = format!("docflow_source_errors_total{{kind=\"{kind}\",source=\"hub\"}}");
+        assert!(errors.contains(&line), "{kind} counted:\n{errors}");
+    }
+    assert!(errors.contains("docflow_source_poll_duration_seconds_count{source=\"hub\"}"));
+
+    // The feed grows: only the new events are read.
+    server.with(|f| f.available = 3300);
+    assert_exact(&d, &env, 3300);
+    d.stop();
+    let d = env.start();
+    assert_exact(&d, &env, 3300);
+    d.stop();
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn http_feed_outage_backs_off_reports_down_and_recovers() {
+    let server = FeedServer::start((0..60).map(event).collect(), HashMap::new());
+    server.with(|f| f.available = 40);
+    let env = Env::new(&hub_source(&server, "10s"));
+    let d = env.start();
+    assert_exact(&d, &env, 40);
+
+    server.with(|f| f.outage = true);
+    let outage = Instant::now();
+    d.wait_status(Duration::from_secs(10), "source down", |s| {
+        s["sources"][0]["up"] == false
+    });
+    let metrics = d.get("/metrics").1;
+    assert_eq!(
+        metric(&metrics, "docflow_source_up{source=\"hub\"}"),
+        Some(0.0)
+    );
+    let status = d.status();
+    let hub = &status["sources"][0];
+    assert_eq!(hub["caught_up"], false, "{hub}");
+    assert_eq!(hub["last_error"]["kind"], "server_error", "{hub}");
+    assert!(hub["last_error"]["time"].is_string(), "{hub}");
+    assert_eq!(hub["position"]["cursor"], "40", "the cursor does not move");
+    std::thread::sleep(Duration::from_secs(8).saturating_sub(outage.elapsed()));
+    let hits = server.with(|f| f.outage_hits);
+    // poll_interval is 100 ms: without backoff this would be ~80 requests.
+    assert!((2..=6).contains(&hits), "{hits} requests in an 8 s outage");
+
+    server.with(|f| {
+        f.outage = false;
+        f.available = 60;
+    });
+    d.wait_status(Duration::from_secs(40), "source up again", |s| {
+        s["sources"][0]["up"] == true
+    });
+    assert_exact(&d, &env, 60);
+    let hits = server.with(|f| f.outage_hits);
+    let metrics = d.get("/metrics").1;
+    assert_eq!(
+        metric(&metrics, "docflow_source_up{source=\"hub\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "docflow_source_errors_total{kind=\"server_error\",source=\"hub\"}"
+        ),
+        Some(hits as f64),
+        "every failed poll counted once"
+    );
+    let log = d.stderr_text();
+    assert_eq!(
+        log.matches("HTTP feed poll failed").count(),
+        1,
+        "one WARN per outage, not per retry:\n{log}"
+    );
+    assert_eq!(log.matches("HTTP feed reachable again").count(), 1, "{log}");
+    d.stop();
+}
+
+#[test]
+fn http_feed_server_down_means_refused_then_followed_when_back() {
+    let mut server = FeedServer::start((0..50).map(event).collect(), HashMap::new());
+    server.with(|f| f.available = 30);
+    let env = Env::new(&hub_source(&server, "10s"));
+    let d = env.start();
+    assert_exact(&d, &env, 30);
+
+    server.shut_down();
+    let s = d.wait_status(Duration::from_secs(10), "source down", |s| {
+        s["sources"][0]["up"] == false
+    });
+    assert_eq!(s["sources"][0]["last_error"]["kind"], "connect", "{s}");
+    assert_eq!(s["sources"][0]["position"]["cursor"], "30");
+
+    server.with(|f| f.available = 50);
+    server.restart();
+    assert_exact(&d, &env, 50);
+    let log = d.stderr_text();
+    assert_eq!(log.matches("HTTP feed poll failed").count(), 1, "{log}");
+    assert_eq!(log.matches("HTTP feed reachable again").count(), 1, "{log}");
+    d.stop();
+}
