@@ -144,6 +144,14 @@ fn document_json(d: &Document, class: Class, tz: chrono_tz::Tz) -> Value {
         "signature_roles": d.role_names(),
         "signers": d.signers,
         "exchange_events": d.events,
+        "revoked": d.revoked(),
+        "edxml_business": d.business_names(),
+        "exchange_status": (d.status.code != 0).then(|| json!({
+            "code": format!("{:02}", d.status.code),
+            "label": crate::parse::edxml::status_label(d.status.code),
+            "time": tz.timestamp_opt(d.status.time, 0).single().map(|t| t.to_rfc3339()),
+        })),
+        "rejected_by_receiver": d.status.rejected,
     })
 }
 
@@ -312,7 +320,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                 json!({
                     "name": h.config.name,
                     "kind": h.config.kind.as_str(),
-                    "format": match h.config.format { crate::config::Format::Jsonl => "jsonl", crate::config::Format::Csv => "csv" },
+                    "format": match h.config.format { crate::config::Format::Jsonl => "jsonl", crate::config::Format::Csv => "csv", crate::config::Format::Edxml => "edxml" },
                     "path": h.config.path,
                     "position": {
                         "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),

@@ -83,6 +83,8 @@ struct RawSource {
     url: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
     csv_delimiter: Option<Spanned<String>>,
+    /// edXML: how long a file's size and mtime must stay unchanged before it is read.
+    settle: Option<Spanned<String>>,
     #[serde(default)]
     fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -127,6 +129,8 @@ pub struct Server {
 pub enum Format {
     Jsonl,
     Csv,
+    /// A directory of edXML messages, one per file (QCVN 102:2016/BTTTT).
+    Edxml,
 }
 
 /// One configured source.
@@ -141,6 +145,8 @@ pub struct SourceConfig {
     pub csv_delimiter: u8,
     pub fields: FieldMap,
     pub aliases: Aliases,
+    /// edXML: quiet time before a new file is read (it may still be being written).
+    pub settle: Duration,
 }
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
@@ -383,9 +389,39 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
     let format = match s.format.get_ref().as_str() {
         "jsonl" => Format::Jsonl,
         "csv" => Format::Csv,
+        "edxml" => Format::Edxml,
         other => {
-            return Err(loc.error_at(&s.format, format!("unknown format {other:?} (jsonl, csv)")))
+            return Err(loc.error_at(
+                &s.format,
+                format!("unknown format {other:?} (jsonl, csv, edxml)"),
+            ))
         }
+    };
+    if format == Format::Edxml && kind != SourceKind::Exchange {
+        return Err(loc.error_at(
+            &s.kind,
+            "format = \"edxml\" reads exchange messages: kind must be \"exchange\"",
+        ));
+    }
+    if format == Format::Edxml {
+        if let Some(f) = s.fields.values().next() {
+            return Err(loc.error_at(f, "fields do not apply to format = \"edxml\""));
+        }
+        if let Some(a) = s.aliases.values().flat_map(|t| t.values()).next() {
+            return Err(loc.error_at(a, "aliases do not apply to format = \"edxml\""));
+        }
+    }
+    let settle = match &s.settle {
+        None => Duration::from_secs(2),
+        Some(p) if format != Format::Edxml => {
+            return Err(loc.error_at(p, "settle applies only to format = \"edxml\""))
+        }
+        Some(p) => humantime::parse_duration(p.get_ref()).map_err(|e| {
+            loc.error_at(
+                p,
+                format!("bad duration {:?}: {e} (e.g. \"2s\")", p.get_ref()),
+            )
+        })?,
     };
     let path = match (&s.path, &s.url) {
         (Some(p), None) => {
@@ -394,7 +430,13 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
             if p.get_ref().trim().is_empty() {
                 return Err(loc.error_at(p, "empty path"));
             }
-            p.get_ref().clone()
+            let literal = !p.get_ref().contains(['*', '?', '[']);
+            if format == Format::Edxml && literal {
+                // A directory of messages: its *.edxml and *.xml files.
+                format!("{}/*", p.get_ref().trim_end_matches('/'))
+            } else {
+                p.get_ref().clone()
+            }
         }
         (_, Some(u)) => {
             return Err(loc.error_at(
@@ -483,6 +525,7 @@ fn validate_source(s: &RawSource, loc: &Locator) -> Result<SourceConfig, ConfigE
         csv_delimiter,
         fields,
         aliases,
+        settle,
     })
 }
 

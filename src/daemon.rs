@@ -111,11 +111,16 @@ pub async fn run(
             sources_stop.clone(),
             config.agency.timezone,
         );
-        readers.push(
-            std::thread::Builder::new()
-                .name(format!("source-{}", handle.config.name))
-                .spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?,
-        );
+        let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+        if handle.config.format == crate::config::Format::Edxml {
+            let done = store.edxml_files(&handle.config.name)?;
+            let code = config.agency.code.clone();
+            readers.push(thread.spawn(move || {
+                crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
+            })?);
+            continue;
+        }
+        readers.push(thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?);
     }
 
     let ready = Arc::new(AtomicBool::new(true));

@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 use crate::aggregate::{apply_to_counts, day_number, Aggregates, Day, DayCounts, Slot};
 use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
-use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
+use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 use crate::parse::time::local_day;
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
@@ -170,6 +170,10 @@ struct Work {
     new_seen: [IdSet; 2],
     pending: HashMap<String, PendingSha>,
     pending_remove: BTreeSet<String>,
+    /// Day each touched group's documents counted as rejected on before the batch.
+    before_rejected: FastMap<String, [Option<Day>; 2]>,
+    /// edXML files read by the batch: (source, path).
+    edxml_files: Vec<(String, String)>,
 }
 
 /// A batch ready to commit.
@@ -177,6 +181,7 @@ struct Prepared {
     commit: Commit,
     states: Vec<(usize, SourceState)>,
     delta: HashMap<Slot, i64>,
+    rejected_delta: HashMap<(Day, Direction), i64>,
 }
 
 /// Where the writer's time went, logged at shutdown.
@@ -358,8 +363,12 @@ impl Ingestor {
                     Item::Event(ev) => {
                         let hash = ev.event_id().map(|id| event_hash(kind, id));
                         let outcome = match ev {
-                            Event::Exchange(e) => self.apply_exchange(&mut work, e, hash)?,
+                            Event::Exchange(e) => self.apply_exchange(&mut work, e, hash, 0)?,
+                            Event::EdxmlExchange(e, business) => {
+                                self.apply_exchange(&mut work, e, hash, 1 << business)?
+                            }
                             Event::Signature(s) => self.apply_signature(&mut work, s, hash)?,
+                            Event::Status(s) => self.apply_status(&mut work, s)?,
                         };
                         let state = &mut states[idx].1;
                         match outcome {
@@ -377,6 +386,12 @@ impl Ingestor {
                             }
                         }
                     }
+                }
+            }
+            if handle.config.format == crate::config::Format::Edxml {
+                for f in &batch.files {
+                    work.edxml_files
+                        .push((handle.config.name.clone(), f.path.clone()));
                 }
             }
             let state = &mut states[idx].1;
@@ -414,6 +429,26 @@ impl Ingestor {
             }
         }
         delta.retain(|_, n| *n != 0);
+        let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
+        let tz = self.tz;
+        for (doc_id, before) in std::mem::take(&mut work.before_rejected) {
+            let group = self.pages.get(&self.store, &doc_id)?;
+            for d in Direction::ALL {
+                let after = group
+                    .and_then(|g| g.doc(d).as_ref())
+                    .and_then(|doc| rejected_day(doc, tz));
+                let before = before[d.as_byte() as usize];
+                if before != after {
+                    if let Some(b) = before {
+                        *rejected_delta.entry((b, d)).or_default() -= 1;
+                    }
+                    if let Some(a) = after {
+                        *rejected_delta.entry((a, d)).or_default() += 1;
+                    }
+                }
+            }
+        }
+        rejected_delta.retain(|_, n| *n != 0);
         let mut commit = Commit::default();
         let dirty = self.pages.take_dirty();
         commit.pages = dirty.pages;
@@ -429,6 +464,19 @@ impl Ingestor {
             }
         }
         commit.days = days.into_iter().collect();
+        {
+            let agg = self.shared.aggregates.read().expect("aggregates lock");
+            let mut rejected_days: BTreeMap<Day, [u64; 2]> = BTreeMap::new();
+            for ((day, d), n) in &rejected_delta {
+                let counts = rejected_days
+                    .entry(*day)
+                    .or_insert_with(|| agg.rejected_day(*day));
+                let c = &mut counts[d.as_byte() as usize];
+                *c = c.saturating_add_signed(*n);
+            }
+            commit.rejected_days = rejected_days.into_iter().collect();
+        }
+        commit.edxml_files = std::mem::take(&mut work.edxml_files);
         commit.sha_log = work.sha_log;
         commit.seen = [
             work.new_seen[0].iter().copied().collect(),
@@ -448,6 +496,7 @@ impl Ingestor {
             commit,
             states,
             delta,
+            rejected_delta,
         })
     }
 
@@ -460,6 +509,9 @@ impl Ingestor {
             let mut agg = self.shared.aggregates.write().expect("aggregates lock");
             for (slot, n) in &p.delta {
                 agg.apply(slot, *n);
+            }
+            for ((day, d), n) in &p.rejected_delta {
+                agg.apply_rejected(*day, *d, *n);
             }
         }
         for (i, state) in p.states {
@@ -481,6 +533,9 @@ impl Ingestor {
             let slots =
                 Direction::ALL.map(|d| group.doc(d).as_ref().map(|doc| Self::slot(doc, tz, roles)));
             work.before.insert(doc_id.to_string(), slots);
+            let rejected =
+                Direction::ALL.map(|d| group.doc(d).as_ref().and_then(|doc| rejected_day(doc, tz)));
+            work.before_rejected.insert(doc_id.to_string(), rejected);
         }
         Ok(group)
     }
@@ -511,11 +566,24 @@ impl Ingestor {
         Ok(work.pending.get_mut(sha).expect("just inserted"))
     }
 
+    /// A status message: kept on its document, or parked in the group until it comes.
+    fn apply_status(&mut self, work: &mut Work, s: &StatusEvent) -> Result<Outcome, StoreError> {
+        let status = crate::classify::DocStatus::from_code(s.code, s.time);
+        let g = self.touch(work, &s.doc_id)?;
+        match g.doc_mut(s.direction) {
+            Some(doc) => doc.status.merge(&status),
+            None => g.pending_status[s.direction.as_byte() as usize].merge(&status),
+        }
+        Ok(Outcome::Accepted)
+    }
+
+    /// `business` is a bit mask of edXML business types (0 for other formats).
     fn apply_exchange(
         &mut self,
         work: &mut Work,
         e: &ExchangeEvent,
         hash: Option<u64>,
+        business: u8,
     ) -> Result<Outcome, StoreError> {
         if let Some(h) = hash {
             if !self.first_sighting(work, SourceKind::Exchange, h) {
@@ -524,10 +592,16 @@ impl Ingestor {
         }
         let g = self.touch(work, &e.doc_id)?;
         let by_doc_id = g.signatures.clone();
+        let parked = std::mem::take(&mut g.pending_status[e.direction.as_byte() as usize]);
         let new_sha = match g.doc_mut(e.direction) {
-            Some(doc) => doc.merge_event(e),
+            Some(doc) => {
+                doc.business |= business;
+                doc.merge_event(e)
+            }
             slot @ None => {
                 let mut doc = Document::from_event(e);
+                doc.business |= business;
+                doc.status.merge(&parked);
                 doc.add_signatures(by_doc_id.roles, &by_doc_id.signers);
                 let sha = doc.shas.first().cloned();
                 *slot = Some(doc);
@@ -647,6 +721,13 @@ impl Ingestor {
         }
         Ok(Outcome::Accepted)
     }
+}
+
+/// The day a document counts as rejected by a receiver on, if it was.
+fn rejected_day(doc: &Document, tz: Tz) -> Option<Day> {
+    doc.status
+        .rejected
+        .then(|| day_number(local_day(doc.time, tz)))
 }
 
 /// Appends rejected lines at the committed length (cutting off lines of an

@@ -86,6 +86,11 @@ pub fn build(agency: &str, range: &ReportRange, agg: &Aggregates) -> Value {
             json!({"unit": unit, "outgoing": o, "incoming": i})
         })
         .collect();
+    let rejected = agg.rejected(range.from.map(day_number), range.to.map(day_number));
+    let mut outgoing = outgoing;
+    let mut incoming = incoming;
+    outgoing["rejected_by_receiver"] = json!(rejected[0]);
+    incoming["rejected_by_receiver"] = json!(rejected[1]);
     let mut doc = json!({
         "agency": agency,
         "from": range.from.map(|d| d.to_string()),
@@ -241,9 +246,20 @@ pub fn render(report: &Value, format: ReportFormat, agency_name: &str) -> String
                 }
             }
             out.push_str("\nTỷ lệ đạt = điện tử đã ký số / (tổng số − văn bản mật); mục tiêu 100 % (Quyết định 534/QĐ-TTg).\n");
+            out.push_str(&rejected_note(report));
             out
         }
     }
+}
+
+/// A line on documents the receivers rejected (edXML status 02), when there are any.
+fn rejected_note(report: &Value) -> String {
+    let n = |d: &str| report[d]["rejected_by_receiver"].as_u64().unwrap_or(0);
+    let (out, inc) = (n("outgoing"), n("incoming"));
+    if out + inc == 0 {
+        return String::new();
+    }
+    format!("Văn bản bị bên nhận từ chối tiếp nhận (trục liên thông, mã 02): văn bản đi {out}, văn bản đến {inc}.\n")
 }
 
 fn csv_quote(s: &str) -> String {
