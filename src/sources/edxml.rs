@@ -71,13 +71,16 @@ fn list(pattern: &str) -> Result<Vec<Listed>, String> {
 
 /// A cheap summary of the message files a pattern names: (count, total size, latest mtime).
 pub fn fingerprint(pattern: &str) -> Option<(u64, u64, u64)> {
-    let files = list(pattern).ok()?;
+    Some(summarize(&list(pattern).ok()?))
+}
+
+fn summarize(files: &[Listed]) -> (u64, u64, u64) {
     let latest = files.iter().map(|f| f.mtime_ns).max().unwrap_or(0);
-    Some((
+    (
         files.len() as u64,
         files.iter().map(|f| f.len).sum(),
         latest as u64,
-    ))
+    )
 }
 
 /// Runs one edXML source until `cancel` fires, then closes its queue.
@@ -157,6 +160,8 @@ impl EdxmlSource<'_> {
                     continue;
                 }
             };
+            // What this pass saw: the source is caught up while the files still look so.
+            let seen = summarize(&listed);
             let ready = self.settled(listed, cfg.settle);
             for chunk in ready.chunks(BATCH_FILES) {
                 let mut items = Vec::with_capacity(chunk.len());
@@ -190,7 +195,7 @@ impl EdxmlSource<'_> {
             let wait = if self.settling.is_empty() {
                 let mut p = self.handle.progress();
                 p.idle_after = Some(self.seq);
-                p.observed = fingerprint(&cfg.path).into_iter().collect();
+                p.observed = vec![seen];
                 cfg.poll_interval
             } else {
                 // Check again soon: a file is waiting to stop changing.
