@@ -347,7 +347,10 @@ mod tests {
         let mut backward = DocStatus::default();
         statuses.iter().rev().for_each(|s| backward.merge(s));
         assert_eq!(forward, backward);
-        assert_eq!((forward.code, forward.time, forward.rejected), (5, 300, true));
+        assert_eq!(
+            (forward.code, forward.time, forward.rejected),
+            (5, 300, true)
+        );
     }
 
     #[test]

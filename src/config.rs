@@ -581,6 +581,31 @@ path = "/var/log/vanban/exchange*.jsonl"
     }
 
     #[test]
+    fn edxml_sources_read_a_directory_of_exchange_messages() {
+        let edxml = MINIMAL
+            .replace("format = \"jsonl\"", "format = \"edxml\"")
+            .replace("/var/log/vanban/exchange*.jsonl", "/var/lib/truc/archive/");
+        let c = Config::parse(Path::new("d.toml"), &edxml).unwrap();
+        assert_eq!(c.sources[0].format, Format::Edxml);
+        assert_eq!(c.sources[0].path, "/var/lib/truc/archive/*");
+        assert_eq!(c.sources[0].settle, Duration::from_secs(2));
+        let e = err(&edxml.replace("kind = \"exchange\"", "kind = \"signature\""));
+        assert!(
+            e.contains("docflow.toml:11")
+                && e.contains("`sources.kind`")
+                && e.contains("kind must be \"exchange\""),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("format = \"jsonl\"", "format = \"jsonl\"\nsettle = \"1s\""));
+        assert!(e.contains("settle applies only"), "{e}");
+        let e = err(&edxml.replace(
+            "format = \"edxml\"",
+            "format = \"edxml\"\nsettle = \"soon\"",
+        ));
+        assert!(e.contains("bad duration"), "{e}");
+    }
+
+    #[test]
     fn minimal_config_gets_the_documented_defaults() {
         let c = Config::parse(Path::new("d.toml"), MINIMAL).unwrap();
         assert_eq!(c.agency.timezone, chrono_tz::Asia::Ho_Chi_Minh);

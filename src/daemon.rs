@@ -120,7 +120,9 @@ pub async fn run(
             })?);
             continue;
         }
-        readers.push(thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?);
+        readers.push(
+            thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?,
+        );
     }
 
     let ready = Arc::new(AtomicBool::new(true));

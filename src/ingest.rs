@@ -843,12 +843,19 @@ path = "/unused/sg*.jsonl"
     /// Ingests `events` one batch each (in the given order, through a
     /// restart half-way) and returns the all-time summary and event counts.
     fn ingest(events: &[Event]) -> (Summary, u64, u64) {
+        let (summary, accepted, duplicate, _) = ingest_counting_rejected(events);
+        (summary, accepted, duplicate)
+    }
+
+    /// [`ingest`], also returning the documents rejected by a receiver (outgoing, incoming).
+    fn ingest_counting_rejected(events: &[Event]) -> (Summary, u64, u64, [u64; 2]) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse(std::path::Path::new("/t/d.toml"), CONFIG).unwrap();
         let tz = chrono_tz::Asia::Ho_Chi_Minh;
         let halves = events.split_at(events.len() / 2);
         let mut states: Vec<SourceState> = vec![SourceState::default(); 2];
         let mut summary = Summary::default();
+        let mut rejected = [0, 0];
         for part in [halves.0, halves.1] {
             // sled's background threads let go of the previous handle shortly after it is dropped.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -891,10 +898,11 @@ path = "/unused/sg*.jsonl"
             ingestor.run(&queue).flush().unwrap();
             states = shared.sources.iter().map(|h| h.committed_state()).collect();
             summary = shared.aggregates.read().unwrap().summary(None, None);
+            rejected = shared.aggregates.read().unwrap().rejected(None, None);
         }
         let accepted = states.iter().map(|s| s.accepted).sum();
         let duplicate = states.iter().map(|s| s.duplicate).sum();
-        (summary, accepted, duplicate)
+        (summary, accepted, duplicate, rejected)
     }
 
     fn corpus() -> Vec<Event> {
@@ -948,6 +956,61 @@ path = "/unused/sg*.jsonl"
             let ordered = shuffled;
             let (got, _, _) = ingest(&ordered);
             assert_eq!(got.total, expected.total, "round {round}");
+        }
+    }
+
+    fn edxml(id: &str, doc: &str, direction: Direction, business: u8, time: i64) -> Event {
+        let Event::Exchange(mut e) = exchange(id, doc, Channel::Electronic, None, time) else {
+            unreachable!()
+        };
+        e.event_id = None;
+        e.direction = direction;
+        Event::EdxmlExchange(e, business)
+    }
+
+    fn status(doc: &str, direction: Direction, code: u8, time: i64) -> Event {
+        Event::Status(StatusEvent {
+            time,
+            doc_id: doc.into(),
+            direction,
+            code,
+        })
+    }
+
+    #[test]
+    fn statuses_and_revocations_do_not_depend_on_arrival_order() {
+        let day = 86_400;
+        let events = vec![
+            edxml("x1", "R", Direction::Outgoing, 0, 1_780_000_000),
+            edxml("x2", "R", Direction::Outgoing, 1, 1_780_000_000 + 3 * day),
+            status("R", Direction::Outgoing, 1, 1_780_000_100),
+            status("R", Direction::Outgoing, 2, 1_780_000_200),
+            status("R", Direction::Outgoing, 3, 1_780_000_300),
+            edxml("x3", "S", Direction::Incoming, 0, 1_780_000_000),
+            status("S", Direction::Incoming, 2, 1_780_000_500),
+            // A status for the outgoing direction of S, which never comes: counts nothing.
+            status("S", Direction::Outgoing, 2, 1_780_000_500),
+            edxml("x4", "T", Direction::Outgoing, 2, 1_780_000_000),
+            status("T", Direction::Outgoing, 4, 1_780_000_500),
+        ];
+        let (expected, accepted, _, rejected) = ingest_counting_rejected(&events);
+        assert_eq!(accepted, 10);
+        // A revoked document stays counted.
+        assert_eq!(expected.total.outgoing.total(), 2);
+        assert_eq!(expected.total.incoming.total(), 1);
+        assert_eq!(rejected, [1, 1]);
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..8 {
+            let mut shuffled = events.clone();
+            for i in (1..shuffled.len()).rev() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            let (got, _, _, got_rejected) = ingest_counting_rejected(&shuffled);
+            assert_eq!(got.total, expected.total, "round {round}");
+            assert_eq!(got_rejected, rejected, "round {round}");
         }
     }
 }

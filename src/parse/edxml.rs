@@ -479,9 +479,8 @@ pub fn read_message<R: BufRead>(input: R) -> Result<Message, EdxmlError> {
     loop {
         buf.clear();
         let position = reader.buffer_position();
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| match e {
+        let event =
+            reader.read_event_into(&mut buf).map_err(|e| match e {
                 quick_xml::Error::Io(io) => EdxmlError::Io(io.to_string()),
                 quick_xml::Error::Syntax(_)
                 | quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(
@@ -700,19 +699,18 @@ impl Message {
             let t = edxml_time(ts, tz).map_err(|e| format!("TraceHeader/Timestamp: {e}"))?;
             time = Some(time.map_or(t, |old| old.min(t)));
         }
-        let time = match time {
-            Some(t) => t,
-            None if !self.promulgation_date.is_empty() => {
-                edxml_time(&self.promulgation_date, tz)
-                    .map_err(|e| format!("PromulgationInfo/PromulgationDate: {e}"))?
-            }
-            None => {
-                return Err(
+        let time =
+            match time {
+                Some(t) => t,
+                None if !self.promulgation_date.is_empty() => {
+                    edxml_time(&self.promulgation_date, tz)
+                        .map_err(|e| format!("PromulgationInfo/PromulgationDate: {e}"))?
+                }
+                None => return Err(
                     "no time: neither TraceHeader/Timestamp nor PromulgationInfo/PromulgationDate"
                         .into(),
-                )
-            }
-        };
+                ),
+            };
         let business = match self.business_doc_type.as_str() {
             "" => 0,
             s => match s.parse::<u8>() {
@@ -852,7 +850,9 @@ mod tests {
             split_refs(part, &mut entity, |piece| {
                 match piece {
                     Piece::Plain(p) => out.extend_from_slice(p),
-                    Piece::Ref(n) => out.extend_from_slice(resolve_entity(n)?.to_string().as_bytes()),
+                    Piece::Ref(n) => {
+                        out.extend_from_slice(resolve_entity(n)?.to_string().as_bytes())
+                    }
                 }
                 Ok(())
             })
@@ -977,8 +977,16 @@ mod tests {
         assert_eq!(msg.attachments.len(), 1);
         assert_eq!(msg.attachments[0].name, "GUIDE_INSTALL OPENVPN.SIGNED.PDF");
         // The sender's own archive copy is outgoing; a third agency's is refused.
-        assert_eq!(exchange(&fixture("edoc.edxml"), "002.00.20.H13").0.direction, Direction::Outgoing);
-        let err = parse(&fixture("edoc.edxml")).unwrap().to_event(G22, TZ).unwrap_err();
+        assert_eq!(
+            exchange(&fixture("edoc.edxml"), "002.00.20.H13")
+                .0
+                .direction,
+            Direction::Outgoing
+        );
+        let err = parse(&fixture("edoc.edxml"))
+            .unwrap()
+            .to_event(G22, TZ)
+            .unwrap_err();
         assert!(err.contains("neither from nor to"), "{err}");
     }
 
@@ -986,17 +994,35 @@ mod tests {
     fn sample_business_messages_keep_their_type_and_hash_the_first_attachment() {
         // sha256 of the base64-decoded attachment, computed independently (Python hashlib).
         let cases = [
-            ("edoc_revocation.edxml", 1, "22100d39101238b750bc39a24ff6994cb2c0cf08f4edbf5f3c34d4700857d378"),
-            ("edoc_update.edxml", 2, "51653b9613f7f0275b43f80704033299740c702f354f44a06f55770cfbb0b135"),
-            ("edoc_replacement.edxml", 3, "57634d6539d79c5935c12fabd7d8fa513d81d84a5fad4c82258a31ffa741aba5"),
+            (
+                "edoc_revocation.edxml",
+                1,
+                "22100d39101238b750bc39a24ff6994cb2c0cf08f4edbf5f3c34d4700857d378",
+            ),
+            (
+                "edoc_update.edxml",
+                2,
+                "51653b9613f7f0275b43f80704033299740c702f354f44a06f55770cfbb0b135",
+            ),
+            (
+                "edoc_replacement.edxml",
+                3,
+                "57634d6539d79c5935c12fabd7d8fa513d81d84a5fad4c82258a31ffa741aba5",
+            ),
         ];
         for (file, business_type, sha) in cases {
             let (e, business) = exchange(&fixture(file), G22);
             assert_eq!(business, business_type, "{file}");
-            assert_eq!(e.doc_id, "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT", "{file}");
+            assert_eq!(
+                e.doc_id, "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
+                "{file}"
+            );
             assert_eq!(e.doc_number, "7816/VPCP-TTĐT", "{file}");
             assert_eq!(e.doc_type, "Công văn", "{file}");
-            assert_eq!(e.subject, "V/v kết nối, liên thông phần mềm quản lý văn bản", "{file}");
+            assert_eq!(
+                e.subject, "V/v kết nối, liên thông phần mềm quản lý văn bản",
+                "{file}"
+            );
             assert_eq!(e.direction, Direction::Outgoing, "{file}");
             assert_eq!(
                 e.counterpart,
@@ -1009,7 +1035,10 @@ mod tests {
             assert_eq!(msg.attachments[0].bytes, 270_823, "{file}");
             // Every To is a receiver: each sees the message as incoming.
             for to in ["000.00.00.H41", "000.00.00.H14", "000.00.00.G17"] {
-                assert_eq!(exchange(&fixture(file), to).0.direction, Direction::Incoming);
+                assert_eq!(
+                    exchange(&fixture(file), to).0.direction,
+                    Direction::Incoming
+                );
             }
         }
     }
@@ -1044,19 +1073,33 @@ mod tests {
             ("status_processing_05.edxml", 5, "2015-09-20 11:08:36"),
             ("status_finish_06.edxml", 6, "2015-09-20 11:08:36"),
             ("status_cancellation_13.edxml", 13, "2015-09-20 11:08:36"),
-            ("status_change-acceptance_15.edxml", 15, "2015-09-20 11:08:36"),
-            ("status_change-rejection_16.edxml", 16, "2015-09-20 11:08:36"),
+            (
+                "status_change-acceptance_15.edxml",
+                15,
+                "2015-09-20 11:08:36",
+            ),
+            (
+                "status_change-rejection_16.edxml",
+                16,
+                "2015-09-20 11:08:36",
+            ),
         ];
         for (file, code, time) in cases {
             let msg = parse(&fixture(file)).unwrap();
             assert!(msg.is_status(), "{file}");
             // The document was sent by G22: every status is about an outgoing document
             // (13 is G22's own request; the others come from the receiver H41).
-            for (agency, direction) in [(G22, Direction::Outgoing), ("000.00.00.H41", Direction::Incoming)] {
+            for (agency, direction) in [
+                (G22, Direction::Outgoing),
+                ("000.00.00.H41", Direction::Incoming),
+            ] {
                 match msg.to_event(agency, TZ).unwrap() {
                     Event::Status(s) => {
                         assert_eq!(s.code, code, "{file}");
-                        assert_eq!(s.doc_id, "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT", "{file}");
+                        assert_eq!(
+                            s.doc_id, "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT",
+                            "{file}"
+                        );
                         assert_eq!(s.time, local(time), "{file}");
                         assert_eq!(s.direction, direction, "{file} for {agency}");
                     }
@@ -1075,16 +1118,25 @@ mod tests {
             .replace("OrganizationInCharge", "OrganInCharge");
         assert!(respelled.contains("<edXML:BusinessDocType>1<"));
         assert_eq!(exchange(&respelled, G22), expected);
-        let unprefixed = original.replace("edXML:", "").replace("xmlns:edXML=", "xmlns:x=");
+        let unprefixed = original
+            .replace("edXML:", "")
+            .replace("xmlns:edXML=", "xmlns:x=");
         assert!(!unprefixed.contains("<edXML:"));
         assert_eq!(exchange(&unprefixed, G22), expected);
         // Another prefix bound to the same namespace.
-        let other_prefix = original.replace("edXML:", "ns2:").replace("xmlns:ns2=", "xmlns:ns2=");
+        let other_prefix = original
+            .replace("edXML:", "ns2:")
+            .replace("xmlns:edXML=", "xmlns:ns2=");
         assert_eq!(exchange(&other_prefix, G22), expected);
         // Names differ only by OrganInCharge: counterparts use OrganName first anyway.
         let no_names = respelled.replace("OrganName>", "Unused>");
         let (e, _) = exchange(&no_names, G22);
-        assert!(e.counterpart.starts_with("UBND Tỉnh Nghệ An (000.00.00.H41)"), "{}", e.counterpart);
+        assert!(
+            e.counterpart
+                .starts_with("UBND Tỉnh Nghệ An (000.00.00.H41)"),
+            "{}",
+            e.counterpart
+        );
     }
 
     #[test]
@@ -1102,13 +1154,23 @@ mod tests {
         let text = fixture("edoc_update.edxml");
         let no_time = text
             .replace("<edXML:Timestamp>2018/09/28 00:00:00</edXML:Timestamp>", "")
-            .replace("<edXML:PromulgationDate>2018/09/28</edXML:PromulgationDate>", "");
+            .replace(
+                "<edXML:PromulgationDate>2018/09/28</edXML:PromulgationDate>",
+                "",
+            );
         let err = parse(&no_time).unwrap().to_event(G22, TZ).unwrap_err();
         assert!(err.contains("no time"), "{err}");
         // Without a trace header, the promulgation date (local midnight) is the time.
-        let promulgated = text.replace("<edXML:Timestamp>2018/09/28 00:00:00</edXML:Timestamp>", "")
-            .replace("<edXML:PromulgationDate>2018/09/28<", "<edXML:PromulgationDate>2018/09/27<");
-        assert_eq!(exchange(&promulgated, G22).0.time, local("2018-09-27 00:00:00"));
+        let promulgated = text
+            .replace("<edXML:Timestamp>2018/09/28 00:00:00</edXML:Timestamp>", "")
+            .replace(
+                "<edXML:PromulgationDate>2018/09/28<",
+                "<edXML:PromulgationDate>2018/09/27<",
+            );
+        assert_eq!(
+            exchange(&promulgated, G22).0.time,
+            local("2018-09-27 00:00:00")
+        );
         let bad_type = text.replace("<edXML:BussinessDocType>2<", "<edXML:BussinessDocType>7<");
         let err = parse(&bad_type).unwrap().to_event(G22, TZ).unwrap_err();
         assert!(err.contains("BussinessDocType"), "{err}");

@@ -199,7 +199,9 @@ impl EdxmlSource<'_> {
                 cfg.poll_interval
             } else {
                 // Check again soon: a file is waiting to stop changing.
-                cfg.poll_interval.min(cfg.settle / 4).max(Duration::from_millis(10))
+                cfg.poll_interval
+                    .min(cfg.settle / 4)
+                    .max(Duration::from_millis(10))
             };
             waker.wait(wait);
         }

@@ -166,8 +166,7 @@ fn edxml_directory_gives_exact_report_counts_with_statuses_and_revocations() {
     // The latest status is status.edxml's 01 of 2018-09-28 17:25:11 (+07:00).
     assert_eq!(doc["exchange_status"]["code"], "01", "{doc}");
     assert_eq!(
-        doc["exchange_status"]["time"],
-        "2018-09-28T17:25:11+07:00",
+        doc["exchange_status"]["time"], "2018-09-28T17:25:11+07:00",
         "{doc}"
     );
     assert_eq!(doc["channel"], "electronic");
@@ -210,11 +209,7 @@ fn edxml_directory_gives_exact_report_counts_with_statuses_and_revocations() {
     // Restart: nothing is read twice; a file renamed in later is read once.
     d.stop();
     let d = env.start();
-    std::fs::rename(
-        inbox(&env, "later.edxml.tmp"),
-        inbox(&env, "later.edxml"),
-    )
-    .unwrap();
+    std::fs::rename(inbox(&env, "later.edxml.tmp"), inbox(&env, "later.edxml")).unwrap();
     let status = d.wait_status(CATCH_UP, "later.edxml read", |s| {
         s["sources"][0]["events"]["invalid"] == 4 && s["caught_up"] == true
     });
@@ -267,7 +262,11 @@ fn base64(data: &[u8], out: &mut Vec<u8>) {
         } else {
             b'='
         });
-        out.push(if c.len() > 2 { T[n as usize & 63] } else { b'=' });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63]
+        } else {
+            b'='
+        });
     }
 }
 
@@ -286,7 +285,7 @@ fn write_big_message(path: &Path, size: usize) -> String {
     let start = text.find("UEsDBBQ").expect("attachment start");
     let end = start + text[start..].find('<').unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    f.write_all(text[..start].as_bytes()).unwrap();
+    f.write_all(&text.as_bytes()[..start]).unwrap();
     let mut hasher = Sha256::new();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut chunk = vec![0u8; 3 * 1024 * 19];
@@ -310,7 +309,7 @@ fn write_big_message(path: &Path, size: usize) -> String {
         }
         left -= n;
     }
-    f.write_all(text[end..].as_bytes()).unwrap();
+    f.write_all(&text.as_bytes()[end..]).unwrap();
     f.flush().unwrap();
     hasher
         .finalize()
