@@ -170,7 +170,8 @@ struct Work {
     new_seen: [IdSet; 2],
     pending: HashMap<String, PendingSha>,
     pending_remove: BTreeSet<String>,
-    /// Day each touched group's documents counted as rejected on before the batch.
+    /// Day each touched group's documents counted as rejected on before the
+    /// batch (only groups with a rejected document).
     before_rejected: FastMap<String, [Option<Day>; 2]>,
     /// edXML files read by the batch: (source, path).
     edxml_files: Vec<(String, String)>,
@@ -411,6 +412,7 @@ impl Ingestor {
                     .map_err(StoreError::Rejected)?;
         }
         let mut delta: HashMap<Slot, i64> = HashMap::new();
+        let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
         for (doc_id, before) in work.before {
             let group = self.pages.get(&self.store, &doc_id)?;
             for d in Direction::ALL {
@@ -427,17 +429,12 @@ impl Ingestor {
                     }
                 }
             }
-        }
-        delta.retain(|_, n| *n != 0);
-        let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
-        let tz = self.tz;
-        for (doc_id, before) in std::mem::take(&mut work.before_rejected) {
-            let group = self.pages.get(&self.store, &doc_id)?;
+            let rejected_before = work.before_rejected.get(&doc_id);
             for d in Direction::ALL {
+                let before = rejected_before.and_then(|r| r[d.as_byte() as usize]);
                 let after = group
                     .and_then(|g| g.doc(d).as_ref())
-                    .and_then(|doc| rejected_day(doc, tz));
-                let before = before[d.as_byte() as usize];
+                    .and_then(|doc| rejected_day(doc, self.tz));
                 if before != after {
                     if let Some(b) = before {
                         *rejected_delta.entry((b, d)).or_default() -= 1;
@@ -448,6 +445,7 @@ impl Ingestor {
                 }
             }
         }
+        delta.retain(|_, n| *n != 0);
         rejected_delta.retain(|_, n| *n != 0);
         let mut commit = Commit::default();
         let dirty = self.pages.take_dirty();
@@ -535,7 +533,9 @@ impl Ingestor {
             work.before.insert(doc_id.to_string(), slots);
             let rejected =
                 Direction::ALL.map(|d| group.doc(d).as_ref().and_then(|doc| rejected_day(doc, tz)));
-            work.before_rejected.insert(doc_id.to_string(), rejected);
+            if rejected != [None, None] {
+                work.before_rejected.insert(doc_id.to_string(), rejected);
+            }
         }
         Ok(group)
     }
