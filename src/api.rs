@@ -119,7 +119,11 @@ async fn report(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         Err(e) => return bad_request(e),
     };
     let agg = s.shared.aggregates.read().expect("aggregates lock");
-    Json(build(&s.config.agency.code, &range, &agg)).into_response()
+    let mut report = build(&s.config.agency.code, &range, &agg);
+    if crate::report::has_edxml_source(&s.config) {
+        crate::report::add_rejected_by_receiver(&mut report, &range, &agg);
+    }
+    Json(report).into_response()
 }
 
 /// Default and largest page of `/api/v1/documents`.

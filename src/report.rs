@@ -86,11 +86,6 @@ pub fn build(agency: &str, range: &ReportRange, agg: &Aggregates) -> Value {
             json!({"unit": unit, "outgoing": o, "incoming": i})
         })
         .collect();
-    let rejected = agg.rejected(range.from.map(day_number), range.to.map(day_number));
-    let mut outgoing = outgoing;
-    let mut incoming = incoming;
-    outgoing["rejected_by_receiver"] = json!(rejected[0]);
-    incoming["rejected_by_receiver"] = json!(rejected[1]);
     let mut doc = json!({
         "agency": agency,
         "from": range.from.map(|d| d.to_string()),
@@ -103,6 +98,22 @@ pub fn build(agency: &str, range: &ReportRange, agg: &Aggregates) -> Value {
         doc["period"] = json!(p);
     }
     doc
+}
+
+/// Adds, per direction, the documents a receiver rejected (edXML status 02):
+/// reports of agencies with an edXML source carry `rejected_by_receiver`.
+pub fn add_rejected_by_receiver(report: &mut Value, range: &ReportRange, agg: &Aggregates) {
+    let rejected = agg.rejected(range.from.map(day_number), range.to.map(day_number));
+    report["outgoing"]["rejected_by_receiver"] = json!(rejected[0]);
+    report["incoming"]["rejected_by_receiver"] = json!(rejected[1]);
+}
+
+/// Whether reports of this configuration carry edXML status counts.
+pub fn has_edxml_source(config: &crate::config::Config) -> bool {
+    config
+        .sources
+        .iter()
+        .any(|s| s.format == crate::config::Format::Edxml)
 }
 
 /// How a report is shown on the command line.

@@ -773,7 +773,9 @@ impl Message {
         let sent_by_sender = code == 13;
         let we_sent_status = if same_organ(&self.from.id, agency_code) {
             true
-        } else if same_organ(&self.response_for_organ, agency_code) {
+        } else if same_organ(&self.response_for_organ, agency_code)
+            || self.to.iter().any(|t| same_organ(&t.id, agency_code))
+        {
             false
         } else {
             return Err(format!(

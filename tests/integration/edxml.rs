@@ -216,6 +216,26 @@ fn edxml_directory_gives_exact_report_counts_with_statuses_and_revocations() {
     assert_eq!(counts(&status, "truc"), (17, 0, 4), "{status}");
     assert_eq!(block(&d.report(""), "outgoing"), (2, 0, 2, 1));
     assert_eq!(rejected_lines(&env.rejected("truc")).len(), 4);
+
+    // The report command reads the store itself once the daemon is gone.
+    d.stop();
+    let config = env.config.display().to_string();
+    let out = env.cli(&["report", "-c", &config, "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(block(&offline, "outgoing"), (2, 0, 2, 1), "{offline}");
+    assert_eq!(block(&offline, "incoming"), (1, 0, 1, 1), "{offline}");
+    let out = env.cli(&["report", "-c", &config]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("bị bên nhận từ chối tiếp nhận")
+            && table.contains("văn bản đi 1, văn bản đến 1"),
+        "{table}"
+    );
 }
 
 #[test]
