@@ -210,56 +210,60 @@ impl Base64Hasher {
         }
     }
 
-    fn value(c: u8) -> Option<u8> {
-        match c {
-            b'A'..=b'Z' => Some(c - b'A'),
-            b'a'..=b'z' => Some(c - b'a' + 26),
-            b'0'..=b'9' => Some(c - b'0' + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
+    /// Decoding table: 0–63 for base64 digits, `SKIP` for white space, `PAD`, `BAD`.
+    const TABLE: [u8; 256] = {
+        let mut t = [Self::BAD; 256];
+        let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut i = 0;
+        while i < 64 {
+            t[digits[i] as usize] = i as u8;
+            i += 1;
         }
-    }
+        t[b' ' as usize] = Self::SKIP;
+        t[b'\t' as usize] = Self::SKIP;
+        t[b'\r' as usize] = Self::SKIP;
+        t[b'\n' as usize] = Self::SKIP;
+        t[b'=' as usize] = Self::PAD;
+        t
+    };
+    const SKIP: u8 = 0xfd;
+    const PAD: u8 = 0xfe;
+    const BAD: u8 = 0xff;
 
     fn feed(&mut self, data: &[u8]) {
         if !self.valid {
             return;
         }
-        let mut out = [0u8; 3 * 256];
+        let mut out = [0u8; 3 * 1024];
         let mut len = 0;
         for &c in data {
-            if c.is_ascii_whitespace() {
-                continue;
-            }
-            if c == b'=' {
-                if self.filled < 2 {
-                    self.valid = false;
-                    return;
-                }
-                self.padding += 1;
-                self.quad[self.filled] = 0;
-                self.filled += 1;
-            } else {
-                let Some(v) = Self::value(c) else {
-                    self.valid = false;
-                    return;
-                };
+            let v = Self::TABLE[c as usize];
+            if v < 64 {
                 if self.padding > 0 {
                     self.valid = false; // data after padding
                     return;
                 }
                 self.quad[self.filled] = v;
-                self.filled += 1;
+            } else if v == Self::SKIP {
+                continue;
+            } else if v == Self::PAD && self.filled >= 2 {
+                self.padding += 1;
+                self.quad[self.filled] = 0;
+            } else {
+                self.valid = false;
+                return;
             }
+            self.filled += 1;
             if self.filled == 4 {
                 let q = self.quad;
                 let n = (u32::from(q[0]) << 18)
                     | (u32::from(q[1]) << 12)
                     | (u32::from(q[2]) << 6)
                     | u32::from(q[3]);
-                let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
                 let keep = 3 - self.padding.min(2);
-                out[len..len + keep].copy_from_slice(&bytes[..keep]);
+                out[len] = (n >> 16) as u8;
+                out[len + 1] = (n >> 8) as u8;
+                out[len + 2] = n as u8;
                 len += keep;
                 self.filled = 0;
                 if len + 3 > out.len() {
@@ -394,6 +398,15 @@ fn stream_text<R: BufRead>(
             }
             Sink::Attachment => {
                 if let Some(h) = attachment.as_mut() {
+                    if field.entity.is_none() && !chunk.contains(&b'&') {
+                        h.feed(chunk);
+                        let n = chunk.len();
+                        stream.consume(n);
+                        if end.is_some() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     let mut invalid = false;
                     split_refs(chunk, &mut field.entity, |piece| {
                         match piece {
