@@ -715,6 +715,43 @@ mod tests {
     }
 
     #[test]
+    fn rejected_counts_and_edxml_files_are_committed_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(dir.path(), 1 << 20).unwrap();
+            s.record_batch_once(&Commit {
+                rejected_days: vec![(739_000, [2, 1]), (739_001, [0, 1])],
+                edxml_files: vec![
+                    ("truc".into(), "/in/a.edxml".into()),
+                    ("truc".into(), "/in/b.edxml".into()),
+                    ("truc2".into(), "/in/c.edxml".into()),
+                ],
+                ..Commit::default()
+            })
+            .unwrap();
+            // A day back to zero is removed.
+            s.record_batch_once(&Commit {
+                rejected_days: vec![(739_001, [0, 0])],
+                ..Commit::default()
+            })
+            .unwrap();
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        let agg = s.aggregates().unwrap();
+        assert_eq!(agg.rejected(None, None), [2, 1]);
+        assert_eq!(agg.rejected_days().collect::<Vec<_>>(), vec![739_000]);
+        let files = s.edxml_files("truc").unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(files.contains("/in/a.edxml") && files.contains("/in/b.edxml"));
+        assert_eq!(s.edxml_files("truc2").unwrap().len(), 1);
+        assert!(
+            s.edxml_files("tru").unwrap().is_empty(),
+            "names do not prefix each other"
+        );
+    }
+
+    #[test]
     fn a_store_of_a_newer_layout_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -390,3 +390,31 @@ fn edxml_50mb_attachment_is_hashed_with_flat_memory() {
         "peak RSS {hwm} KiB vs baseline {baseline} KiB"
     );
 }
+
+#[test]
+fn edxml_kill_9_during_ingestion_then_restart_counts_every_file_once() {
+    let env = edxml_env(G22, "50ms");
+    let text = sample("edoc_update.edxml");
+    let (a, b) = (
+        text.find("<AttachmentEncoded>").unwrap(),
+        text.find("</AttachmentEncoded>").unwrap() + "</AttachmentEncoded>".len(),
+    );
+    let small = format!("{}{}", &text[..a], &text[b..]);
+    let n = 400;
+    for i in 0..n {
+        let message = small.replace(
+            "7816/VPCP-TTĐT</edXML:DocumentId>",
+            &format!("{i}/VPCP-TTĐT</edXML:DocumentId>"),
+        );
+        deliver(&env, &format!("m{i:04}.edxml"), &message);
+    }
+    let d = env.start();
+    d.wait_status(CATCH_UP, "some files read", |s| {
+        s["sources"][0]["events"]["accepted"].as_u64().unwrap_or(0) >= 1
+    });
+    d.crash();
+    let d = env.start();
+    let status = d.wait_caught_up();
+    assert_eq!(counts(&status, "truc"), (n, 0, 0), "{status}");
+    assert_eq!(block(&d.report(""), "outgoing"), (n, 0, n, 0));
+}
