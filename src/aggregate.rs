@@ -113,6 +113,8 @@ pub struct Aggregates {
     units: Vec<String>,
     unit_index: std::collections::HashMap<String, usize>,
     days: BTreeMap<Day, DayArray>,
+    /// Documents a receiver rejected (edXML status 02), per document day and direction.
+    rejected: BTreeMap<Day, [u64; 2]>,
 }
 
 impl Aggregates {
@@ -207,6 +209,50 @@ impl Aggregates {
             s.by_unit.insert(unit.clone(), per_unit);
         }
         s
+    }
+}
+
+impl Aggregates {
+    /// Applies a signed change to the rejected-document count of one day.
+    pub fn apply_rejected(&mut self, day: Day, direction: Direction, delta: i64) {
+        let counts = self.rejected.entry(day).or_default();
+        let n = &mut counts[usize::from(direction.as_byte())];
+        *n = n.saturating_add_signed(delta);
+        if *counts == [0, 0] {
+            self.rejected.remove(&day);
+        }
+    }
+
+    /// Rejected-document counts of one day, per direction (outgoing, incoming).
+    pub fn rejected_day(&self, day: Day) -> [u64; 2] {
+        self.rejected.get(&day).copied().unwrap_or_default()
+    }
+
+    /// Days with rejected documents.
+    pub fn rejected_days(&self) -> impl Iterator<Item = Day> + '_ {
+        self.rejected.keys().copied()
+    }
+
+    /// Replaces one day's rejected counts (as read from the store).
+    pub fn set_rejected_day(&mut self, day: Day, counts: [u64; 2]) {
+        if counts == [0, 0] {
+            self.rejected.remove(&day);
+        } else {
+            self.rejected.insert(day, counts);
+        }
+    }
+
+    /// Documents rejected by a receiver in an inclusive day range, per direction.
+    pub fn rejected(&self, from: Option<Day>, to: Option<Day>) -> [u64; 2] {
+        let (lo, hi) = (from.unwrap_or(Day::MIN), to.unwrap_or(Day::MAX));
+        let mut sum = [0u64; 2];
+        if lo <= hi {
+            for c in self.rejected.range(lo..=hi).map(|(_, c)| c) {
+                sum[0] += c[0];
+                sum[1] += c[1];
+            }
+        }
+        sum
     }
 }
 

@@ -124,7 +124,11 @@ async fn report(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         Err(e) => return bad_request(e),
     };
     let agg = s.shared.aggregates.read().expect("aggregates lock");
-    Json(build(&s.config.agency.code, &range, &agg)).into_response()
+    let mut report = build(&s.config.agency.code, &range, &agg);
+    if crate::report::has_edxml_source(&s.config) {
+        crate::report::add_rejected_by_receiver(&mut report, &range, &agg);
+    }
+    Json(report).into_response()
 }
 
 /// Default and largest page of `/api/v1/documents`.
@@ -149,6 +153,14 @@ fn document_json(d: &Document, class: Class, tz: chrono_tz::Tz) -> Value {
         "signature_roles": d.role_names(),
         "signers": d.signers,
         "exchange_events": d.events,
+        "revoked": d.revoked(),
+        "edxml_business": d.business_names(),
+        "exchange_status": (d.status.code != 0).then(|| json!({
+            "code": format!("{:02}", d.status.code),
+            "label": crate::parse::edxml::status_label(d.status.code),
+            "time": tz.timestamp_opt(d.status.time, 0).single().map(|t| t.to_rfc3339()),
+        })),
+        "rejected_by_receiver": d.status.rejected,
     })
 }
 
@@ -317,7 +329,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                 json!({
                     "name": h.config.name,
                     "kind": h.config.kind.as_str(),
-                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv" },
+                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv", (None, crate::config::Format::Edxml) => "edxml" },
                     "path": h.config.http.is_none().then_some(&h.config.path),
                     "url": h.config.http.as_ref().map(|http| &http.url),
                     "position": match &h.config.http {

@@ -72,6 +72,50 @@ pub struct Document {
     pub signers: Vec<String>,
     /// Number of exchange events merged.
     pub events: u32,
+    /// edXML `BussinessDocType`s seen, as bits `1 << type` (0 new, 1 revoke, 2 update, 3 replace).
+    pub business: u8,
+    /// edXML status messages about this document.
+    pub status: DocStatus,
+}
+
+/// edXML business types, as `BussinessDocType` numbers them.
+pub const BUSINESS_TYPES: [&str; 4] = ["new", "revoke", "update", "replace"];
+
+/// What the exchange axis reported about a document: the latest status and
+/// whether a receiver ever rejected it. Merging is order-independent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocStatus {
+    /// Latest QCVN 102 status code (0 = none yet).
+    pub code: u8,
+    /// Its time, Unix seconds.
+    pub time: i64,
+    /// A receiver answered 02 (rejected) at least once.
+    pub rejected: bool,
+}
+
+impl DocStatus {
+    pub fn is_empty(&self) -> bool {
+        *self == DocStatus::default()
+    }
+
+    /// Merges another status: the latest one wins (ties: the higher code).
+    pub fn merge(&mut self, other: &DocStatus) {
+        if other.code != 0 && (self.code == 0 || (other.time, other.code) > (self.time, self.code))
+        {
+            self.code = other.code;
+            self.time = other.time;
+        }
+        self.rejected |= other.rejected;
+    }
+
+    /// The status a single message reports.
+    pub fn from_code(code: u8, time: i64) -> DocStatus {
+        DocStatus {
+            code,
+            time,
+            rejected: code == crate::parse::edxml::STATUS_REJECTED,
+        }
+    }
 }
 
 /// Signer names kept per document, to bound its size.
@@ -95,7 +139,22 @@ impl Document {
             roles: 0,
             signers: Vec::new(),
             events: 1,
+            business: 0,
+            status: DocStatus::default(),
         }
+    }
+
+    /// Whether an edXML revocation (`BussinessDocType` 1) was exchanged for it.
+    pub fn revoked(&self) -> bool {
+        self.business & (1 << 1) != 0
+    }
+
+    /// Names of the edXML business types seen.
+    pub fn business_names(&self) -> Vec<&'static str> {
+        (0..4)
+            .filter(|t| self.business & (1 << t) != 0)
+            .map(|t| BUSINESS_TYPES[t])
+            .collect()
     }
 
     /// Merges another exchange event; returns the sha256 it added, if new.
@@ -273,6 +332,25 @@ mod tests {
         assert_eq!(a.time, 10);
         assert_eq!(a.unit, "unit-10");
         assert_eq!(a.shas.len(), 3);
+    }
+
+    #[test]
+    fn status_merge_keeps_the_latest_and_remembers_a_rejection() {
+        let statuses = [
+            DocStatus::from_code(1, 100),
+            DocStatus::from_code(2, 200),
+            DocStatus::from_code(3, 300),
+            DocStatus::from_code(5, 300),
+        ];
+        let mut forward = DocStatus::default();
+        statuses.iter().for_each(|s| forward.merge(s));
+        let mut backward = DocStatus::default();
+        statuses.iter().rev().for_each(|s| backward.merge(s));
+        assert_eq!(forward, backward);
+        assert_eq!(
+            (forward.code, forward.time, forward.rejected),
+            (5, 300, true)
+        );
     }
 
     #[test]

@@ -64,7 +64,13 @@ pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Valu
         Err(_) => {}
     }
     match crate::daemon::open_store(config) {
-        Ok((_, aggregates)) => Ok(build(&config.agency.code, range, &aggregates)),
+        Ok((_, aggregates)) => {
+            let mut report = build(&config.agency.code, range, &aggregates);
+            if crate::report::has_edxml_source(config) {
+                crate::report::add_rejected_by_receiver(&mut report, range, &aggregates);
+            }
+            Ok(report)
+        }
         Err(e)
             if matches!(
                 e.downcast_ref::<StoreError>(),

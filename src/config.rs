@@ -95,6 +95,8 @@ struct RawSource {
     password_file: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     max_response_bytes: Option<Spanned<toml::Value>>,
+    /// edXML: how long a file's size and mtime must stay unchanged before it is read.
+    settle: Option<Spanned<String>>,
     #[serde(default)]
     fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -141,6 +143,8 @@ pub struct Server {
 pub enum Format {
     Jsonl,
     Csv,
+    /// A directory of edXML messages, one per file (QCVN 102:2016/BTTTT).
+    Edxml,
 }
 
 /// One configured source.
@@ -157,6 +161,8 @@ pub struct SourceConfig {
     pub aliases: Aliases,
     /// Set for an HTTP feed source (`url =`); `path` is then empty.
     pub http: Option<HttpConfig>,
+    /// edXML: quiet time before a new file is read (it may still be being written).
+    pub settle: Duration,
 }
 
 /// An HTTP feed source's settings (SPEC §3.3).
@@ -446,12 +452,41 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
         (Some(f), None) => match f.get_ref().as_str() {
             "jsonl" => Format::Jsonl,
             "csv" => Format::Csv,
-            other => return Err(loc.error_at(f, format!("unknown format {other:?} (jsonl, csv)"))),
+            "edxml" => Format::Edxml,
+            other => {
+                return Err(loc.error_at(f, format!("unknown format {other:?} (jsonl, csv, edxml)")))
+            }
         },
         (None, None) if s.path.is_some() => {
-            return Err(loc.error_at(&s.name, "a file source needs `format` (jsonl, csv)"))
+            return Err(loc.error_at(&s.name, "a file source needs `format` (jsonl, csv, edxml)"))
         }
         (None, None) => Format::Jsonl, // refused below: neither `path` nor `url`
+    };
+    if format == Format::Edxml && kind != SourceKind::Exchange {
+        return Err(loc.error_at(
+            &s.kind,
+            "format = \"edxml\" reads exchange messages: kind must be \"exchange\"",
+        ));
+    }
+    if format == Format::Edxml {
+        if let Some(f) = s.fields.values().next() {
+            return Err(loc.error_at(f, "fields do not apply to format = \"edxml\""));
+        }
+        if let Some(a) = s.aliases.values().flat_map(|t| t.values()).next() {
+            return Err(loc.error_at(a, "aliases do not apply to format = \"edxml\""));
+        }
+    }
+    let settle = match &s.settle {
+        None => Duration::from_secs(2),
+        Some(p) if format != Format::Edxml => {
+            return Err(loc.error_at(p, "settle applies only to format = \"edxml\""))
+        }
+        Some(p) => humantime::parse_duration(p.get_ref()).map_err(|e| {
+            loc.error_at(
+                p,
+                format!("bad duration {:?}: {e} (e.g. \"2s\")", p.get_ref()),
+            )
+        })?,
     };
     let path = match (&s.path, &s.url) {
         (Some(p), Some(_)) => {
@@ -463,7 +498,13 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
             if p.get_ref().trim().is_empty() {
                 return Err(loc.error_at(p, "empty path"));
             }
-            p.get_ref().clone()
+            let literal = !p.get_ref().contains(['*', '?', '[']);
+            if format == Format::Edxml && literal {
+                // A directory of messages: its *.edxml and *.xml files.
+                format!("{}/*", p.get_ref().trim_end_matches('/'))
+            } else {
+                p.get_ref().clone()
+            }
         }
         (None, Some(_)) => String::new(),
         (None, None) => {
@@ -557,6 +598,7 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
         csv_delimiter,
         fields,
         aliases,
+        settle,
         http,
     })
 }
@@ -1287,6 +1329,31 @@ path = "/var/log/vanban/exchange*.jsonl"
         Config::parse(Path::new("docflow.toml"), text)
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn edxml_sources_read_a_directory_of_exchange_messages() {
+        let edxml = MINIMAL
+            .replace("format = \"jsonl\"", "format = \"edxml\"")
+            .replace("/var/log/vanban/exchange*.jsonl", "/var/lib/truc/archive/");
+        let c = Config::parse(Path::new("d.toml"), &edxml).unwrap();
+        assert_eq!(c.sources[0].format, Format::Edxml);
+        assert_eq!(c.sources[0].path, "/var/lib/truc/archive/*");
+        assert_eq!(c.sources[0].settle, Duration::from_secs(2));
+        let e = err(&edxml.replace("kind = \"exchange\"", "kind = \"signature\""));
+        assert!(
+            e.contains("docflow.toml:11")
+                && e.contains("`sources.kind`")
+                && e.contains("kind must be \"exchange\""),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("format = \"jsonl\"", "format = \"jsonl\"\nsettle = \"1s\""));
+        assert!(e.contains("settle applies only"), "{e}");
+        let e = err(&edxml.replace(
+            "format = \"edxml\"",
+            "format = \"edxml\"\nsettle = \"soon\"",
+        ));
+        assert!(e.contains("bad duration"), "{e}");
     }
 
     #[test]

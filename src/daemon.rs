@@ -112,6 +112,14 @@ pub async fn run(
             config.agency.timezone,
         );
         let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+        if handle.config.format == crate::config::Format::Edxml {
+            let done = store.edxml_files(&handle.config.name)?;
+            let code = config.agency.code.clone();
+            readers.push(thread.spawn(move || {
+                crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
+            })?);
+            continue;
+        }
         readers.push(if handle.config.http.is_some() {
             thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
         } else {

@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 use crate::aggregate::{apply_to_counts, day_number, Aggregates, Day, DayCounts, Slot};
 use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
-use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
+use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 use crate::parse::time::local_day;
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
@@ -170,6 +170,11 @@ struct Work {
     new_seen: [IdSet; 2],
     pending: HashMap<String, PendingSha>,
     pending_remove: BTreeSet<String>,
+    /// Day each touched group's documents counted as rejected on before the
+    /// batch (only groups with a rejected document).
+    before_rejected: FastMap<String, [Option<Day>; 2]>,
+    /// edXML files read by the batch: (source, path).
+    edxml_files: Vec<(String, String)>,
 }
 
 /// A batch ready to commit.
@@ -177,6 +182,7 @@ struct Prepared {
     commit: Commit,
     states: Vec<(usize, SourceState)>,
     delta: HashMap<Slot, i64>,
+    rejected_delta: HashMap<(Day, Direction), i64>,
 }
 
 /// Where the writer's time went, logged at shutdown.
@@ -358,8 +364,12 @@ impl Ingestor {
                     Item::Event(ev) => {
                         let hash = ev.event_id().map(|id| event_hash(kind, id));
                         let outcome = match ev {
-                            Event::Exchange(e) => self.apply_exchange(&mut work, e, hash)?,
+                            Event::Exchange(e) => self.apply_exchange(&mut work, e, hash, 0)?,
+                            Event::EdxmlExchange(e, business) => {
+                                self.apply_exchange(&mut work, e, hash, 1 << business)?
+                            }
                             Event::Signature(s) => self.apply_signature(&mut work, s, hash)?,
+                            Event::Status(s) => self.apply_status(&mut work, s)?,
                         };
                         let state = &mut states[idx].1;
                         match outcome {
@@ -377,6 +387,12 @@ impl Ingestor {
                             }
                         }
                     }
+                }
+            }
+            if handle.config.format == crate::config::Format::Edxml {
+                for f in &batch.files {
+                    work.edxml_files
+                        .push((handle.config.name.clone(), f.path.clone()));
                 }
             }
             let state = &mut states[idx].1;
@@ -399,6 +415,7 @@ impl Ingestor {
                     .map_err(StoreError::Rejected)?;
         }
         let mut delta: HashMap<Slot, i64> = HashMap::new();
+        let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
         for (doc_id, before) in work.before {
             let group = self.pages.get(&self.store, &doc_id)?;
             for d in Direction::ALL {
@@ -415,8 +432,24 @@ impl Ingestor {
                     }
                 }
             }
+            let rejected_before = work.before_rejected.get(&doc_id);
+            for d in Direction::ALL {
+                let before = rejected_before.and_then(|r| r[d.as_byte() as usize]);
+                let after = group
+                    .and_then(|g| g.doc(d).as_ref())
+                    .and_then(|doc| rejected_day(doc, self.tz));
+                if before != after {
+                    if let Some(b) = before {
+                        *rejected_delta.entry((b, d)).or_default() -= 1;
+                    }
+                    if let Some(a) = after {
+                        *rejected_delta.entry((a, d)).or_default() += 1;
+                    }
+                }
+            }
         }
         delta.retain(|_, n| *n != 0);
+        rejected_delta.retain(|_, n| *n != 0);
         let mut commit = Commit::default();
         let dirty = self.pages.take_dirty();
         commit.pages = dirty.pages;
@@ -432,6 +465,19 @@ impl Ingestor {
             }
         }
         commit.days = days.into_iter().collect();
+        {
+            let agg = self.shared.aggregates.read().expect("aggregates lock");
+            let mut rejected_days: BTreeMap<Day, [u64; 2]> = BTreeMap::new();
+            for ((day, d), n) in &rejected_delta {
+                let counts = rejected_days
+                    .entry(*day)
+                    .or_insert_with(|| agg.rejected_day(*day));
+                let c = &mut counts[d.as_byte() as usize];
+                *c = c.saturating_add_signed(*n);
+            }
+            commit.rejected_days = rejected_days.into_iter().collect();
+        }
+        commit.edxml_files = std::mem::take(&mut work.edxml_files);
         commit.sha_log = work.sha_log;
         commit.seen = [
             work.new_seen[0].iter().copied().collect(),
@@ -451,6 +497,7 @@ impl Ingestor {
             commit,
             states,
             delta,
+            rejected_delta,
         })
     }
 
@@ -463,6 +510,9 @@ impl Ingestor {
             let mut agg = self.shared.aggregates.write().expect("aggregates lock");
             for (slot, n) in &p.delta {
                 agg.apply(slot, *n);
+            }
+            for ((day, d), n) in &p.rejected_delta {
+                agg.apply_rejected(*day, *d, *n);
             }
         }
         for (i, state) in p.states {
@@ -484,6 +534,11 @@ impl Ingestor {
             let slots =
                 Direction::ALL.map(|d| group.doc(d).as_ref().map(|doc| Self::slot(doc, tz, roles)));
             work.before.insert(doc_id.to_string(), slots);
+            let rejected =
+                Direction::ALL.map(|d| group.doc(d).as_ref().and_then(|doc| rejected_day(doc, tz)));
+            if rejected != [None, None] {
+                work.before_rejected.insert(doc_id.to_string(), rejected);
+            }
         }
         Ok(group)
     }
@@ -514,11 +569,24 @@ impl Ingestor {
         Ok(work.pending.get_mut(sha).expect("just inserted"))
     }
 
+    /// A status message: kept on its document, or parked in the group until it comes.
+    fn apply_status(&mut self, work: &mut Work, s: &StatusEvent) -> Result<Outcome, StoreError> {
+        let status = crate::classify::DocStatus::from_code(s.code, s.time);
+        let g = self.touch(work, &s.doc_id)?;
+        match g.doc_mut(s.direction) {
+            Some(doc) => doc.status.merge(&status),
+            None => g.pending_status[s.direction.as_byte() as usize].merge(&status),
+        }
+        Ok(Outcome::Accepted)
+    }
+
+    /// `business` is a bit mask of edXML business types (0 for other formats).
     fn apply_exchange(
         &mut self,
         work: &mut Work,
         e: &ExchangeEvent,
         hash: Option<u64>,
+        business: u8,
     ) -> Result<Outcome, StoreError> {
         if let Some(h) = hash {
             if !self.first_sighting(work, SourceKind::Exchange, h) {
@@ -527,10 +595,16 @@ impl Ingestor {
         }
         let g = self.touch(work, &e.doc_id)?;
         let by_doc_id = g.signatures.clone();
+        let parked = std::mem::take(&mut g.pending_status[e.direction.as_byte() as usize]);
         let new_sha = match g.doc_mut(e.direction) {
-            Some(doc) => doc.merge_event(e),
+            Some(doc) => {
+                doc.business |= business;
+                doc.merge_event(e)
+            }
             slot @ None => {
                 let mut doc = Document::from_event(e);
+                doc.business |= business;
+                doc.status.merge(&parked);
                 doc.add_signatures(by_doc_id.roles, &by_doc_id.signers);
                 let sha = doc.shas.first().cloned();
                 *slot = Some(doc);
@@ -652,6 +726,13 @@ impl Ingestor {
     }
 }
 
+/// The day a document counts as rejected by a receiver on, if it was.
+fn rejected_day(doc: &Document, tz: Tz) -> Option<Day> {
+    doc.status
+        .rejected
+        .then(|| day_number(local_day(doc.time, tz)))
+}
+
 /// Appends rejected lines at the committed length (cutting off lines of an
 /// uncommitted batch); returns the new length.
 fn append_rejected(
@@ -765,12 +846,19 @@ path = "/unused/sg*.jsonl"
     /// Ingests `events` one batch each (in the given order, through a
     /// restart half-way) and returns the all-time summary and event counts.
     fn ingest(events: &[Event]) -> (Summary, u64, u64) {
+        let (summary, accepted, duplicate, _) = ingest_counting_rejected(events);
+        (summary, accepted, duplicate)
+    }
+
+    /// [`ingest`], also returning the documents rejected by a receiver (outgoing, incoming).
+    fn ingest_counting_rejected(events: &[Event]) -> (Summary, u64, u64, [u64; 2]) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse(std::path::Path::new("/t/d.toml"), CONFIG).unwrap();
         let tz = chrono_tz::Asia::Ho_Chi_Minh;
         let halves = events.split_at(events.len() / 2);
         let mut states: Vec<SourceState> = vec![SourceState::default(); 2];
         let mut summary = Summary::default();
+        let mut rejected = [0, 0];
         for part in [halves.0, halves.1] {
             // sled's background threads let go of the previous handle shortly after it is dropped.
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -814,10 +902,11 @@ path = "/unused/sg*.jsonl"
             ingestor.run(&queue).flush().unwrap();
             states = shared.sources.iter().map(|h| h.committed_state()).collect();
             summary = shared.aggregates.read().unwrap().summary(None, None);
+            rejected = shared.aggregates.read().unwrap().rejected(None, None);
         }
         let accepted = states.iter().map(|s| s.accepted).sum();
         let duplicate = states.iter().map(|s| s.duplicate).sum();
-        (summary, accepted, duplicate)
+        (summary, accepted, duplicate, rejected)
     }
 
     fn corpus() -> Vec<Event> {
@@ -871,6 +960,61 @@ path = "/unused/sg*.jsonl"
             let ordered = shuffled;
             let (got, _, _) = ingest(&ordered);
             assert_eq!(got.total, expected.total, "round {round}");
+        }
+    }
+
+    fn edxml(id: &str, doc: &str, direction: Direction, business: u8, time: i64) -> Event {
+        let Event::Exchange(mut e) = exchange(id, doc, Channel::Electronic, None, time) else {
+            unreachable!()
+        };
+        e.event_id = None;
+        e.direction = direction;
+        Event::EdxmlExchange(e, business)
+    }
+
+    fn status(doc: &str, direction: Direction, code: u8, time: i64) -> Event {
+        Event::Status(StatusEvent {
+            time,
+            doc_id: doc.into(),
+            direction,
+            code,
+        })
+    }
+
+    #[test]
+    fn statuses_and_revocations_do_not_depend_on_arrival_order() {
+        let day = 86_400;
+        let events = vec![
+            edxml("x1", "R", Direction::Outgoing, 0, 1_780_000_000),
+            edxml("x2", "R", Direction::Outgoing, 1, 1_780_000_000 + 3 * day),
+            status("R", Direction::Outgoing, 1, 1_780_000_100),
+            status("R", Direction::Outgoing, 2, 1_780_000_200),
+            status("R", Direction::Outgoing, 3, 1_780_000_300),
+            edxml("x3", "S", Direction::Incoming, 0, 1_780_000_000),
+            status("S", Direction::Incoming, 2, 1_780_000_500),
+            // A status for the outgoing direction of S, which never comes: counts nothing.
+            status("S", Direction::Outgoing, 2, 1_780_000_500),
+            edxml("x4", "T", Direction::Outgoing, 2, 1_780_000_000),
+            status("T", Direction::Outgoing, 4, 1_780_000_500),
+        ];
+        let (expected, accepted, _, rejected) = ingest_counting_rejected(&events);
+        assert_eq!(accepted, 10);
+        // A revoked document stays counted.
+        assert_eq!(expected.total.outgoing.total(), 2);
+        assert_eq!(expected.total.incoming.total(), 1);
+        assert_eq!(rejected, [1, 1]);
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..8 {
+            let mut shuffled = events.clone();
+            for i in (1..shuffled.len()).rev() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            let (got, _, _, got_rejected) = ingest_counting_rejected(&shuffled);
+            assert_eq!(got.total, expected.total, "round {round}");
+            assert_eq!(got_rejected, rejected, "round {round}");
         }
     }
 }

@@ -100,6 +100,22 @@ pub fn build(agency: &str, range: &ReportRange, agg: &Aggregates) -> Value {
     doc
 }
 
+/// Adds, per direction, the documents a receiver rejected (edXML status 02):
+/// reports of agencies with an edXML source carry `rejected_by_receiver`.
+pub fn add_rejected_by_receiver(report: &mut Value, range: &ReportRange, agg: &Aggregates) {
+    let rejected = agg.rejected(range.from.map(day_number), range.to.map(day_number));
+    report["outgoing"]["rejected_by_receiver"] = json!(rejected[0]);
+    report["incoming"]["rejected_by_receiver"] = json!(rejected[1]);
+}
+
+/// Whether reports of this configuration carry edXML status counts.
+pub fn has_edxml_source(config: &crate::config::Config) -> bool {
+    config
+        .sources
+        .iter()
+        .any(|s| s.format == crate::config::Format::Edxml)
+}
+
 /// How a report is shown on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -241,9 +257,20 @@ pub fn render(report: &Value, format: ReportFormat, agency_name: &str) -> String
                 }
             }
             out.push_str("\nTỷ lệ đạt = điện tử đã ký số / (tổng số − văn bản mật); mục tiêu 100 % (Quyết định 534/QĐ-TTg).\n");
+            out.push_str(&rejected_note(report));
             out
         }
     }
+}
+
+/// A line on documents the receivers rejected (edXML status 02), when there are any.
+fn rejected_note(report: &Value) -> String {
+    let n = |d: &str| report[d]["rejected_by_receiver"].as_u64().unwrap_or(0);
+    let (out, inc) = (n("outgoing"), n("incoming"));
+    if out + inc == 0 {
+        return String::new();
+    }
+    format!("Văn bản bị bên nhận từ chối tiếp nhận (trục liên thông, mã 02): văn bản đi {out}, văn bản đến {inc}.\n")
 }
 
 fn csv_quote(s: &str) -> String {

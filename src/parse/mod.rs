@@ -2,6 +2,7 @@
 //! time formats, and validation into typed events. Pure: no I/O.
 
 pub mod csv;
+pub mod edxml;
 pub mod jsonl;
 pub mod normalize;
 pub mod record;
@@ -48,6 +49,7 @@ impl RecordParser {
             (Format::Jsonl, _) => jsonl::parse_line(record, &self.fields)?,
             (Format::Csv, Some(h)) => h.record(record, self.delimiter)?,
             (Format::Csv, None) => return Err("CSV record before any header row".into()),
+            (Format::Edxml, _) => return Err("edXML messages are read whole, not by record".into()),
         };
         record::validate(&raw, self.kind, &self.aliases, self.tz)
     }

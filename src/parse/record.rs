@@ -232,25 +232,44 @@ pub struct SignatureEvent {
     pub signer: String,
 }
 
+/// A status message of the exchange axis about one document (edXML `StatusCode`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    pub time: i64,
+    /// The document the status is about (`ResponseFor/DocumentId`).
+    pub doc_id: String,
+    /// Direction of that document as this agency sees it.
+    pub direction: Direction,
+    /// QCVN 102 status code: 1–6, 13, 15 or 16.
+    pub code: u8,
+}
+
 /// A validated event of either kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Exchange(ExchangeEvent),
     Signature(SignatureEvent),
+    /// An exchange event read from an edXML message, with its
+    /// `BussinessDocType` (0 new, 1 revoke, 2 update, 3 replace).
+    EdxmlExchange(ExchangeEvent, u8),
+    /// A status message (edXML), about a document of the exchange log.
+    Status(StatusEvent),
 }
 
 impl Event {
     pub fn event_id(&self) -> Option<&str> {
         match self {
-            Event::Exchange(e) => e.event_id.as_deref(),
+            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.event_id.as_deref(),
             Event::Signature(s) => s.event_id.as_deref(),
+            Event::Status(_) => None,
         }
     }
 
     pub fn time(&self) -> i64 {
         match self {
-            Event::Exchange(e) => e.time,
+            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.time,
             Event::Signature(s) => s.time,
+            Event::Status(s) => s.time,
         }
     }
 }

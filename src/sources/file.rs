@@ -120,7 +120,7 @@ fn follow(
     let cfg = handle.config.clone();
     let parser = RecordParser::new(&cfg, tz);
     let framing = match cfg.format {
-        Format::Jsonl => Framing::Lines,
+        Format::Jsonl | Format::Edxml => Framing::Lines,
         Format::Csv => Framing::Csv {
             delimiter: cfg.csv_delimiter,
         },
@@ -274,7 +274,7 @@ fn to_item(
     }
 }
 
-fn watch(pattern: &str, waker: &Arc<Waker>) -> Option<notify::RecommendedWatcher> {
+pub(crate) fn watch(pattern: &str, waker: &Arc<Waker>) -> Option<notify::RecommendedWatcher> {
     let waker = waker.clone();
     let (root, mode) = watch_root(pattern);
     let root = if root.as_os_str().is_empty() {

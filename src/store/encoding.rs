@@ -4,7 +4,7 @@
 use super::codec::{DecodeError, Reader, Writer};
 use super::{DocGroup, FeedPos, FilePos, PendingSha, Signatures, SourceState};
 use crate::aggregate::DayCounts;
-use crate::classify::{Class, Document};
+use crate::classify::{Class, DocStatus, Document};
 use crate::parse::normalize::{Confidentiality, Direction};
 
 /// Pages: doc_id, then the group's length and bytes, so that a page can be
@@ -79,7 +79,33 @@ fn get_document(
         counterpart: r.str()?,
         shas: get_strings(r)?,
         signers: get_strings(r)?,
+        business: 0,
+        status: DocStatus::default(),
     })
+}
+
+/// Group flag: edXML data (business types, statuses) follows the documents.
+/// Groups without it are encoded exactly as before it existed.
+const GROUP_EDXML: u8 = 0x40;
+
+fn put_status(w: &mut Writer, s: &DocStatus) {
+    w.u8(s.code).ivar(s.time).u8(u8::from(s.rejected));
+}
+
+fn get_status(r: &mut Reader) -> Result<DocStatus, DecodeError> {
+    Ok(DocStatus {
+        code: r.u8()?,
+        time: r.ivar()?,
+        rejected: r.u8()? != 0,
+    })
+}
+
+fn has_edxml(g: &DocGroup) -> bool {
+    g.pending_status.iter().any(|s| !s.is_empty())
+        || [&g.outgoing, &g.incoming]
+            .into_iter()
+            .flatten()
+            .any(|d| d.business != 0 || !d.status.is_empty())
 }
 
 fn put_group(w: &mut Writer, g: &DocGroup) {
@@ -89,10 +115,22 @@ fn put_group(w: &mut Writer, g: &DocGroup) {
         w.str(sha);
         put_signatures(w, s);
     }
-    let flags = u8::from(g.outgoing.is_some()) | (u8::from(g.incoming.is_some()) << 1);
+    let edxml = has_edxml(g);
+    let flags = u8::from(g.outgoing.is_some())
+        | (u8::from(g.incoming.is_some()) << 1)
+        | if edxml { GROUP_EDXML } else { 0 };
     w.u8(flags);
     for d in [&g.outgoing, &g.incoming].into_iter().flatten() {
         put_document(w, d);
+    }
+    if edxml {
+        for d in [&g.outgoing, &g.incoming].into_iter().flatten() {
+            w.u8(d.business);
+            put_status(w, &d.status);
+        }
+        for s in &g.pending_status {
+            put_status(w, s);
+        }
     }
 }
 
@@ -105,17 +143,28 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
         sha_signatures.push((sha, get_signatures(r)?));
     }
     let flags = r.u8()?;
-    let outgoing = (flags & 1 != 0)
+    let mut outgoing = (flags & 1 != 0)
         .then(|| get_document(r, Direction::Outgoing, doc_id))
         .transpose()?;
-    let incoming = (flags & 2 != 0)
+    let mut incoming = (flags & 2 != 0)
         .then(|| get_document(r, Direction::Incoming, doc_id))
         .transpose()?;
+    let mut pending_status = [DocStatus::default(); 2];
+    if flags & GROUP_EDXML != 0 {
+        for d in [&mut outgoing, &mut incoming].into_iter().flatten() {
+            d.business = r.u8()?;
+            d.status = get_status(r)?;
+        }
+        for s in &mut pending_status {
+            *s = get_status(r)?;
+        }
+    }
     Ok(DocGroup {
         signatures,
         sha_signatures,
         outgoing,
         incoming,
+        pending_status,
     })
 }
 
@@ -388,4 +437,18 @@ pub fn decode_pending(v: &[u8]) -> Result<PendingSha, DecodeError> {
     Ok(PendingSha {
         signatures: get_signatures(&mut r)?,
     })
+}
+
+const FORMAT_REJECTED_DAY: u8 = 1;
+
+/// Encodes one day's rejected-document counts (outgoing, incoming).
+pub fn encode_rejected_day(counts: [u64; 2]) -> Vec<u8> {
+    let mut w = Writer::new(FORMAT_REJECTED_DAY);
+    w.uvar(counts[0]).uvar(counts[1]);
+    w.buf
+}
+
+pub fn decode_rejected_day(v: &[u8]) -> Result<[u64; 2], DecodeError> {
+    let mut r = Reader::new(v, FORMAT_REJECTED_DAY)?;
+    Ok([r.uvar()?, r.uvar()?])
 }

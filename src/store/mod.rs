@@ -29,6 +29,10 @@ const PREFIX_SHA_LOG: u8 = b'h';
 const PREFIX_PENDING: u8 = b's';
 const PREFIX_SOURCE: u8 = b'p';
 const PREFIX_SEEN: u8 = b'e';
+/// Per-day counts of documents rejected by a receiver (edXML status 02).
+const PREFIX_REJECTED_DAY: u8 = b'r';
+/// edXML files already read, per source: `x{source}\0{path}`.
+const PREFIX_EDXML_FILE: u8 = b'x';
 
 const FORMAT_SETTINGS: u8 = 1;
 
@@ -68,6 +72,8 @@ pub struct DocGroup {
     pub sha_signatures: Vec<(String, Signatures)>,
     pub outgoing: Option<Document>,
     pub incoming: Option<Document>,
+    /// edXML statuses that arrived before their document, per direction.
+    pub pending_status: [crate::classify::DocStatus; 2],
 }
 
 impl DocGroup {
@@ -315,6 +321,10 @@ pub struct Commit {
     pub pending_put: Vec<(String, PendingSha)>,
     pub pending_remove: Vec<String>,
     pub sources: Vec<(String, SourceState)>,
+    /// Days whose rejected-document counts changed (per direction).
+    pub rejected_days: Vec<(Day, [u64; 2])>,
+    /// edXML files read by this batch: (source, path).
+    pub edxml_files: Vec<(String, String)>,
 }
 
 /// The embedded store; clones share the same database.
@@ -428,7 +438,11 @@ impl Store {
         for item in self.groups_from(None) {
             let (_, group) = item?;
             for doc in [&group.outgoing, &group.incoming].into_iter().flatten() {
-                agg.apply(&slot_of(doc), 1);
+                let slot = slot_of(doc);
+                if doc.status.rejected {
+                    agg.apply_rejected(slot.day, doc.direction, 1);
+                }
+                agg.apply(&slot, 1);
             }
         }
         let mut batch = sled::Batch::default();
@@ -436,8 +450,18 @@ impl Store {
             let (k, _) = item?;
             batch.remove(k);
         }
+        for item in self.db.scan_prefix([PREFIX_REJECTED_DAY]) {
+            let (k, _) = item?;
+            batch.remove(k);
+        }
         for day in agg.days() {
             batch.insert(&day_key(day), encode_day(&agg.day_counts(day)));
+        }
+        for day in agg.rejected_days() {
+            batch.insert(
+                &rejected_day_key(day),
+                encode_rejected_day(agg.rejected_day(day)),
+            );
         }
         let mut w = Writer::new(FORMAT_SETTINGS);
         w.str(&settings.timezone).u8(settings.required_roles);
@@ -454,7 +478,24 @@ impl Store {
             let (k, v) = item?;
             agg.set_day(day_of_key(&k)?, &decode_day(&v)?);
         }
+        for item in self.db.scan_prefix([PREFIX_REJECTED_DAY]) {
+            let (k, v) = item?;
+            agg.set_rejected_day(day_of_key(&k)?, decode_rejected_day(&v)?);
+        }
         Ok(agg)
+    }
+
+    /// Paths of the edXML files `source` has already read.
+    pub fn edxml_files(
+        &self,
+        source: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let prefix = edxml_file_key(source, "");
+        self.db
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
+            .collect()
     }
 
     /// Durable state of every source that has committed anything.
@@ -623,6 +664,16 @@ impl Store {
                 encode_source(state),
             );
         }
+        for (day, counts) in &commit.rejected_days {
+            if *counts == [0, 0] {
+                batch.remove(&rejected_day_key(*day));
+            } else {
+                batch.insert(&rejected_day_key(*day), encode_rejected_day(*counts));
+            }
+        }
+        for (source, path) in &commit.edxml_files {
+            batch.insert(edxml_file_key(source, path), &[]);
+        }
         self.db.apply_batch(batch)?;
         self.sha_log_seq = seq;
         Ok(())
@@ -651,6 +702,19 @@ fn day_key(day: Day) -> [u8; 5] {
     let biased = (i64::from(day) - i64::from(i32::MIN)) as u32;
     let b = biased.to_be_bytes();
     [PREFIX_DAY, b[0], b[1], b[2], b[3]]
+}
+
+fn rejected_day_key(day: Day) -> [u8; 5] {
+    let mut k = day_key(day);
+    k[0] = PREFIX_REJECTED_DAY;
+    k
+}
+
+fn edxml_file_key(source: &str, path: &str) -> Vec<u8> {
+    let mut k = prefixed(PREFIX_EDXML_FILE, source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(path.as_bytes());
+    k
 }
 
 fn day_of_key(k: &[u8]) -> Result<Day, DecodeError> {
@@ -771,6 +835,7 @@ mod tests {
             )],
             outgoing: None,
             incoming: Some(doc()),
+            pending_status: Default::default(),
         };
         let page = vec![("12/QĐ-UBND".to_string(), g)];
         assert_eq!(decode_page(&encode_page(&page)).unwrap(), page);
@@ -808,6 +873,89 @@ mod tests {
             assert_eq!(day_of_key(&day_key(day)).unwrap(), day);
         }
         assert!(day_key(-1) < day_key(0), "day keys sort in day order");
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A page (format 2) of one plain group, as written before edXML data existed.
+    const PLAIN_PAGE_V2: &str = "02010b31322f51c4902d55424e4400000002809dbfa20d010003010b56c4836e207068c3b26e670b31322f51c4902d55424e440f517579e1babf7420c491e1bb8b6e682056e1bb81207669e1bb87632063687579e1bb836e20c491e1bb95692073e1bb910b55424e442074e1bb896e68014061626162616261626162616261626162616261626162616261626162616261626162616261626162616261626162616261626162616261626162616261626162010f4e677579e1bb856e2056c4836e2041";
+    /// Its group bytes: after the format, count and the 11-byte doc_id.
+    const PLAIN_GROUP_OFFSET: usize = 2 * (3 + 11);
+
+    #[test]
+    fn edxml_data_rides_behind_a_flag_and_plain_groups_keep_their_bytes() {
+        use crate::classify::DocStatus;
+        let id = "12/QĐ-UBND".to_string();
+        let plain = DocGroup {
+            incoming: Some(doc()),
+            ..DocGroup::default()
+        };
+        // Old data decodes unchanged, with no edXML data.
+        let decoded = decode_page(&unhex(PLAIN_PAGE_V2)).unwrap();
+        assert_eq!(decoded, vec![(id.clone(), plain.clone())]);
+        assert!(decoded[0].1.incoming.as_ref().unwrap().status.is_empty());
+        // A group without edXML data is still encoded exactly as before.
+        assert_eq!(
+            hex(&encode_group(&plain)),
+            PLAIN_PAGE_V2[PLAIN_GROUP_OFFSET..]
+        );
+        let mut edxml = plain.clone();
+        let d = edxml.incoming.as_mut().unwrap();
+        d.business = 0b10;
+        d.status = DocStatus::from_code(2, 1_781_000_100);
+        edxml.pending_status[0] = DocStatus::from_code(1, 5);
+        let bytes = encode_page(&[(id.clone(), edxml.clone())]);
+        assert_eq!(
+            decode_page(&bytes).unwrap(),
+            vec![(id.clone(), edxml.clone())]
+        );
+        assert_eq!(decode_group(&encode_group(&edxml), &id).unwrap(), edxml);
+    }
+
+    #[test]
+    fn rejected_counts_and_edxml_files_are_committed_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(dir.path(), 1 << 20).unwrap();
+            s.record_batch_once(&Commit {
+                rejected_days: vec![(739_000, [2, 1]), (739_001, [0, 1])],
+                edxml_files: vec![
+                    ("truc".into(), "/in/a.edxml".into()),
+                    ("truc".into(), "/in/b.edxml".into()),
+                    ("truc2".into(), "/in/c.edxml".into()),
+                ],
+                ..Commit::default()
+            })
+            .unwrap();
+            // A day back to zero is removed.
+            s.record_batch_once(&Commit {
+                rejected_days: vec![(739_001, [0, 0])],
+                ..Commit::default()
+            })
+            .unwrap();
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        let agg = s.aggregates().unwrap();
+        assert_eq!(agg.rejected(None, None), [2, 1]);
+        assert_eq!(agg.rejected_days().collect::<Vec<_>>(), vec![739_000]);
+        let files = s.edxml_files("truc").unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(files.contains("/in/a.edxml") && files.contains("/in/b.edxml"));
+        assert_eq!(s.edxml_files("truc2").unwrap().len(), 1);
+        assert!(
+            s.edxml_files("tru").unwrap().is_empty(),
+            "names do not prefix each other"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod config_check;
 mod corpus;
 mod csv;
 mod documents;
+mod edxml;
 mod http_feed;
 mod report_cli;
 mod restart;

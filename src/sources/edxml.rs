@@ -1,0 +1,322 @@
+//! edXML directory sources: a thread that lists the directory (notify plus a
+//! rescan every `poll_interval`), waits until a new file has stopped changing
+//! for `settle`, reads each message once and sends it to the writer. The
+//! files read are committed with the batch, so a restart never reads one twice.
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufReader;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::file::Waker;
+use super::merge::MergeQueue;
+use super::{Item, Rejected, SourceBatch, SourceHandle};
+use crate::parse::edxml::read_message;
+use crate::store::FilePos;
+
+/// Files per batch sent to the writer.
+const BATCH_FILES: usize = 64;
+/// Read buffer: memory per message read does not depend on the file's size.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Whether a file name is an edXML message to read (not a temporary or hidden file).
+pub fn is_message_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let lower = name.to_ascii_lowercase();
+    !name.starts_with('.') && (lower.ends_with(".edxml") || lower.ends_with(".xml"))
+}
+
+/// A file as listed: path, size, mtime (ns), device and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Listed {
+    path: String,
+    len: u64,
+    mtime_ns: i128,
+    dev: u64,
+    ino: u64,
+}
+
+fn list(pattern: &str) -> Result<Vec<Listed>, String> {
+    let paths = glob::glob(pattern).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for path in paths.filter_map(Result::ok) {
+        if !is_message_name(&path) {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !m.is_file() {
+            continue;
+        }
+        out.push(Listed {
+            path: path.to_string_lossy().into_owned(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            dev: m.dev(),
+            ino: m.ino(),
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// A cheap summary of the message files a pattern names: (count, total size, latest mtime).
+pub fn fingerprint(pattern: &str) -> Option<(u64, u64, u64)> {
+    Some(summarize(&list(pattern).ok()?))
+}
+
+fn summarize(files: &[Listed]) -> (u64, u64, u64) {
+    let latest = files.iter().map(|f| f.mtime_ns).max().unwrap_or(0);
+    (
+        files.len() as u64,
+        files.iter().map(|f| f.len).sum(),
+        latest as u64,
+    )
+}
+
+/// Runs one edXML source until `cancel` fires, then closes its queue.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    index: usize,
+    handle: Arc<SourceHandle>,
+    tz: Tz,
+    agency_code: String,
+    done: HashSet<String>,
+    queue: Arc<MergeQueue>,
+    cancel: CancellationToken,
+    waker: Arc<Waker>,
+) {
+    struct CloseOnDrop<'a>(&'a MergeQueue, usize);
+    impl Drop for CloseOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.close(self.1);
+        }
+    }
+    let _close = CloseOnDrop(&queue, index);
+    let mut source = EdxmlSource {
+        index,
+        handle: &handle,
+        tz,
+        agency_code,
+        done,
+        settling: HashMap::new(),
+        unreadable: HashSet::new(),
+        seq: 0,
+    };
+    source.follow(&queue, &cancel, &waker);
+}
+
+struct EdxmlSource<'a> {
+    index: usize,
+    handle: &'a SourceHandle,
+    tz: Tz,
+    agency_code: String,
+    /// Paths already read (committed, or sent to the writer).
+    done: HashSet<String>,
+    /// New files waiting to stop changing: the listing and when it was first seen so.
+    settling: HashMap<String, (Listed, Instant)>,
+    /// Files that could not be opened, logged once.
+    unreadable: HashSet<String>,
+    seq: u64,
+}
+
+impl EdxmlSource<'_> {
+    fn follow(&mut self, queue: &MergeQueue, cancel: &CancellationToken, waker: &Arc<Waker>) {
+        let cfg = self.handle.config.clone();
+        info!(source = %cfg.name, path = %cfg.path, known = self.done.len(), "watching edXML files");
+        let mut watcher = None;
+        let mut failing = false;
+        while !cancel.is_cancelled() {
+            if watcher.is_none() {
+                watcher = super::file::watch(&cfg.path, waker);
+            }
+            let listed = match list(&cfg.path) {
+                Ok(l) => {
+                    if failing {
+                        info!(source = %cfg.name, "source readable again");
+                        failing = false;
+                    }
+                    self.handle.progress().up = true;
+                    l
+                }
+                Err(e) => {
+                    if !failing {
+                        warn!(source = %cfg.name, error = %e, "cannot list edXML files");
+                        failing = true;
+                    }
+                    let mut p = self.handle.progress();
+                    p.up = false;
+                    p.last_error = Some((e, chrono::Utc::now().timestamp()));
+                    waker.wait(cfg.poll_interval);
+                    continue;
+                }
+            };
+            // What this pass saw: the source is caught up while the files still look so.
+            let seen = summarize(&listed);
+            let ready = self.settled(listed, cfg.settle);
+            for chunk in ready.chunks(BATCH_FILES) {
+                let mut items = Vec::with_capacity(chunk.len());
+                let mut files = Vec::with_capacity(chunk.len());
+                for f in chunk {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    if let Some(item) = self.read(f) {
+                        items.push(item);
+                        files.push(FilePos {
+                            path: f.path.clone(),
+                            dev: f.dev,
+                            ino: f.ino,
+                            offset: f.len,
+                            line: 1,
+                            ..FilePos::default()
+                        });
+                    }
+                }
+                if items.is_empty() {
+                    continue;
+                }
+                for f in &files {
+                    self.done.insert(f.path.clone());
+                }
+                if !self.send(queue, cancel, items, files) || cancel.is_cancelled() {
+                    return;
+                }
+            }
+            let wait = if self.settling.is_empty() {
+                let mut p = self.handle.progress();
+                p.idle_after = Some(self.seq);
+                p.observed = vec![seen];
+                cfg.poll_interval
+            } else {
+                // Check again soon: a file is waiting to stop changing.
+                cfg.poll_interval
+                    .min(cfg.settle / 4)
+                    .max(Duration::from_millis(10))
+            };
+            waker.wait(wait);
+        }
+    }
+
+    /// New files that have not changed for `settle`, in name order.
+    fn settled(&mut self, listed: Vec<Listed>, settle: Duration) -> Vec<Listed> {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        let mut present = HashSet::new();
+        for f in listed {
+            if self.done.contains(&f.path) {
+                continue;
+            }
+            present.insert(f.path.clone());
+            match self.settling.get(&f.path) {
+                Some((seen, since)) if *seen == f => {
+                    if now.duration_since(*since) >= settle {
+                        ready.push(f);
+                    }
+                }
+                _ => {
+                    debug!(path = %f.path, len = f.len, "edXML file new or still changing");
+                    self.settling.insert(f.path.clone(), (f, now));
+                }
+            }
+        }
+        self.settling.retain(|p, _| present.contains(p));
+        if !ready.is_empty() {
+            // Idle state is stale as soon as there is something to read.
+            self.handle.progress().idle_after = None;
+        }
+        for f in &ready {
+            self.settling.remove(&f.path);
+        }
+        ready
+    }
+
+    /// Reads one message; `None` when the file cannot be read now (retried later).
+    fn read(&mut self, f: &Listed) -> Option<Item> {
+        let name = &self.handle.config.name;
+        let file = match std::fs::File::open(&f.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                if self.unreadable.insert(f.path.clone()) {
+                    warn!(source = %name, path = %f.path, error = %e, "cannot open edXML file; will retry");
+                }
+                return None;
+            }
+        };
+        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file));
+        // A file that changed while it was read is read again once it settles.
+        match std::fs::metadata(&f.path) {
+            Ok(m) if m.len() == f.len && m.ino() == f.ino => {}
+            _ => {
+                debug!(source = %name, path = %f.path, "edXML file changed while read; waiting for it to settle");
+                return None;
+            }
+        }
+        self.unreadable.remove(&f.path);
+        let reject = |reason: String| {
+            Item::Invalid(Rejected {
+                file: f.path.clone(),
+                line: 0,
+                reason,
+                raw: String::new(),
+            })
+        };
+        Some(match parsed {
+            Err(e) => reject(e.to_string()),
+            Ok(msg) => match msg.to_event(&self.agency_code, self.tz) {
+                Ok(ev) => Item::Event(ev),
+                Err(reason) => reject(reason),
+            },
+        })
+    }
+
+    fn send(
+        &mut self,
+        queue: &MergeQueue,
+        cancel: &CancellationToken,
+        items: Vec<Item>,
+        files: Vec<FilePos>,
+    ) -> bool {
+        self.seq += 1;
+        {
+            let mut p = self.handle.progress();
+            p.sent_seq = self.seq;
+            p.idle_after = None;
+        }
+        queue.push(
+            SourceBatch {
+                source: self.index,
+                seq: self.seq,
+                items,
+                files,
+                retired: Vec::new(),
+                feed: None,
+            },
+            || cancel.is_cancelled(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_and_hidden_files_are_not_messages() {
+        assert!(is_message_name(Path::new("/d/a.edxml")));
+        assert!(is_message_name(Path::new("/d/A.XML")));
+        assert!(!is_message_name(Path::new("/d/a.edxml.tmp")));
+        assert!(!is_message_name(Path::new("/d/.a.edxml")));
+        assert!(!is_message_name(Path::new("/d/a.jsonl")));
+    }
+}
