@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(report))
         .route("/api/v1/documents", get(documents))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/export", get(export))
         .with_state(state)
 }
 
@@ -340,6 +341,75 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "caught_up": all_caught_up,
         "sources": sources,
     }))
+}
+
+/// A response body fed by a channel of chunks.
+struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(|v| http_body::Frame::data(bytes::Bytes::from(v)))))
+    }
+}
+
+/// Writes into the channel of a [`ChannelBody`] in chunks.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.tx
+                .blocking_send(Ok(chunk))
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The store as a snapshot (see [`crate::store::snapshot`]), streamed;
+/// commits wait while it is written.
+async fn export(State(s): State<AppState>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let store = s.store.clone();
+    let agency = s.config.agency.code.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        let mut header = serde_json::Map::new();
+        header.insert("agency".into(), json!(agency));
+        if let Err(e) = store.export(header, &mut w) {
+            tracing::error!(error = %e, "export failed");
+            // The client sees a cut body: the snapshot has no end line.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/jsonl; charset=utf-8")],
+        axum::body::Body::new(ChannelBody(rx)),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

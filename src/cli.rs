@@ -1,6 +1,6 @@
-//! Commands other than `run`: the `report` client, which asks the running
-//! daemon (sled allows one process) and opens the store itself only when no
-//! daemon holds it.
+//! Commands other than `run`: the `report` and `export` clients, which ask
+//! the running daemon (sled allows one process) and open the store
+//! themselves only when no daemon holds it, and `import`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -78,4 +78,81 @@ pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Valu
         }
         Err(e) => Err(e),
     }
+}
+
+/// Streams the body of a GET to `out`; the status, or `None` if nothing listens.
+fn http_get_to(addr: SocketAddr, path: &str, out: &mut impl Write) -> anyhow::Result<Option<u16>> {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return Ok(None);
+    };
+    s.set_read_timeout(Some(Duration::from_secs(300)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut r = std::io::BufReader::new(s);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut r, &mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line);
+    }
+    let status = head
+        .first()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    if status != 200 {
+        let mut body = String::new();
+        let _ = r.read_to_string(&mut body);
+        bail!("daemon at {addr} answered {status}: {}", body.trim());
+    }
+    std::io::copy(&mut r, out)?;
+    Ok(Some(status))
+}
+
+/// Writes a snapshot of the store to `out`: from the running daemon, or
+/// from the store itself when no daemon runs.
+pub fn export(config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut buffered = std::io::BufWriter::new(out);
+    if http_get_to(config.server.listen, "/api/v1/export", &mut buffered)?.is_some() {
+        buffered.flush()?;
+        return Ok(());
+    }
+    let store = match crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)
+    {
+        Ok(s) => s,
+        Err(e @ StoreError::Locked { .. }) => bail!(
+            "{e}, but its API at {} does not answer",
+            config.server.listen
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let mut header = serde_json::Map::new();
+    header.insert("agency".into(), Value::from(config.agency.code.clone()));
+    let summary = store.export(header, &mut buffered)?;
+    buffered.flush()?;
+    tracing::info!(?summary, "snapshot written");
+    Ok(())
+}
+
+/// Reads a snapshot into the (new or empty) store of `config`; refuses
+/// while a daemon holds the store.
+pub fn import(
+    config: &Config,
+    input: impl std::io::BufRead,
+) -> anyhow::Result<crate::store::snapshot::Summary> {
+    if let Ok((_, _)) = http_get(config.server.listen, "/healthz") {
+        bail!(
+            "a docflowd answers at {}: stop it before importing (a snapshot is read into an empty store)",
+            config.server.listen
+        );
+    }
+    std::fs::create_dir_all(&config.storage.path).with_context(|| {
+        format!(
+            "cannot create storage directory {}",
+            config.storage.path.display()
+        )
+    })?;
+    let mut store = crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)?;
+    Ok(store.import(input)?)
 }

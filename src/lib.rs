@@ -8,7 +8,8 @@
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
-//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands.
+//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
+//! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`].
 
 pub mod aggregate;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
+pub mod rebuild;
 pub mod report;
 pub mod sources;
 pub mod store;

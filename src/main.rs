@@ -49,6 +49,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
+    /// Rebuild the store by re-reading every source from the beginning (daemon stopped).
+    Rebuild {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Write a snapshot of the store (JSON Lines) to stdout; works while the daemon runs.
+    Export {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Read a snapshot from stdin into a new, empty store (daemon stopped).
+    Import {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Generate a synthetic feed and run the daemon on it.
     Demo(docflow::demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
@@ -115,7 +130,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(async {
                 let token = CancellationToken::new();
                 cancel_on_signals(token.clone());
-                docflow::daemon::run(c, token, |_| {}).await
+                docflow::daemon::run_supervised(c, token, |_| {}).await
             })
         }
         Command::Report {
@@ -141,5 +156,33 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Generate(args) => docflow::demo::generate_cmd(&args),
+        Command::Rebuild { config } => {
+            let c = Config::load(&config)?;
+            let r = docflow::rebuild::rebuild(&c)?;
+            for (name, accepted, duplicate, invalid) in &r.sources {
+                println!("{name}: {accepted} accepted, {duplicate} duplicate, {invalid} invalid");
+            }
+            println!(
+                "store {} rebuilt in {:.1} s ({} alert state keys carried over)",
+                c.storage.path.display(),
+                r.elapsed.as_secs_f64(),
+                r.carried
+            );
+            Ok(())
+        }
+        Command::Export { config } => {
+            let c = Config::load(&config)?;
+            docflow::cli::export(&c, &mut std::io::stdout().lock())
+        }
+        Command::Import { config } => {
+            let c = Config::load(&config)?;
+            let summary = docflow::cli::import(&c, std::io::stdin().lock())?;
+            let total: u64 = summary.values().sum();
+            eprintln!(
+                "imported {total} records into {}: {summary:?}",
+                c.storage.path.display()
+            );
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,193 @@
+//! Store layout migrations: one step per version (vN → vN+1), each applied
+//! as one atomic sled batch that also bumps the version key, so a crash
+//! leaves the store at a consistent version and the next start goes on.
+
+use std::collections::BTreeMap;
+
+use super::codec::{DecodeError, Reader, Writer};
+use super::{StoreError, KEY_META, KEY_VERSION, PREFIX_SEEN};
+
+/// Format byte of the `\x00meta` value.
+const FORMAT_META: u8 = 1;
+/// Event-id hashes per value once compacted (512 KiB values).
+pub const SEEN_CHUNK_IDS: usize = 64 * 1024;
+
+/// Named counts of what a step rewrote.
+pub type StepCounts = BTreeMap<&'static str, u64>;
+
+/// One layout step: turns a store of version `from` into version `from + 1`.
+pub struct Migration {
+    pub from: u32,
+    pub what: &'static str,
+    run: fn(&sled::Db, &mut sled::Batch) -> Result<StepCounts, StoreError>,
+}
+
+/// Every migration, in order; `MIGRATIONS[i].from == i + 1`.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    what: "store metadata (creator, migration history); seen event ids packed into few values",
+    run: v1_to_v2,
+}];
+
+/// What one applied step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub from: u32,
+    pub to: u32,
+    pub what: &'static str,
+    pub counts: StepCounts,
+}
+
+/// When and by which docflowd a store was created and migrated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// docflowd version that created the store (`""` if it predates this record).
+    pub created_by: String,
+    /// Unix time of creation (0 if unknown).
+    pub created_at: i64,
+    /// Applied migrations: (from version, unix time, docflowd version).
+    pub migrations: Vec<(u32, i64, String)>,
+}
+
+pub fn encode_meta(m: &Meta) -> Vec<u8> {
+    let mut w = Writer::new(FORMAT_META);
+    w.str(&m.created_by)
+        .ivar(m.created_at)
+        .uvar(m.migrations.len() as u64);
+    for (from, at, by) in &m.migrations {
+        w.uvar(u64::from(*from)).ivar(*at).str(by);
+    }
+    w.buf
+}
+
+pub fn decode_meta(v: &[u8]) -> Result<Meta, DecodeError> {
+    let mut r = Reader::new(v, FORMAT_META)?;
+    let created_by = r.str()?;
+    let created_at = r.ivar()?;
+    let n = r.count()?;
+    let migrations = (0..n)
+        .map(|_| Ok((r.uvar()? as u32, r.ivar()?, r.str()?)))
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(Meta {
+        created_by,
+        created_at,
+        migrations,
+    })
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Metadata of a store created now by this binary.
+pub fn new_meta() -> Meta {
+    Meta {
+        created_by: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: now(),
+        migrations: Vec::new(),
+    }
+}
+
+/// Brings a store of layout `found` up to `target`, one atomic step at a time.
+pub fn migrate(db: &sled::Db, found: u32, target: u32) -> Result<Vec<StepReport>, StoreError> {
+    let mut reports = Vec::new();
+    let mut version = found;
+    while version < target {
+        let step = MIGRATIONS
+            .iter()
+            .find(|m| m.from == version)
+            .ok_or(DecodeError("no migration from this layout version"))?;
+        let mut batch = sled::Batch::default();
+        let counts = (step.run)(db, &mut batch)?;
+        batch.insert(KEY_VERSION, &(version + 1).to_le_bytes());
+        db.apply_batch(batch)?;
+        db.flush()?;
+        reports.push(StepReport {
+            from: version,
+            to: version + 1,
+            what: step.what,
+            counts,
+        });
+        version += 1;
+    }
+    Ok(reports)
+}
+
+/// Records a migration from `from` in the metadata (part of the step's batch).
+fn record_step(db: &sled::Db, batch: &mut sled::Batch, from: u32) -> Result<(), StoreError> {
+    let mut meta = match db.get(KEY_META)? {
+        Some(v) => decode_meta(&v)?,
+        None => Meta::default(),
+    };
+    meta.migrations
+        .push((from, now(), env!("CARGO_PKG_VERSION").to_string()));
+    batch.insert(KEY_META, encode_meta(&meta));
+    Ok(())
+}
+
+/// v1 → v2: adds `\x00meta`, and packs the seen event ids, which v1 wrote as
+/// one value per commit (one sled key per batch ever committed, all read at
+/// every start), into values of [`SEEN_CHUNK_IDS`] ids.
+fn v1_to_v2(db: &sled::Db, batch: &mut sled::Batch) -> Result<StepCounts, StoreError> {
+    record_step(db, batch, 1)?;
+    let mut counts = BTreeMap::new();
+    let (mut lists, mut ids, mut chunks) = (0u64, 0u64, 0u64);
+    for kind in [0u8, 1u8] {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut last_key: Option<sled::IVec> = None;
+        for item in db.scan_prefix([PREFIX_SEEN, kind]) {
+            let (k, v) = item?;
+            if v.len() % 8 != 0 {
+                return Err(DecodeError("seen id list not a multiple of 8 bytes").into());
+            }
+            lists += 1;
+            ids += (v.len() / 8) as u64;
+            batch.remove(k.clone());
+            pending.extend_from_slice(&v);
+            last_key = Some(k);
+            // A chunk is keyed by the last list merged into it: its sequence
+            // number is below every later commit's, so none is overwritten.
+            if pending.len() >= SEEN_CHUNK_IDS * 8 {
+                batch.insert(last_key.take().expect("key of a merged list"), pending);
+                pending = Vec::new();
+                chunks += 1;
+            }
+        }
+        if let Some(k) = last_key {
+            batch.insert(k, pending);
+            chunks += 1;
+        }
+    }
+    counts.insert("seen_id_lists_before", lists);
+    counts.insert("seen_id_lists_after", chunks);
+    counts.insert("seen_ids", ids);
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_form_one_chain_up_to_this_binarys_version() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                m.from as usize,
+                i + 1,
+                "migration {i} starts at the wrong version"
+            );
+        }
+        assert_eq!(MIGRATIONS.len() as u32 + 1, super::super::STORE_VERSION);
+    }
+
+    #[test]
+    fn meta_round_trips() {
+        let m = Meta {
+            created_by: "0.1.0".into(),
+            created_at: 1_781_000_000,
+            migrations: vec![(1, 1_781_000_100, "0.2.0".into())],
+        };
+        assert_eq!(decode_meta(&encode_meta(&m)).unwrap(), m);
+        assert!(decode_meta(&[9, 1]).is_err());
+    }
+}
