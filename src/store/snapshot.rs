@@ -158,10 +158,21 @@ impl Store {
             return Err(SnapshotError::NotEmpty(self.path.clone()));
         }
         let bad = |line: u64, message: String| SnapshotError::Bad { line, message };
-        let mut lines = input.lines();
-        let header: Value = match lines.next() {
+        let mut input = input;
+        // Every line of a snapshot ends with a newline: one that does not was cut.
+        let mut next_line = |n: u64| -> Result<Option<String>, SnapshotError> {
+            let mut line = String::new();
+            if input.read_line(&mut line)? == 0 {
+                return Ok(None);
+            }
+            if !line.ends_with('\n') {
+                return Err(SnapshotError::Truncated(n.saturating_sub(1)));
+            }
+            Ok(Some(line))
+        };
+        let header: Value = match next_line(1)? {
             None => return Err(bad(1, "empty input: no snapshot header".into())),
-            Some(l) => serde_json::from_str(&l?).map_err(|e| bad(1, format!("header: {e}")))?,
+            Some(l) => serde_json::from_str(&l).map_err(|e| bad(1, format!("header: {e}")))?,
         };
         if header["docflow_snapshot"].as_u64() != Some(u64::from(SNAPSHOT_FORMAT)) {
             return Err(bad(
@@ -192,9 +203,9 @@ impl Store {
         let mut records = 0u64;
         let mut n = 1u64;
         let mut ended = false;
-        for line in lines {
+        loop {
             n += 1;
-            let line = line?;
+            let Some(line) = next_line(n)? else { break };
             if line.trim().is_empty() {
                 continue;
             }
@@ -234,7 +245,7 @@ impl Store {
             }
         }
         if !ended {
-            return Err(SnapshotError::Truncated(n));
+            return Err(SnapshotError::Truncated(n - 1));
         }
         self.db.apply_batch(batch)?;
         if version < STORE_VERSION {

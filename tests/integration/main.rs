@@ -9,3 +9,4 @@ mod documents;
 mod report_cli;
 mod restart;
 mod rotation;
+mod safety;
