@@ -2,6 +2,8 @@
 //! time formats, and validation into typed events. Pure: no I/O.
 
 pub mod csv;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod jsonl;
 pub mod normalize;
 pub mod record;
