@@ -30,8 +30,9 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::A
     let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
     let unreadable = || {
         format!(
-            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c CONFIG",
-            config.storage.path.display()
+            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c {}",
+            config.storage.path.display(),
+            config.file.display()
         )
     };
     let settings = Settings {
@@ -77,8 +78,9 @@ pub async fn run(
     let (store, aggregates) = open_store(&config)?;
     let unreadable = || {
         format!(
-            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c CONFIG",
-            config.storage.path.display()
+            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c {}",
+            config.storage.path.display(),
+            config.file.display()
         )
     };
     if crate::ingest::store_failing() {

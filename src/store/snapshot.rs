@@ -261,6 +261,99 @@ impl Store {
 mod tests {
     use super::*;
 
+    use crate::store::{Commit, PendingSha, SourceState};
+
+    fn filled(path: &std::path::Path) -> Store {
+        let mut s = Store::open(path, 1 << 20).unwrap();
+        s.record_batch_once(&Commit {
+            sha_log: vec![("aa".into(), "D1".into())],
+            pending_put: vec![("bb".into(), PendingSha::default())],
+            seen: [vec![1, 2], vec![3]],
+            sources: vec![(
+                "exchange".into(),
+                SourceState {
+                    accepted: 2,
+                    ..Default::default()
+                },
+            )],
+            ..Commit::default()
+        })
+        .unwrap();
+        s.put_raw(&[(b"Arule".to_vec(), b"firing".to_vec())])
+            .unwrap();
+        s
+    }
+
+    fn contents(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        s.db.iter()
+            .map(|kv| kv.unwrap())
+            .filter(|(k, _)| k.as_ref() != KEY_META)
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn export_then_import_gives_the_same_store() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let source = filled(a.path());
+        let mut out = Vec::new();
+        source.export(Default::default(), &mut out).unwrap();
+        let mut target = Store::open(b.path(), 1 << 20).unwrap();
+        let summary = target.import(out.as_slice()).unwrap();
+        assert_eq!(summary["alert_state"], 1);
+        assert_eq!(summary["source_state"], 1);
+        drop(target);
+        let target = Store::open(b.path(), 1 << 20).unwrap();
+        assert_eq!(contents(&target), contents(&source));
+        // A second import into the now filled store is refused.
+        let mut target = target;
+        assert!(matches!(
+            target.import(out.as_slice()),
+            Err(SnapshotError::NotEmpty(_))
+        ));
+    }
+
+    #[test]
+    fn a_cut_or_foreign_snapshot_is_refused_and_never_opens_as_data() {
+        let a = tempfile::tempdir().unwrap();
+        let source = filled(a.path());
+        let mut out = Vec::new();
+        source.export(Default::default(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let without_end: String = text
+            .lines()
+            .take(text.lines().count() - 1)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (input, what) in [
+            (without_end.as_str(), "truncated"),
+            (&text[..text.len() - 5], "truncated"),
+            ("{\"docflow_snapshot\":99,\"store_version\":1}\n", "format"),
+            (
+                "{\"docflow_snapshot\":1,\"store_version\":99}\n{\"type\":\"end\",\"records\":0}\n",
+                "upgrade",
+            ),
+            ("", "empty"),
+        ] {
+            let b = tempfile::tempdir().unwrap();
+            let mut target = Store::open(b.path(), 1 << 20).unwrap();
+            let e = target
+                .import(input.as_bytes())
+                .err()
+                .expect("refused")
+                .to_string();
+            assert!(e.contains(what), "{what}: {e}");
+            drop(target);
+            if what == "truncated" {
+                let e = Store::open(b.path(), 1 << 20)
+                    .err()
+                    .expect("half import refused");
+                assert!(e.to_string().contains("import"), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn hex_round_trips() {
         let b: Vec<u8> = (0..=255).collect();
