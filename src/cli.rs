@@ -135,17 +135,57 @@ pub fn export(config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a snapshot into the (new or empty) store of `config`; refuses
-/// while a daemon holds the store.
-pub fn import(
-    config: &Config,
-    input: impl std::io::BufRead,
-) -> anyhow::Result<crate::store::snapshot::Summary> {
-    if let Ok((_, _)) = http_get(config.server.listen, "/healthz") {
-        bail!(
-            "a docflowd answers at {}: stop it before importing (a snapshot is read into an empty store)",
-            config.server.listen
-        );
+/// Sends a snapshot to the running daemon (`POST /api/v1/import`, chunked);
+/// `None` if no daemon listens.
+fn post_import(addr: SocketAddr, mut input: impl std::io::Read) -> anyhow::Result<Option<Value>> {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return Ok(None);
+    };
+    s.set_read_timeout(Some(Duration::from_secs(600)))?;
+    let mut w = std::io::BufWriter::new(s.try_clone()?);
+    write!(
+        w,
+        "POST /api/v1/import HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/jsonl\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        write!(w, "{n:x}\r\n")?;
+        w.write_all(&buf[..n])?;
+        w.write_all(b"\r\n")?;
+    }
+    w.write_all(b"0\r\n\r\n")?;
+    w.flush()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // The body may be chunked: keep the JSON object between the first `{` and the last `}`.
+    let json = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &body[a..=b],
+        _ => body.trim(),
+    };
+    if status != 200 {
+        bail!("daemon at {addr} refused the snapshot ({status}): {json}");
+    }
+    Ok(Some(serde_json::from_str(json).unwrap_or(Value::Null)))
+}
+
+/// Reads a snapshot: through the running daemon, which restarts on the
+/// imported store, or, when none runs, into the (new or empty) store.
+pub fn import(config: &Config, mut input: impl std::io::BufRead) -> anyhow::Result<Value> {
+    // Is a daemon there? Ask without sending anything yet.
+    if http_get(config.server.listen, "/healthz").is_ok() {
+        return post_import(config.server.listen, &mut input)?
+            .context("the daemon stopped answering during the import");
     }
     std::fs::create_dir_all(&config.storage.path).with_context(|| {
         format!(
@@ -154,5 +194,6 @@ pub fn import(
         )
     })?;
     let mut store = crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)?;
-    Ok(store.import(input)?)
+    let summary = store.import(input)?;
+    Ok(serde_json::json!({ "imported": summary }))
 }

@@ -73,6 +73,16 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    run_with(config, shutdown, on_ready, api::Restart::default()).await
+}
+
+/// [`run`], also stopping when `restart` fires (an import through the API).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(SocketAddr),
+    restart: api::Restart,
+) -> anyhow::Result<()> {
     let listener = bind(&config).await?;
     let addr = listener.local_addr()?;
     let (store, aggregates) = open_store(&config)?;
@@ -149,11 +159,20 @@ pub async fn run(
         shared: shared.clone(),
         store,
         ready: ready.clone(),
+        restart: restart.clone(),
     };
     info!(listen = %addr, sources = handles.len(), store = %config.storage.path.display(), "docflowd started");
     on_ready(addr);
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let stop_serving = {
+        let (shutdown, restart) = (shutdown.clone(), restart.token.clone());
+        async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = restart.cancelled() => {}
+            }
+        }
+    };
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_serving);
     let recovery = tokio::spawn(recover_after_store_failure(
         store_failed.clone(),
         shutdown.clone(),
@@ -261,6 +280,25 @@ fn reexec() -> std::io::Error {
         .exec()
 }
 
+/// Puts the store in `new` in place of the one at `path` (both closed).
+fn replace_store(path: &Path, new: &Path) -> anyhow::Result<()> {
+    let mut old = path.as_os_str().to_owned();
+    old.push(".old");
+    let old = PathBuf::from(old);
+    if old.exists() {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    std::fs::rename(path, &old).with_context(|| format!("cannot move {} aside", path.display()))?;
+    if let Err(e) = std::fs::rename(new, path) {
+        let _ = std::fs::rename(&old, path);
+        return Err(e)
+            .with_context(|| format!("cannot move {} to {}", new.display(), path.display()));
+    }
+    std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    Ok(())
+}
+
 /// Longest wait between attempts to open the store while recovering.
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
 
@@ -280,12 +318,29 @@ pub async fn run_supervised(
     let mut on_ready = Some(on_ready);
     let mut delay = Duration::from_millis(500);
     loop {
-        let result = run(config.clone(), shutdown.clone(), |addr| {
-            if let Some(f) = on_ready.take() {
-                f(addr)
-            }
-        })
+        let restart = api::Restart::default();
+        let result = run_with(
+            config.clone(),
+            shutdown.clone(),
+            |addr| {
+                if let Some(f) = on_ready.take() {
+                    f(addr)
+                }
+            },
+            restart.clone(),
+        )
         .await;
+        if let Some(imported) = restart.take_imported() {
+            result?;
+            if shutdown.is_cancelled() {
+                // Stopped meanwhile: the imported store stays beside the live one.
+                warn!(imported = %imported.display(), "stopped before the imported store was put in place; it is left there");
+                return Ok(());
+            }
+            replace_store(&config.storage.path, &imported)?;
+            info!(store = %config.storage.path.display(), "imported store in place: starting on it");
+            continue;
+        }
         let retry = match &result {
             Err(e) if crate::ingest::store_failing() => matches!(
                 e.downcast_ref::<crate::store::StoreError>(),

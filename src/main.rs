@@ -59,7 +59,7 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Read a snapshot from stdin into a new, empty store (daemon stopped).
+    /// Read a snapshot from stdin: through the running daemon (which restarts on it), or into an empty store.
     Import {
         #[arg(short, long)]
         config: PathBuf,
@@ -176,11 +176,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { config } => {
             let c = Config::load(&config)?;
-            let summary = docflow::cli::import(&c, std::io::stdin().lock())?;
-            let total: u64 = summary.values().sum();
+            let answer = docflow::cli::import(&c, std::io::stdin().lock())?;
             eprintln!(
-                "imported {total} records into {}: {summary:?}",
-                c.storage.path.display()
+                "imported into {}: {}",
+                c.storage.path.display(),
+                answer["imported"]
             );
             Ok(())
         }

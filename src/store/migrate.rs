@@ -168,8 +168,8 @@ fn v1_to_v2(db: &sled::Db, batch: &mut sled::Batch) -> Result<StepCounts, StoreE
 mod tests {
     use super::super::encoding::{encode_day, encode_page, encode_sha_log, encode_source};
     use super::super::{
-        day_key, DocGroup, SourceState, Store, PREFIX_DAY, PREFIX_PAGE, PREFIX_PAGE_KEY,
-        PREFIX_SHA_LOG, PREFIX_SOURCE, STORE_VERSION,
+        day_key, DocGroup, SourceState, Store, PREFIX_PAGE, PREFIX_PAGE_KEY, PREFIX_SHA_LOG,
+        PREFIX_SOURCE, STORE_VERSION,
     };
     use super::*;
     use crate::parse::record::SourceKind;

@@ -340,8 +340,7 @@ mod tests {
             let mut target = Store::open(b.path(), 1 << 20).unwrap();
             let e = target
                 .import(input.as_bytes())
-                .err()
-                .expect("refused")
+                .expect_err("refused")
                 .to_string();
             assert!(e.contains(what), "{what}: {e}");
             drop(target);

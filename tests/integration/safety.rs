@@ -385,3 +385,66 @@ fn disk_full_then_space_back_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(d.report("")["outgoing"]["total"], 4500);
     d.stop();
 }
+
+#[test]
+fn import_through_the_running_daemon_replaces_its_store() {
+    let env = Env::exchange_and_signatures();
+    let d = run_on_corpus(&env);
+    let out = env.cli(&["export", "-c", env.config.to_str().unwrap()]);
+    assert!(out.status.success(), "export failed:\n{}", stderr_of(&out));
+    let snapshot = out.stdout;
+    // Documents counted after the snapshot, from a file then removed: only
+    // the live store knows them, so they vanish if the snapshot is restored.
+    env.append("exchange-extra.jsonl", &exchange_lines("EXTRA", 1..=3));
+    d.wait_status(CATCH_UP, "3 extra documents", |s| {
+        counts(s, "exchange").0 == EXCHANGE_COUNTS.0 + 3 && s["caught_up"] == true
+    });
+    std::fs::remove_file(env.log("exchange-extra.jsonl")).unwrap();
+
+    let mut child = Command::new(BIN)
+        .args(["import", "-c"])
+        .arg(&env.config)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&snapshot).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "import failed:\n{}", stderr_of(&out));
+    let status = d.wait_status(CATCH_UP, "restarted on the snapshot", |s| {
+        counts(s, "exchange").0 == EXCHANGE_COUNTS.0 && s["caught_up"] == true
+    });
+    assert_corpus_counts(&status);
+    assert_golden_reports(d.addr);
+    assert!(
+        d.stderr_text().contains("imported store in place"),
+        "{}",
+        d.stderr_text()
+    );
+    // A cut snapshot is refused and the daemon keeps its store.
+    let mut child = Command::new(BIN)
+        .args(["import", "-c"])
+        .arg(&env.config)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&snapshot[..snapshot.len() / 2])
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a cut snapshot was accepted");
+    assert!(stderr_of(&out).contains("truncated"), "{}", stderr_of(&out));
+    assert_eq!(d.get("/readyz").0, 200);
+    assert_golden_reports(d.addr);
+    d.stop();
+}
