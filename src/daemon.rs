@@ -200,6 +200,8 @@ pub async fn run_with(
         Err(_) => warn!("shutdown took longer than 20 s; exiting without waiting"),
     }
     recovery.abort();
+    // Its clone of the store must be gone before the store is reopened.
+    let _ = recovery.await;
     result.context("HTTP server failed")
 }
 
@@ -303,7 +305,7 @@ fn replace_store(path: &Path, new: &Path) -> anyhow::Result<()> {
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
 
 /// [`run`], for `docflowd run`: when started again after a failed store
-/// write (see [`recover_after_store_failure`]), a store that cannot be
+/// write (the re-execution described in the README), a store that cannot be
 /// opened for lack of space is retried with backoff instead of exiting.
 pub async fn run_supervised(
     config: Config,
