@@ -343,15 +343,26 @@ pub async fn run_supervised(
             info!(store = %config.storage.path.display(), "imported store in place: starting on it");
             continue;
         }
-        let retry = match &result {
-            Err(e) if crate::ingest::store_failing() => matches!(
-                e.downcast_ref::<crate::store::StoreError>(),
-                Some(crate::store::StoreError::Open { .. } | crate::store::StoreError::Write(_))
-            ),
-            _ => false,
-        };
+        let store_error = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<crate::store::StoreError>());
+        let disk_full = matches!(store_error, Some(crate::store::StoreError::Open { source: sled::Error::Io(e), .. } | crate::store::StoreError::Write(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull);
+        let retry = disk_full
+            || (crate::ingest::store_failing()
+                && matches!(
+                    store_error,
+                    Some(
+                        crate::store::StoreError::Open { .. } | crate::store::StoreError::Write(_)
+                    )
+                ));
         if !retry || shutdown.is_cancelled() {
             return result;
+        }
+        if !crate::ingest::store_failing() {
+            // Started on a full disk: the one ERROR line of this failure.
+            crate::ingest::mark_store_failing();
+            error!(error = %result.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default(), "cannot open the store: disk full; retrying");
         }
         warn!(retry_in_ms = delay.as_millis() as u64, error = %result.err().map(|e| format!("{e:#}")).unwrap_or_default(), "store still cannot be opened");
         tokio::select! {

@@ -35,6 +35,10 @@ const PREFIX_SEEN: u8 = b'e';
 
 const FORMAT_SETTINGS: u8 = 1;
 
+/// File next to sled's files saying a docflow store was created here.
+const MARKER_FILE: &str = "DOCFLOW_STORE";
+const MARKER_TEXT: &str = "A docflow store (sled). Back it up with `docflowd export`; if it is damaged, `docflowd rebuild` re-reads the logs.\n";
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -242,10 +246,13 @@ impl Store {
         Ok(Store::open_migrating(path, cache_capacity)?.0)
     }
 
-    /// Whether `path` holds a store already (sled's data file is there):
-    /// such a store must open with its data, never as a fresh one.
+    /// Whether `path` holds a store already (docflowd's marker, or sled's
+    /// data file with data in it): such a store must open with its data,
+    /// never as a fresh one. An empty data file without the marker is what
+    /// a creation that failed (e.g. on a full disk) leaves.
     pub fn exists(path: &Path) -> bool {
-        path.join("db").exists()
+        path.join(MARKER_FILE).exists()
+            || std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0)
     }
 
     /// Like [`Store::open`], also returning the migration steps applied.
@@ -353,6 +360,16 @@ impl Store {
                     path: path.to_path_buf(),
                 })
             }
+        }
+        if !path.join(MARKER_FILE).exists() {
+            // Written once the version is durable: from now on an empty or
+            // unreadable store here is damage, not a first start.
+            std::fs::write(path.join(MARKER_FILE), MARKER_TEXT).map_err(|source| {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source: source.into(),
+                }
+            })?;
         }
         if db.contains_key(snapshot::KEY_IMPORTING)? {
             return Err(StoreError::Unreadable {
@@ -825,6 +842,19 @@ mod tests {
             s.meta().unwrap().unwrap().created_by,
             env!("CARGO_PKG_VERSION")
         );
+    }
+
+    #[test]
+    fn an_empty_data_file_left_by_a_failed_creation_is_a_fresh_start() {
+        // A creation on a full disk leaves sled's files empty and no marker.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), b"").unwrap();
+        std::fs::write(dir.path().join("conf"), b"").unwrap();
+        assert!(!Store::exists(dir.path()));
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(s.sources().unwrap().is_empty());
+        drop(s);
+        assert!(Store::exists(dir.path()), "created: marked as a store");
     }
 
     #[test]

@@ -448,3 +448,57 @@ fn import_through_the_running_daemon_replaces_its_store() {
     assert_golden_reports(d.addr);
     d.stop();
 }
+
+#[test]
+#[ignore = "needs root for a size-limited tmpfs"]
+fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
+    let env = Env::new(&source("exchange", "exchange", "{logs}/exchange*.jsonl"));
+    let mnt = env.dir.path().join("small");
+    let _fs = Tmpfs::mount(&mnt, "4m");
+    let config = std::fs::read_to_string(&env.config).unwrap().replace(
+        &env.store().display().to_string(),
+        &mnt.join("store").display().to_string(),
+    );
+    std::fs::write(&env.config, config).unwrap();
+    env.append("exchange.jsonl", &exchange_lines("F", 1..=300));
+    let ballast = mnt.join("ballast");
+    fill(&ballast);
+    let stderr = std::fs::File::create(env.stderr_path()).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&env.config)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let log = std::fs::read_to_string(env.stderr_path()).unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "docflowd gave up on a full disk:\n{log}"
+    );
+    assert_eq!(error_lines(&log).len(), 1, "one ERROR line:\n{log}");
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + CATCH_UP;
+    let status = loop {
+        if let Ok((200, body)) = docflow::cli::http_get(env.addr, "/api/v1/status") {
+            let s: Value = serde_json::from_str(&body).unwrap();
+            if s["caught_up"] == true && counts(&s, "exchange").0 == 300 {
+                break s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not caught up after space came back:\n{}",
+            std::fs::read_to_string(env.stderr_path()).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(counts(&status, "exchange"), (300, 0, 0));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success());
+}
