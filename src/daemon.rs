@@ -185,6 +185,12 @@ pub async fn run_with(
     info!("shutting down: stopping sources");
     ready.store(false, Ordering::Relaxed);
     sources_stop.cancel();
+    // The writer finishes its current batch only: what is still queued was
+    // never committed and is read again at the next start.
+    let dropped = queue.discard_queued();
+    if dropped > 0 {
+        info!(batches = dropped, "queued batches left for the next start");
+    }
     for w in &wakers {
         w.wake();
     }
