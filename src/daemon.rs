@@ -2,13 +2,14 @@
 //! source and the HTTP server, and drains them in order on shutdown.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
@@ -27,22 +28,56 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::A
         )
     })?;
     let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
+    let unreadable = || {
+        format!(
+            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c {}",
+            config.storage.path.display(),
+            config.file.display()
+        )
+    };
     let settings = Settings {
         timezone: config.agency.timezone.name().to_string(),
         required_roles: config.required_roles,
     };
-    let aggregates = match store.settings()? {
-        Some(s) if s == settings => store.aggregates()?,
+    let aggregates = match store.settings().with_context(unreadable)? {
+        Some(s) if s == settings => store.aggregates().with_context(unreadable)?,
         previous => {
             if previous.is_some() {
                 info!("timezone or required signature roles changed: recounting documents");
             }
             let tz = config.agency.timezone;
             let roles = config.required_roles;
-            store.recount(&settings, |doc| Ingestor::slot(doc, tz, roles))?
+            store
+                .recount(&settings, |doc| Ingestor::slot(doc, tz, roles))
+                .with_context(unreadable)?
         }
     };
     Ok((store, aggregates))
+}
+
+/// Starts the reader thread of source `i`: file tailer, HTTP feed or edXML directory.
+pub fn spawn_reader(
+    i: usize,
+    handle: Arc<SourceHandle>,
+    config: &Config,
+    store: &Store,
+    queue: Arc<MergeQueue>,
+    stop: CancellationToken,
+    waker: Arc<Waker>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let tz = config.agency.timezone;
+    let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+    Ok(if handle.config.format == crate::config::Format::Edxml {
+        let done = store.edxml_files(&handle.config.name)?;
+        let code = config.agency.code.clone();
+        thread.spawn(move || {
+            crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
+        })?
+    } else if handle.config.http.is_some() {
+        thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
+    } else {
+        thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?
+    })
 }
 
 /// Binds the HTTP listener, naming the config key on failure.
@@ -63,10 +98,31 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    run_with(config, shutdown, on_ready, api::Restart::default()).await
+}
+
+/// [`run`], also stopping when `restart` fires (an import through the API).
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(SocketAddr),
+    restart: api::Restart,
+) -> anyhow::Result<()> {
     let listener = bind(&config).await?;
     let addr = listener.local_addr()?;
     let (store, aggregates) = open_store(&config)?;
-    let committed = store.sources()?;
+    let unreadable = || {
+        format!(
+            "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c {}",
+            config.storage.path.display(),
+            config.file.display()
+        )
+    };
+    if crate::ingest::store_failing() {
+        store.probe_write()?;
+        crate::ingest::store_recovered();
+    }
+    let committed = store.sources().with_context(unreadable)?;
     let rejected_dir = config.storage.path.join("rejected");
     let mut handles = Vec::new();
     for source in &config.sources {
@@ -87,13 +143,16 @@ pub async fn run(
     });
 
     let queue = Arc::new(MergeQueue::new(handles.len()));
+    let store_failed = CancellationToken::new();
     let ingestor = Ingestor::new(
         store.clone(),
         config.agency.timezone,
         config.required_roles,
         rejected_dir,
         shared.clone(),
-    )?;
+    )
+    .with_context(unreadable)?
+    .stop_on_store_failure(store_failed.clone());
     let writer = std::thread::Builder::new().name("writer".into()).spawn({
         let queue = queue.clone();
         move || ingestor.run(&queue)
@@ -105,26 +164,10 @@ pub async fn run(
     for (i, handle) in handles.iter().enumerate() {
         let waker = Arc::new(Waker::default());
         wakers.push(waker.clone());
-        let (handle, queue, stop, tz) = (
-            handle.clone(),
-            queue.clone(),
-            sources_stop.clone(),
-            config.agency.timezone,
-        );
-        let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
-        if handle.config.format == crate::config::Format::Edxml {
-            let done = store.edxml_files(&handle.config.name)?;
-            let code = config.agency.code.clone();
-            readers.push(thread.spawn(move || {
-                crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
-            })?);
-            continue;
-        }
-        readers.push(if handle.config.http.is_some() {
-            thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
-        } else {
-            thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?
-        });
+        let (handle, queue, stop) = (handle.clone(), queue.clone(), sources_stop.clone());
+        readers.push(spawn_reader(
+            i, handle, &config, &store, queue, stop, waker,
+        )?);
     }
 
     let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())
@@ -135,17 +178,34 @@ pub async fn run(
         .map(|a| tokio::spawn(a.run(alerts_stop.clone())));
 
     let ready = Arc::new(AtomicBool::new(true));
+    let store_keepalive = store.clone();
     let state = AppState {
         config: Arc::new(config.clone()),
         shared: shared.clone(),
         store,
         ready: ready.clone(),
         alerts: alerting,
+        restart: restart.clone(),
     };
     info!(listen = %addr, sources = handles.len(), store = %config.storage.path.display(), "docflowd started");
     on_ready(addr);
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let stop_serving = {
+        let (shutdown, restart) = (shutdown.clone(), restart.token.clone());
+        async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = restart.cancelled() => {}
+            }
+        }
+    };
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_serving);
+    let recovery = tokio::spawn(recover_after_store_failure(
+        store_failed.clone(),
+        shutdown.clone(),
+        sources_stop.clone(),
+        store_keepalive,
+        config.storage.path.clone(),
+    ));
     let result = server.await;
 
     info!("shutting down: stopping sources");
@@ -160,6 +220,12 @@ pub async fn run(
         }
     }
     sources_stop.cancel();
+    // The writer finishes its current batch only: what is still queued was
+    // never committed and is read again at the next start.
+    let dropped = queue.discard_queued();
+    if dropped > 0 {
+        info!(batches = dropped, "queued batches left for the next start");
+    }
     for w in &wakers {
         w.wake();
     }
@@ -174,5 +240,176 @@ pub async fn run(
         Ok(_) => warn!("writer thread ended abnormally"),
         Err(_) => warn!("shutdown took longer than 20 s; exiting without waiting"),
     }
+    recovery.abort();
+    // Its clone of the store must be gone before the store is reopened.
+    let _ = recovery.await;
     result.context("HTTP server failed")
+}
+
+/// Environment variable set across the re-exec that reopens a failed store.
+const RECOVERING_ENV: &str = "DOCFLOW_STORE_RECOVERING";
+/// Free bytes the store's filesystem must take before the store is reopened.
+const PROBE_BYTES: usize = 1 << 20;
+/// Longest wait between checks for free space.
+const MAX_PROBE_DELAY: Duration = Duration::from_secs(10);
+
+/// Whether `dir` takes [`PROBE_BYTES`] of new data right now.
+fn space_available(dir: &Path) -> bool {
+    let probe = dir.join(".docflow-space-probe");
+    let ok = std::fs::File::create(&probe)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(&vec![0u8; PROBE_BYTES])?;
+            f.sync_all()
+        })
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// After a failed store write: keeps the HTTP server up with `/readyz`
+/// failing, waits (with backoff) until the filesystem takes writes again,
+/// then re-executes docflowd to reopen the store from its last commit.
+///
+/// sled 0.34 keeps its first I/O error and fails every later write, and
+/// dropping the failed database blocks forever in its final flush; its file
+/// lock forbids a second open in this process. A fresh process image (same
+/// PID, same arguments) is the only clean reopen: files and sockets close on
+/// exec, and the store on disk holds the last batch committed with its
+/// positions, so what was not committed is read again.
+async fn recover_after_store_failure(
+    store_failed: CancellationToken,
+    shutdown: CancellationToken,
+    sources_stop: CancellationToken,
+    store: Store,
+    dir: PathBuf,
+) {
+    tokio::select! {
+        _ = store_failed.cancelled() => {}
+        _ = shutdown.cancelled() => return,
+    }
+    // Never let the failed database be dropped: its drop would hang.
+    std::mem::forget(store);
+    sources_stop.cancel();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let probe_dir = dir.clone();
+        let space = tokio::task::spawn_blocking(move || space_available(&probe_dir))
+            .await
+            .unwrap_or(false);
+        if space {
+            break;
+        }
+        delay = (delay * 2).min(MAX_PROBE_DELAY);
+    }
+    info!("the store's filesystem takes writes again: restarting docflowd to reopen the store");
+    let err = reexec();
+    error!(error = %err, "cannot re-execute docflowd; stop and start it to resume ingestion");
+}
+
+fn reexec() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(RECOVERING_ENV, "1")
+        .exec()
+}
+
+/// Puts the store in `new` in place of the one at `path` (both closed).
+fn replace_store(path: &Path, new: &Path) -> anyhow::Result<()> {
+    let mut old = path.as_os_str().to_owned();
+    old.push(".old");
+    let old = PathBuf::from(old);
+    if old.exists() {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    std::fs::rename(path, &old).with_context(|| format!("cannot move {} aside", path.display()))?;
+    if let Err(e) = std::fs::rename(new, path) {
+        let _ = std::fs::rename(&old, path);
+        return Err(e)
+            .with_context(|| format!("cannot move {} to {}", new.display(), path.display()));
+    }
+    std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    Ok(())
+}
+
+/// Longest wait between attempts to open the store while recovering.
+const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
+
+/// [`run`], for `docflowd run`: when started again after a failed store
+/// write (the re-execution described in the README), a store that cannot be
+/// opened for lack of space is retried with backoff instead of exiting.
+pub async fn run_supervised(
+    config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let recovering = std::env::var_os(RECOVERING_ENV).is_some();
+    std::env::remove_var(RECOVERING_ENV);
+    if recovering {
+        crate::ingest::mark_store_failing();
+    }
+    let mut on_ready = Some(on_ready);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let restart = api::Restart::default();
+        let result = run_with(
+            config.clone(),
+            shutdown.clone(),
+            |addr| {
+                if let Some(f) = on_ready.take() {
+                    f(addr)
+                }
+            },
+            restart.clone(),
+        )
+        .await;
+        if let Some(imported) = restart.take_imported() {
+            result?;
+            if shutdown.is_cancelled() {
+                // Stopped meanwhile: the imported store stays beside the live one.
+                warn!(imported = %imported.display(), "stopped before the imported store was put in place; it is left there");
+                return Ok(());
+            }
+            replace_store(&config.storage.path, &imported)?;
+            info!(store = %config.storage.path.display(), "imported store in place: starting on it");
+            continue;
+        }
+        let store_error = result
+            .as_ref()
+            .err()
+            .and_then(|e| e.downcast_ref::<crate::store::StoreError>());
+        let disk_full = matches!(store_error, Some(crate::store::StoreError::Open { source: sled::Error::Io(e), .. } | crate::store::StoreError::Write(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull);
+        let retry = disk_full
+            || (crate::ingest::store_failing()
+                && matches!(
+                    store_error,
+                    Some(
+                        crate::store::StoreError::Open { .. } | crate::store::StoreError::Write(_)
+                    )
+                ));
+        if !retry || shutdown.is_cancelled() {
+            return result;
+        }
+        if !crate::ingest::store_failing() {
+            // Started on a full disk: the one ERROR line of this failure.
+            crate::ingest::mark_store_failing();
+            error!(error = %result.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default(), "cannot open the store: disk full; retrying");
+        }
+        warn!(retry_in_ms = delay.as_millis() as u64, error = %result.err().map(|e| format!("{e:#}")).unwrap_or_default(), "store still cannot be opened");
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(MAX_REOPEN_DELAY);
+    }
 }

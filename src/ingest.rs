@@ -35,6 +35,27 @@ const RECENT_SHAS: usize = 50_000;
 /// Bits of the sha256 membership filter (8 MiB).
 const SHA_FILTER_BITS: usize = 64 << 20;
 
+/// Set while store writes fail, across restarts of the pipeline in one
+/// process, so a failure is logged at ERROR once, not once per retry.
+static STORE_FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the last store write of this process failed.
+pub fn store_failing() -> bool {
+    STORE_FAILING.load(Ordering::Relaxed)
+}
+
+/// Notes that store writes failed before this process image started.
+pub fn mark_store_failing() {
+    STORE_FAILING.store(true, Ordering::Relaxed);
+}
+
+/// Notes that the store accepts writes again.
+pub fn store_recovered() {
+    if STORE_FAILING.swap(false, Ordering::Relaxed) {
+        info!("store writes work again; ingestion resumes from the last commit");
+    }
+}
+
 /// State shared with the HTTP API and metrics.
 pub struct Shared {
     pub aggregates: RwLock<Aggregates>,
@@ -207,6 +228,9 @@ pub struct Ingestor {
     required_roles: u8,
     rejected_dir: PathBuf,
     shared: Arc<Shared>,
+    /// Fired when a store write fails: sled refuses every later write, so
+    /// the store must be reopened (see [`crate::daemon::run_supervised`]).
+    store_failed: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// Hash of an event id within its source kind.
@@ -235,7 +259,15 @@ impl Ingestor {
             required_roles,
             rejected_dir,
             shared,
+            store_failed: None,
         })
+    }
+
+    /// Stops the writer at the first failed store write and fires `token`,
+    /// instead of retrying in place.
+    pub fn stop_on_store_failure(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.store_failed = Some(token);
+        self
     }
 
     /// Where a document counts.
@@ -250,9 +282,11 @@ impl Ingestor {
 
     /// Takes batches until every source has stopped, committing as it goes.
     pub fn run(mut self, queue: &MergeQueue) -> Store {
+        let mut failed = false;
         while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
-            if !batches.is_empty() {
-                self.commit_with_retry(batches);
+            if !batches.is_empty() && !self.commit_with_retry(batches) {
+                failed = true;
+                break;
             }
         }
         info!(
@@ -269,13 +303,18 @@ impl Ingestor {
                 "sha256 joins that needed a scan of the sha256 log"
             );
         }
+        if failed {
+            return self.store;
+        }
         if let Err(e) = self.store.flush() {
             error!(error = %e, "store flush at shutdown failed");
         }
         self.store
     }
 
-    fn commit_with_retry(&mut self, batches: Vec<SourceBatch>) {
+    /// Commits the batches, retrying with backoff; false if the store failed
+    /// and the writer must stop (only with [`Ingestor::stop_on_store_failure`]).
+    fn commit_with_retry(&mut self, batches: Vec<SourceBatch>) -> bool {
         let mut delay = Duration::from_millis(500);
         let mut failing = false;
         let mut prepared: Option<Prepared> = None;
@@ -308,11 +347,11 @@ impl Ingestor {
                             .sum::<u64>();
                         self.publish(p, &batches);
                         self.pages.evict();
-                        if failing {
+                        if failing || STORE_FAILING.swap(false, Ordering::Relaxed) {
                             info!("store writes work again; ingestion resumed");
                             self.shared.store_ok.store(true, Ordering::Relaxed);
                         }
-                        return;
+                        return true;
                     }
                     Err(e) => {
                         prepared = Some(p);
@@ -320,10 +359,23 @@ impl Ingestor {
                     }
                 },
             };
+            let sled_failed = matches!(error, StoreError::Write(_));
             if !failing {
-                error!(error = %error, "store write failed; batch not committed, positions not advanced; retrying");
                 self.shared.store_ok.store(false, Ordering::Relaxed);
                 failing = true;
+                if STORE_FAILING.swap(true, Ordering::Relaxed) {
+                    warn!(error = %error, "store write still failing; batch not committed, positions not advanced");
+                } else {
+                    error!(error = %error, "store write failed (disk full?); batch not committed, positions not advanced; retrying");
+                }
+            }
+            if sled_failed {
+                if let Some(token) = &self.store_failed {
+                    // sled 0.34 keeps the first I/O error and fails every later
+                    // write: reopening is the only retry that can succeed.
+                    token.cancel();
+                    return false;
+                }
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_secs(30));

@@ -9,7 +9,8 @@
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
 //! - [`alerts`]: alert rules, their state and the mail outbox;
-//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands.
+//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
+//! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`].
 
 pub mod aggregate;
 pub mod alerts;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
+pub mod rebuild;
 pub mod report;
 pub mod sources;
 pub mod store;

@@ -71,6 +71,21 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Rebuild the store by re-reading every source from the beginning (daemon stopped).
+    Rebuild {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Write a snapshot of the store (JSON Lines) to stdout; works while the daemon runs.
+    Export {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Read a snapshot from stdin: through the running daemon (which restarts on it), or into an empty store.
+    Import {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Generate a synthetic feed and run the daemon on it.
     Demo(docflow::demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
@@ -79,7 +94,9 @@ enum Command {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sled repeats every store error docflowd reports itself (RUST_LOG=info,sled=warn shows them).
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sled=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -143,7 +160,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(async {
                 let token = CancellationToken::new();
                 cancel_on_signals(token.clone());
-                docflow::daemon::run(c, token, |_| {}).await
+                docflow::daemon::run_supervised(c, token, |_| {}).await
             })
         }
         Command::Report {
@@ -178,5 +195,33 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => docflow::demo::generate_cmd(&args),
+        Command::Rebuild { config } => {
+            let c = Config::load(&config)?;
+            let r = docflow::rebuild::rebuild(&c)?;
+            for (name, accepted, duplicate, invalid) in &r.sources {
+                println!("{name}: {accepted} accepted, {duplicate} duplicate, {invalid} invalid");
+            }
+            println!(
+                "store {} rebuilt in {:.1} s ({} alert state keys carried over)",
+                c.storage.path.display(),
+                r.elapsed.as_secs_f64(),
+                r.carried
+            );
+            Ok(())
+        }
+        Command::Export { config } => {
+            let c = Config::load(&config)?;
+            docflow::cli::export(&c, &mut std::io::stdout().lock())
+        }
+        Command::Import { config } => {
+            let c = Config::load(&config)?;
+            let answer = docflow::cli::import(&c, std::io::stdin().lock())?;
+            eprintln!(
+                "imported into {}: {}",
+                c.storage.path.display(),
+                answer["imported"]
+            );
+            Ok(())
+        }
     }
 }

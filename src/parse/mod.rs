@@ -3,6 +3,8 @@
 
 pub mod csv;
 pub mod edxml;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod jsonl;
 pub mod normalize;
 pub mod record;

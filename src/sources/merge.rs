@@ -15,6 +15,8 @@ const PER_SOURCE: usize = 8;
 struct State {
     queues: Vec<VecDeque<SourceBatch>>,
     open: Vec<bool>,
+    /// Set by [`MergeQueue::discard_queued`]: later batches would skip the dropped ones.
+    discarding: bool,
 }
 
 /// Bounded per-source queues with a time-ordered drain.
@@ -41,6 +43,7 @@ impl MergeQueue {
             state: Mutex::new(State {
                 queues: (0..sources).map(|_| VecDeque::new()).collect(),
                 open: vec![true; sources],
+                discarding: false,
             }),
             changed: Condvar::new(),
         }
@@ -55,8 +58,8 @@ impl MergeQueue {
     pub fn push(&self, batch: SourceBatch, stop: impl Fn() -> bool) -> bool {
         let source = batch.source;
         let mut state = self.lock();
-        while state.queues[source].len() >= PER_SOURCE {
-            if stop() {
+        while state.queues[source].len() >= PER_SOURCE || state.discarding {
+            if stop() || state.discarding {
                 return false;
             }
             state = self
@@ -68,6 +71,19 @@ impl MergeQueue {
         state.queues[source].push_back(batch);
         self.changed.notify_all();
         true
+    }
+
+    /// Drops every queued batch and refuses later ones (at shutdown): their
+    /// positions were never committed, so the next start reads them again.
+    pub fn discard_queued(&self) -> usize {
+        let mut state = self.lock();
+        state.discarding = true;
+        let n = state.queues.iter().map(VecDeque::len).sum();
+        for q in &mut state.queues {
+            q.clear();
+        }
+        self.changed.notify_all();
+        n
     }
 
     /// A source will send nothing more.
@@ -147,6 +163,21 @@ mod tests {
         let out = q.pop(100, Duration::ZERO).unwrap();
         let times: Vec<i64> = out.iter().map(first_time).collect();
         assert_eq!(times, vec![10, 30, 35, 40]);
+        q.close(0);
+        q.close(1);
+        assert!(q.pop(100, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn discarded_batches_are_not_handed_out() {
+        let q = MergeQueue::new(2);
+        assert!(q.push(batch(0, 1), || false));
+        assert!(q.push(batch(1, 2), || false));
+        assert_eq!(q.discard_queued(), 2);
+        assert!(
+            !q.push(batch(0, 3), || false),
+            "no batch after the dropped ones"
+        );
         q.close(0);
         q.close(1);
         assert!(q.pop(100, Duration::ZERO).is_none());

@@ -529,6 +529,9 @@ fn trim_end(s: &str) -> &str {
 }
 
 #[cfg(test)]
+mod model_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;

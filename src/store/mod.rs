@@ -6,7 +6,9 @@
 pub mod alerts;
 pub mod codec;
 pub mod encoding;
+pub mod migrate;
 pub mod pages;
+pub mod snapshot;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,11 +19,13 @@ use crate::parse::normalize::Direction;
 use codec::{DecodeError, Reader, Writer};
 use encoding::*;
 
-/// Layout version of this binary's store.
-pub const STORE_VERSION: u32 = 1;
+/// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
+pub const STORE_VERSION: u32 = 2;
 
 const KEY_VERSION: &[u8] = b"\x00version";
 const KEY_SETTINGS: &[u8] = b"\x00settings";
+/// Creator and migration history ([`migrate::Meta`]), since layout 2.
+const KEY_META: &[u8] = b"\x00meta";
 const PREFIX_PAGE: u8 = b'P';
 const PREFIX_PAGE_KEY: u8 = b'I';
 const PREFIX_DAY: u8 = b'a';
@@ -36,17 +40,31 @@ const PREFIX_EDXML_FILE: u8 = b'x';
 
 const FORMAT_SETTINGS: u8 = 1;
 
+/// File next to sled's files saying a docflow store was created here.
+const MARKER_FILE: &str = "DOCFLOW_STORE";
+const MARKER_TEXT: &str = "A docflow store (sled). Back it up with `docflowd export`; if it is damaged, `docflowd rebuild` re-reads the logs.\n";
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store {path} is in use by another process (is docflowd already running?)")]
     Locked { path: PathBuf },
-    #[error("cannot open store {path}: {source}. If it is damaged, move it aside and re-read the logs into a new store")]
+    #[error("cannot open store {path}: {source}. If it is damaged, rebuild it from the logs: docflowd rebuild -c CONFIG")]
     Open { path: PathBuf, source: sled::Error },
-    #[error("store {path} has layout version {found}, this docflowd understands up to {STORE_VERSION}: upgrade docflowd, or move the store aside and rebuild it from the logs")]
+    #[error("store {path} has layout version {found}, this docflowd understands up to {STORE_VERSION}: upgrade docflowd, or rebuild the store from the logs with this one: docflowd rebuild -c CONFIG")]
     NewerVersion { path: PathBuf, found: u32 },
-    #[error("store {path} holds data but no docflow version key: it is not a docflow store or it is damaged")]
+    #[error("store {path} holds data but no docflow version key: it is not a docflow store or it is damaged; rebuild it from the logs: docflowd rebuild -c CONFIG")]
     NotDocflow { path: PathBuf },
+    #[error("store {path} exists but reads as empty: its files are damaged (sled recovered nothing). Refusing to start from zero; rebuild it from the logs: docflowd rebuild -c CONFIG")]
+    Damaged { path: PathBuf },
+    #[error("store {path} cannot be read ({what}); rebuild it from the logs: docflowd rebuild -c CONFIG")]
+    Unreadable { path: PathBuf, what: String },
+    #[error("migrating store {path} from layout version {from}: {source}")]
+    Migration {
+        path: PathBuf,
+        from: u32,
+        source: Box<StoreError>,
+    },
     #[error("store write failed: {0}")]
     Write(#[from] sled::Error),
     #[error(transparent)]
@@ -333,6 +351,8 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     sha_log_seq: u64,
+    /// Held by each commit and by an export, so an export sees no half batch.
+    commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -343,44 +363,119 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (or creates) the store and checks its layout version.
+    /// Opens (or creates) the store, checks its layout version and migrates
+    /// an older layout.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|source| {
-                let locked = matches!(&source, sled::Error::Io(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.to_string().contains("lock"));
-                if locked {
-                    StoreError::Locked {
-                        path: path.to_path_buf(),
-                    }
-                } else {
-                    StoreError::Open {
-                        path: path.to_path_buf(),
-                        source,
-                    }
+        Ok(Store::open_migrating(path, cache_capacity)?.0)
+    }
+
+    /// Whether `path` holds a store already (docflowd's marker, or sled's
+    /// data file with data in it): such a store must open with its data,
+    /// never as a fresh one. An empty data file without the marker is what
+    /// a creation that failed (e.g. on a full disk) leaves.
+    pub fn exists(path: &Path) -> bool {
+        path.join(MARKER_FILE).exists()
+            || std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0)
+    }
+
+    /// Like [`Store::open`], also returning the migration steps applied.
+    pub fn open_migrating(
+        path: &Path,
+        cache_capacity: u64,
+    ) -> Result<(Store, Vec<migrate::StepReport>), StoreError> {
+        let existed = Store::exists(path);
+        // sled panics on some damaged files instead of returning an error.
+        let open = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sled::Config::new()
+                    .path(path)
+                    .cache_capacity(cache_capacity)
+                    .flush_every_ms(Some(500))
+                    .open()
+            }))
+            .map_err(|panic| StoreError::Unreadable {
+                path: path.to_path_buf(),
+                what: format!("sled panicked while opening it: {}", panic_text(&panic)),
+            })
+        };
+        let mut opened = open()?;
+        // sled's background threads may hold a just-closed store's lock for
+        // a moment: only a lock held for a second means another process.
+        let lock_deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while matches!(&opened, Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock"))
+            && std::time::Instant::now() < lock_deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            opened = open()?;
+        }
+        if matches!(opened, Err(sled::Error::Corruption { .. }))
+            && remove_unfinished_snapshots(path)
+        {
+            // An open on a full disk leaves an empty `snap.*.generating`
+            // file that sled 0.34 then reads as corruption: it is an
+            // unfinished snapshot and sled rebuilds it from its log.
+            opened = open()?;
+        }
+        let db = opened.map_err(|source| {
+            let locked = matches!(&source, sled::Error::Io(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.to_string().contains("lock"));
+            if locked {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
                 }
-            })?;
+            } else {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let unreadable = |e: StoreError| match e {
+            StoreError::Decode(d) => StoreError::Unreadable {
+                path: path.to_path_buf(),
+                what: d.to_string(),
+            },
+            e => e,
+        };
+        let mut reports = Vec::new();
         match db.get(KEY_VERSION)? {
             Some(v) => {
                 let found = v
                     .as_ref()
                     .try_into()
                     .map(u32::from_le_bytes)
-                    .map_err(|_| DecodeError("bad version key"))?;
+                    .map_err(|_| DecodeError("bad version key"))
+                    .map_err(|e| unreadable(e.into()))?;
                 if found > STORE_VERSION {
                     return Err(StoreError::NewerVersion {
                         path: path.to_path_buf(),
                         found,
                     });
                 }
+                if found < STORE_VERSION {
+                    reports = migrate::migrate(&db, found, STORE_VERSION).map_err(|e| {
+                        StoreError::Migration {
+                            path: path.to_path_buf(),
+                            from: found,
+                            source: Box::new(e),
+                        }
+                    })?;
+                    for r in &reports {
+                        tracing::info!(store = %path.display(), from = r.from, to = r.to, counts = ?r.counts, what = r.what, "store layout migrated");
+                    }
+                }
+            }
+            None if db.is_empty() && existed => {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                })
             }
             None if db.is_empty() => {
-                db.insert(KEY_VERSION, &STORE_VERSION.to_le_bytes())?;
+                let mut batch = sled::Batch::default();
+                batch.insert(KEY_VERSION, &STORE_VERSION.to_le_bytes());
+                batch.insert(KEY_META, migrate::encode_meta(&migrate::new_meta()));
+                db.apply_batch(batch)?;
                 db.flush()?;
             }
             None => {
@@ -388,6 +483,22 @@ impl Store {
                     path: path.to_path_buf(),
                 })
             }
+        }
+        if !path.join(MARKER_FILE).exists() {
+            // Written once the version is durable: from now on an empty or
+            // unreadable store here is damage, not a first start.
+            std::fs::write(path.join(MARKER_FILE), MARKER_TEXT).map_err(|source| {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source: source.into(),
+                }
+            })?;
+        }
+        if db.contains_key(snapshot::KEY_IMPORTING)? {
+            return Err(StoreError::Unreadable {
+                path: path.to_path_buf(),
+                what: "an import into it did not finish; delete the directory and import again, or rebuild".into(),
+            });
         }
         // Sequence numbers of commits key the sha256 log and the seen-id lists:
         // continue after the highest in use.
@@ -401,15 +512,29 @@ impl Store {
                 let b: [u8; 8] = k
                     .get(2..10)
                     .and_then(|s| s.try_into().ok())
-                    .ok_or(DecodeError("bad sha log key"))?;
+                    .ok_or(DecodeError("bad sha log key"))
+                    .map_err(|e| unreadable(e.into()))?;
                 sha_log_seq = sha_log_seq.max(u64::from_be_bytes(b) + 1);
             }
         }
-        Ok(Store {
-            db,
-            path: path.to_path_buf(),
-            sha_log_seq,
-        })
+        Ok((
+            Store {
+                db,
+                path: path.to_path_buf(),
+                sha_log_seq,
+                commit_lock: Default::default(),
+            },
+            reports,
+        ))
+    }
+
+    /// Creator and migration history of the store.
+    pub fn meta(&self) -> Result<Option<migrate::Meta>, StoreError> {
+        Ok(self
+            .db
+            .get(KEY_META)?
+            .map(|v| migrate::decode_meta(&v))
+            .transpose()?)
     }
 
     pub fn path(&self) -> &Path {
@@ -674,8 +799,19 @@ impl Store {
         for (source, path) in &commit.edxml_files {
             batch.insert(edxml_file_key(source, path), &[]);
         }
-        self.db.apply_batch(batch)?;
+        {
+            let _commit = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.db.apply_batch(batch)?;
+        }
         self.sha_log_seq = seq;
+        Ok(())
+    }
+
+    /// Writes and removes a probe key, durably: whether the store takes writes.
+    pub fn probe_write(&self) -> Result<(), StoreError> {
+        self.db.insert(b"\x00probe", &[1u8])?;
+        self.db.remove(b"\x00probe")?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -689,6 +825,36 @@ impl Store {
     fn insert_raw(&self, key: &[u8], value: &[u8]) {
         self.db.insert(key, value).unwrap();
     }
+}
+
+/// Removes sled's unfinished snapshot files (`snap.*.generating`); whether
+/// there were any.
+fn remove_unfinished_snapshots(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let mut removed = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.")
+            && name.ends_with(".generating")
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            tracing::warn!(file = %entry.path().display(), "removed an unfinished sled snapshot left by a failed write");
+            removed = true;
+        }
+    }
+    removed
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Partitions of the sha256 log: a lookup reads one of them.
@@ -985,10 +1151,81 @@ mod tests {
             s.flush().unwrap();
         }
         let e = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
+        let newer = format!("layout version {}", STORE_VERSION + 1);
         assert!(
-            e.contains("layout version 2") && e.contains("upgrade"),
+            e.contains(&newer) && e.contains("upgrade") && e.contains("docflowd rebuild"),
             "{e}"
         );
+    }
+
+    fn store_with_one_commit(path: &Path) {
+        let mut s = Store::open(path, 1 << 20).unwrap();
+        s.record_batch_once(&Commit {
+            sources: vec![(
+                "x".into(),
+                SourceState {
+                    accepted: 3,
+                    ..Default::default()
+                },
+            )],
+            ..Commit::default()
+        })
+        .unwrap();
+        s.flush().unwrap();
+    }
+
+    #[test]
+    fn a_store_whose_files_are_garbage_is_refused_not_opened_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        store_with_one_commit(dir.path());
+        let db = dir.path().join("db");
+        let len = std::fs::metadata(&db).unwrap().len() as usize;
+        std::fs::write(&db, vec![0x5a; len]).unwrap();
+        let e = Store::open(dir.path(), 1 << 20).err().expect("refused");
+        let text = e.to_string();
+        assert!(
+            text.contains(&dir.path().display().to_string()) && text.contains("docflowd rebuild"),
+            "{text}"
+        );
+        // Truncated to nothing: the same.
+        std::fs::write(&db, b"").unwrap();
+        assert!(Store::open(dir.path(), 1 << 20).is_err());
+    }
+
+    #[test]
+    fn no_store_yet_is_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rejected")).unwrap();
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(s.sources().unwrap().is_empty());
+        assert_eq!(
+            s.meta().unwrap().unwrap().created_by,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+
+    #[test]
+    fn an_empty_data_file_left_by_a_failed_creation_is_a_fresh_start() {
+        // A creation on a full disk leaves sled's files empty and no marker.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("db"), b"").unwrap();
+        std::fs::write(dir.path().join("conf"), b"").unwrap();
+        assert!(!Store::exists(dir.path()));
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        assert!(s.sources().unwrap().is_empty());
+        drop(s);
+        assert!(Store::exists(dir.path()), "created: marked as a store");
+    }
+
+    #[test]
+    fn an_unfinished_snapshot_left_by_a_full_disk_does_not_block_opening() {
+        // sled 0.34, opened on a full disk, leaves an empty snap.*.generating
+        // file and then reads it as corruption at every later open.
+        let dir = tempfile::tempdir().unwrap();
+        store_with_one_commit(dir.path());
+        std::fs::write(dir.path().join("snap.00000000FFFFFFFF.generating"), b"").unwrap();
+        let s = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.sources().unwrap()["x"].accepted, 3);
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod http_feed;
 mod report_cli;
 mod restart;
 mod rotation;
+mod safety;
