@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// Set once the store is open and every source has started.
     pub ready: Arc<AtomicBool>,
+    /// Outcome of the last config reload, exported with the metrics.
+    pub reload: Arc<crate::reload::ReloadStatus>,
 }
 
 /// The router of all endpoints.
@@ -84,7 +86,8 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
+    let mut body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
+    body.push_str(&s.reload.render());
     (
         [(
             header::CONTENT_TYPE,

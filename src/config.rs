@@ -65,6 +65,7 @@ struct RawStorage {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    web_config_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -99,6 +100,8 @@ pub struct Config {
     /// Bit mask of the signature roles a document needs (SPEC §2.2).
     pub required_roles: u8,
     pub sources: Vec<SourceConfig>,
+    /// The parsed TOML document, to tell what a reload changes.
+    pub raw: toml::Table,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +123,8 @@ pub struct Server {
     pub listen: SocketAddr,
     /// Where `server.listen` stands in the file, for bind errors at start.
     pub listen_location: String,
+    /// TLS and basic auth from `server.web_config_file` (exporter-toolkit format).
+    pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
 }
 
 /// Input format of a file source.
@@ -166,7 +171,9 @@ impl Config {
             let span = e.span().unwrap_or(0..0);
             loc.error(span, e.message().trim())
         })?;
-        validate(raw, path, &loc)
+        let mut config = validate(raw, path, &loc)?;
+        config.raw = toml::from_str(text).unwrap_or_default();
+        Ok(config)
     }
 }
 
@@ -329,6 +336,14 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
 
     let parent = path.parent().unwrap_or(Path::new("."));
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let web = match &raw.server.web_config_file {
+        None => None,
+        Some(f) => {
+            let file = resolve(&base, f.get_ref());
+            let web = crate::web::WebConfig::load(&file).map_err(|e| loc.error_at(f, e))?;
+            Some(std::sync::Arc::new(web))
+        }
+    };
     let mut sources = Vec::new();
     for s in &raw.sources {
         let mut source = validate_source(s, loc)?;
@@ -352,9 +367,11 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         server: Server {
             listen,
             listen_location,
+            web,
         },
         required_roles,
         sources,
+        raw: toml::Table::new(),
     })
 }
 

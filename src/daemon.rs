@@ -13,10 +13,13 @@ use tracing::{info, warn};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{trim_rejected, Ingestor, Shared};
+use crate::reload::{ReloadStatus, Reloader};
+use crate::service;
 use crate::sources::file::Waker;
 use crate::sources::merge::MergeQueue;
 use crate::sources::SourceHandle;
 use crate::store::{Settings, Store};
+use crate::web::{Web, WebListener};
 
 /// Opens the store and brings its counts in line with the configured settings.
 pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
@@ -84,6 +87,7 @@ pub async fn run(
         aggregates: RwLock::new(aggregates),
         sources: handles.clone(),
         store_ok: AtomicBool::new(true),
+        heartbeat: Default::default(),
     });
 
     let queue = Arc::new(MergeQueue::new(handles.len()));
@@ -119,19 +123,47 @@ pub async fn run(
     }
 
     let ready = Arc::new(AtomicBool::new(true));
+    let reload_status = Arc::new(ReloadStatus::default());
+    let web = Arc::new(Web::new(config.server.web.clone()));
     let state = AppState {
         config: Arc::new(config.clone()),
         shared: shared.clone(),
         store,
         ready: ready.clone(),
+        reload: reload_status.clone(),
     };
-    info!(listen = %addr, sources = handles.len(), store = %config.storage.path.display(), "docflowd started");
+    let router = api::router(state).layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        crate::web::require_basic_auth,
+    ));
+    let listener = WebListener::new(listener, web.clone(), shutdown.clone());
+    spawn_reload_on_sighup(
+        Reloader::new(&config, web.clone(), reload_status),
+        shutdown.clone(),
+    )?;
+    service::spawn_watchdog(
+        {
+            let shared = shared.clone();
+            move || shared.heartbeat.age()
+        },
+        shutdown.clone(),
+    );
+    info!(
+        listen = %addr,
+        web = crate::web::describe(config.server.web.as_deref()),
+        sources = handles.len(),
+        store = %config.storage.path.display(),
+        "docflowd started"
+    );
+    crate::web::warn_if_weak(config.server.web.as_deref(), addr);
+    service::notify_ready(&format!("serving on {addr}, {} sources", handles.len()));
     on_ready(addr);
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
 
     info!("shutting down: stopping sources");
+    service::notify_stopping();
     ready.store(false, Ordering::Relaxed);
     sources_stop.cancel();
     for w in &wakers {
@@ -149,4 +181,29 @@ pub async fn run(
         Err(_) => warn!("shutdown took longer than 20 s; exiting without waiting"),
     }
     result.context("HTTP server failed")
+}
+
+/// Reloads the config on each SIGHUP until `stop`.
+fn spawn_reload_on_sighup(mut reloader: Reloader, stop: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                received = hangup.recv() => if received.is_none() { return },
+            }
+            info!("SIGHUP received: reloading the config");
+            service::notify_reloading();
+            // A reload reads a few small files and checks bcrypt hashes: brief
+            // enough to run here.
+            let accepted = reloader.reload();
+            service::notify_ready(if accepted {
+                "config reloaded"
+            } else {
+                "config reload refused; running config kept"
+            });
+        }
+    });
+    Ok(())
 }

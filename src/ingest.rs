@@ -41,6 +41,8 @@ pub struct Shared {
     pub sources: Vec<Arc<SourceHandle>>,
     /// False while the store refuses writes.
     pub store_ok: AtomicBool,
+    /// Beats at each turn of the writer's loop; the systemd watchdog watches it.
+    pub heartbeat: crate::service::Heartbeat,
 }
 
 /// A fixed-size Bloom filter: memory does not grow with what it holds.
@@ -245,6 +247,7 @@ impl Ingestor {
     /// Takes batches until every source has stopped, committing as it goes.
     pub fn run(mut self, queue: &MergeQueue) -> Store {
         while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
+            self.shared.heartbeat.beat();
             if !batches.is_empty() {
                 self.commit_with_retry(batches);
             }
@@ -319,7 +322,13 @@ impl Ingestor {
                 self.shared.store_ok.store(false, Ordering::Relaxed);
                 failing = true;
             }
-            std::thread::sleep(delay);
+            // Waiting to retry is alive, not stuck (a restart would not fix a
+            // full disk): keep the watchdog's heartbeat going.
+            let until = std::time::Instant::now() + delay;
+            while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                self.shared.heartbeat.beat();
+                std::thread::sleep(left.min(Duration::from_secs(1)));
+            }
             delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
@@ -791,6 +800,7 @@ path = "/unused/sg*.jsonl"
                 aggregates: RwLock::new(aggregates),
                 sources: handles,
                 store_ok: AtomicBool::new(true),
+                heartbeat: Default::default(),
             });
             let mut ingestor =
                 Ingestor::new(store, tz, 3, dir.path().join("rejected"), shared.clone()).unwrap();

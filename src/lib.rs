@@ -8,7 +8,9 @@
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
-//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands.
+//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
+//! - [`web`], [`service`], [`reload`]: TLS and basic auth, systemd notify and
+//!   watchdog, config reload on SIGHUP.
 
 pub mod aggregate;
 pub mod api;
@@ -20,6 +22,9 @@ pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
+pub mod reload;
 pub mod report;
+pub mod service;
 pub mod sources;
 pub mod store;
+pub mod web;
