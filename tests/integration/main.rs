@@ -9,3 +9,5 @@ mod documents;
 mod report_cli;
 mod restart;
 mod rotation;
+mod service;
+mod web_tls;
