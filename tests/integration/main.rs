@@ -6,6 +6,7 @@ mod config_check;
 mod corpus;
 mod csv;
 mod documents;
+mod prometheus;
 mod report_cli;
 mod restart;
 mod rotation;
