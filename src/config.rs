@@ -628,6 +628,32 @@ path = "/var/log/vanban/exchange*.jsonl"
     }
 
     #[test]
+    fn web_config_file_is_loaded_relative_to_the_config_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docflow.toml");
+        let with_web = MINIMAL.replace(
+            "[storage]",
+            "[server]\nweb_config_file = \"web.yml\"\n\n[storage]",
+        );
+        let e = Config::parse(&path, &with_web).unwrap_err().to_string();
+        assert!(
+            e.contains(":7: key `server.web_config_file`") && e.contains("web.yml"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("web.yml"),
+            "basic_auth_users:\n  u: not-a-hash\n",
+        )
+        .unwrap();
+        let e = Config::parse(&path, &with_web).unwrap_err().to_string();
+        assert!(e.contains("basic_auth_users.u"), "{e}");
+        std::fs::write(dir.path().join("web.yml"), "").unwrap();
+        let c = Config::parse(&path, &with_web).unwrap();
+        assert!(c.server.web.is_some_and(|w| !w.tls() && !w.basic_auth()));
+        assert!(Config::parse(&path, MINIMAL).unwrap().server.web.is_none());
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("1 GiB"), Some(1 << 30));
