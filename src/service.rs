@@ -146,7 +146,6 @@ mod tests {
         let h = Heartbeat::default();
         h.beat();
         assert!(h.age() < Duration::from_secs(1));
-        h.last_ms.store(0, Ordering::Relaxed);
         let old = Heartbeat {
             origin: Instant::now() - Duration::from_secs(90),
             last_ms: AtomicU64::new(0),

@@ -29,7 +29,7 @@ fn make_certs(dir: &Path) {
 /// curl's HTTP status (0 when no HTTP exchange happened) and exit code.
 fn curl(args: &[&str], url: &str) -> (u16, i32, String) {
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .args(["-sS", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}"])
         .args(args)
         .arg(url)
         .output()
