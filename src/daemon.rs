@@ -87,7 +87,6 @@ pub async fn run(
         aggregates: RwLock::new(aggregates),
         sources: handles.clone(),
         store_ok: AtomicBool::new(true),
-        heartbeat: Default::default(),
     });
 
     let queue = Arc::new(MergeQueue::new(handles.len()));
@@ -98,6 +97,7 @@ pub async fn run(
         rejected_dir,
         shared.clone(),
     )?;
+    let heartbeat = ingestor.heartbeat();
     let writer = std::thread::Builder::new().name("writer".into()).spawn({
         let queue = queue.clone();
         move || ingestor.run(&queue)
@@ -141,13 +141,7 @@ pub async fn run(
         Reloader::new(&config, web.clone(), reload_status),
         shutdown.clone(),
     )?;
-    service::spawn_watchdog(
-        {
-            let shared = shared.clone();
-            move || shared.heartbeat.age()
-        },
-        shutdown.clone(),
-    );
+    service::spawn_watchdog(move || heartbeat.age(), shutdown.clone());
     info!(
         listen = %addr,
         web = crate::web::describe(config.server.web.as_deref()),

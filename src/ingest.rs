@@ -19,6 +19,7 @@ use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
 use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind};
 use crate::parse::time::local_day;
+use crate::service::Heartbeat;
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
 use crate::store::pages::PageCache;
@@ -41,8 +42,6 @@ pub struct Shared {
     pub sources: Vec<Arc<SourceHandle>>,
     /// False while the store refuses writes.
     pub store_ok: AtomicBool,
-    /// Beats at each turn of the writer's loop; the systemd watchdog watches it.
-    pub heartbeat: crate::service::Heartbeat,
 }
 
 /// A fixed-size Bloom filter: memory does not grow with what it holds.
@@ -203,6 +202,8 @@ pub struct Ingestor {
     required_roles: u8,
     rejected_dir: PathBuf,
     shared: Arc<Shared>,
+    /// Beats at each turn of the loop; the systemd watchdog watches it.
+    heartbeat: Arc<Heartbeat>,
 }
 
 /// Hash of an event id within its source kind.
@@ -231,7 +232,13 @@ impl Ingestor {
             required_roles,
             rejected_dir,
             shared,
+            heartbeat: Arc::default(),
         })
+    }
+
+    /// The heartbeat this writer beats at each turn of its loop.
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        self.heartbeat.clone()
     }
 
     /// Where a document counts.
@@ -247,7 +254,7 @@ impl Ingestor {
     /// Takes batches until every source has stopped, committing as it goes.
     pub fn run(mut self, queue: &MergeQueue) -> Store {
         while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
-            self.shared.heartbeat.beat();
+            self.heartbeat.beat();
             if !batches.is_empty() {
                 self.commit_with_retry(batches);
             }
@@ -326,7 +333,7 @@ impl Ingestor {
             // full disk): keep the watchdog's heartbeat going.
             let until = std::time::Instant::now() + delay;
             while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-                self.shared.heartbeat.beat();
+                self.heartbeat.beat();
                 std::thread::sleep(left.min(Duration::from_secs(1)));
             }
             delay = (delay * 2).min(Duration::from_secs(30));
@@ -800,7 +807,6 @@ path = "/unused/sg*.jsonl"
                 aggregates: RwLock::new(aggregates),
                 sources: handles,
                 store_ok: AtomicBool::new(true),
-                heartbeat: Default::default(),
             });
             let mut ingestor =
                 Ingestor::new(store, tz, 3, dir.path().join("rejected"), shared.clone()).unwrap();
