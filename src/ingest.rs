@@ -24,7 +24,7 @@ use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
 use crate::store::pages::PageCache;
 use crate::store::{
-    Commit, DocGroup, IdSet, PendingSha, Signatures, SourceState, Store, StoreError,
+    Commit, DocGroup, IdSet, PendingSha, SeenIds, Signatures, SourceState, Store, StoreError,
 };
 
 /// Events committed in one store write at most.
@@ -194,7 +194,7 @@ struct WriterStats {
 pub struct Ingestor {
     stats: WriterStats,
     /// Hashes of every event id seen, per source kind (8 bytes per event id).
-    seen: [IdSet; 2],
+    seen: [SeenIds; 2],
     store: Store,
     pages: PageCache,
     shas: ShaIndex,
@@ -504,7 +504,7 @@ impl Ingestor {
     /// Whether an event id is new for its source kind; records it if so.
     fn first_sighting(&mut self, work: &mut Work, kind: SourceKind, hash: u64) -> bool {
         let k = kind.as_byte() as usize;
-        if self.seen[k].contains(&hash) || !work.new_seen[k].insert(hash) {
+        if self.seen[k].contains(hash) || !work.new_seen[k].insert(hash) {
             return false;
         }
         true

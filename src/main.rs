@@ -10,6 +10,23 @@ use tokio_util::sync::CancellationToken;
 use docflow::config::Config;
 use docflow::report::{render, ReportFormat, ReportRange};
 
+/// mimalloc: the writer allocates and frees many small strings per event,
+/// where glibc's malloc took a third of its time (see README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (mimalloc.h).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Memory freed by the writer goes back to the system at once instead of
+/// after 10 ms: with batches freed every few milliseconds, the delay kept
+/// ~50 MiB more resident while ingesting, for no measurable speed.
+fn tune_allocator() {
+    // SAFETY: mi_option_set only stores an integer option; it is called
+    // before any thread is started.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 #[derive(Parser)]
 #[command(
     name = "docflowd",
@@ -84,6 +101,7 @@ fn cancel_on_signals(token: CancellationToken) {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging();
     match real_main(cli) {

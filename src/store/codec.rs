@@ -8,6 +8,17 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// A writer without a format byte, for parts embedded in a larger value.
+    pub fn bare() -> Writer {
+        Writer { buf: Vec::new() }
+    }
+
+    /// Appends bytes as they are.
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
     pub fn new(format: u8) -> Writer {
         Writer { buf: vec![format] }
     }
@@ -60,6 +71,34 @@ impl<'a> Reader<'a> {
             Some(_) => Err(DecodeError("unknown value format")),
             None => Err(DecodeError("empty value")),
         }
+    }
+
+    /// Reads a part written by [`Writer::bare`].
+    pub fn bare(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next `n` bytes, as they are.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError("length past end"));
+        }
+        let (b, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(b)
+    }
+
+    /// A string's bytes, validated as UTF-8 but not copied.
+    pub fn str_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.str_len()?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| DecodeError("bad UTF-8"))?;
+        Ok(b)
     }
 
     pub fn u8(&mut self) -> Result<u8, DecodeError> {

@@ -7,7 +7,11 @@ use crate::aggregate::DayCounts;
 use crate::classify::{Class, Document};
 use crate::parse::normalize::{Confidentiality, Direction};
 
-const FORMAT_PAGE: u8 = 2;
+/// Pages: doc_id, then the group's length and bytes, so that a page can be
+/// indexed and re-encoded without decoding the groups nobody touched.
+const FORMAT_PAGE: u8 = 3;
+/// Pages written before 0.2: the same groups without their lengths.
+const FORMAT_PAGE_V2: u8 = 2;
 const FORMAT_DAY: u8 = 1;
 const FORMAT_SOURCE: u8 = 1;
 const FORMAT_SHA_LOG: u8 = 1;
@@ -115,28 +119,127 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
     })
 }
 
-/// Encodes a page: document groups in doc_id order.
-pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> Vec<u8> {
-    let mut w = Writer::new(FORMAT_PAGE);
-    w.uvar(groups.len() as u64);
-    for (doc_id, g) in groups {
-        let g: &DocGroup = g.borrow();
-        w.str(doc_id);
-        put_group(&mut w, g);
-    }
+/// Where one group sits in an encoded page: byte ranges of its doc_id and of its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    pub id: std::ops::Range<u32>,
+    pub group: std::ops::Range<u32>,
+}
+
+/// One group's bytes, as embedded in a page.
+pub fn encode_group(g: &DocGroup) -> Vec<u8> {
+    let mut w = Writer::bare();
+    w.buf.reserve(512);
+    put_group(&mut w, g);
     w.buf
 }
 
-pub fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
-    let mut r = Reader::new(v, FORMAT_PAGE)?;
-    let n = r.count()?;
-    let mut groups = Vec::with_capacity(n);
-    for _ in 0..n {
-        let doc_id = r.str()?;
-        let g = get_group(&mut r, &doc_id)?;
-        groups.push((doc_id, g));
+/// Decodes the bytes of one group (a [`RawEntry::group`] range).
+pub fn decode_group(bytes: &[u8], doc_id: &str) -> Result<DocGroup, DecodeError> {
+    let mut r = Reader::bare(bytes);
+    let g = get_group(&mut r, doc_id)?;
+    if r.remaining() != 0 {
+        return Err(DecodeError("trailing bytes after a group"));
     }
-    Ok(groups)
+    Ok(g)
+}
+
+/// Builds a page from groups already encoded, returning where each landed.
+pub struct PageBuilder {
+    w: Writer,
+    entries: Vec<RawEntry>,
+}
+
+impl PageBuilder {
+    pub fn new(count: usize, capacity: usize) -> PageBuilder {
+        let mut w = Writer::new(FORMAT_PAGE);
+        w.buf.reserve(capacity);
+        w.uvar(count as u64);
+        PageBuilder {
+            w,
+            entries: Vec::with_capacity(count),
+        }
+    }
+
+    /// Appends one group; `doc_id` must sort after the previous one.
+    pub fn push(&mut self, doc_id: &[u8], group: &[u8]) {
+        self.w.uvar(doc_id.len() as u64);
+        let id_start = self.w.buf.len() as u32;
+        self.w.raw(doc_id);
+        let id = id_start..self.w.buf.len() as u32;
+        self.w.uvar(group.len() as u64);
+        let g_start = self.w.buf.len() as u32;
+        self.w.raw(group);
+        self.entries.push(RawEntry {
+            id,
+            group: g_start..self.w.buf.len() as u32,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.w.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn finish(self) -> (Vec<u8>, Vec<RawEntry>) {
+        (self.w.buf, self.entries)
+    }
+}
+
+/// Finds the groups of an encoded page without decoding them.
+pub fn index_page(v: &[u8]) -> Result<Vec<RawEntry>, DecodeError> {
+    let total = v.len();
+    let legacy = v.first() == Some(&FORMAT_PAGE_V2);
+    let mut r = Reader::new(v, if legacy { FORMAT_PAGE_V2 } else { FORMAT_PAGE })?;
+    let pos = |r: &Reader| (total - r.remaining()) as u32;
+    let n = r.count()?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id_bytes = r.str_bytes()?;
+        let id_end = pos(&r);
+        let id = id_end - id_bytes.len() as u32..id_end;
+        let group = if legacy {
+            let start = pos(&r);
+            let doc_id = std::str::from_utf8(id_bytes).map_err(|_| DecodeError("bad UTF-8"))?;
+            get_group(&mut r, doc_id)?;
+            start..pos(&r)
+        } else {
+            let len = r.count()?;
+            let start = pos(&r);
+            r.bytes(len)?;
+            start..pos(&r)
+        };
+        entries.push(RawEntry { id, group });
+    }
+    if r.remaining() != 0 {
+        return Err(DecodeError("trailing bytes after a page"));
+    }
+    Ok(entries)
+}
+
+/// Encodes a page: document groups in doc_id order.
+pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> Vec<u8> {
+    let mut b = PageBuilder::new(groups.len(), 0);
+    for (doc_id, g) in groups {
+        b.push(doc_id.as_bytes(), &encode_group(g.borrow()));
+    }
+    b.finish().0
+}
+
+/// Decodes every group of a page (either page format).
+pub fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
+    index_page(v)?
+        .into_iter()
+        .map(|e| {
+            let id = std::str::from_utf8(&v[e.id.start as usize..e.id.end as usize])
+                .map_err(|_| DecodeError("bad UTF-8"))?;
+            let g = decode_group(&v[e.group.start as usize..e.group.end as usize], id)?;
+            Ok((id.to_string(), g))
+        })
+        .collect()
 }
 
 pub fn encode_day(counts: &DayCounts) -> Vec<u8> {

@@ -146,6 +146,103 @@ impl std::hash::Hasher for IdHasher {
 /// A set of 64-bit event-id hashes.
 pub type IdSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// Every event-id hash seen, in about 8 bytes per id (a hash set takes 2 to
+/// 4 times that, and twice as much again while it grows): a sorted vector
+/// with an index on the top 16 bits, plus a small set of recent ids merged
+/// into it from time to time.
+#[derive(Debug, Default)]
+pub struct SeenIds {
+    sorted: Vec<u64>,
+    /// `starts[b]` is the first index of `sorted` whose top 16 bits are `>= b`.
+    starts: Vec<u32>,
+    recent: IdSet,
+}
+
+impl SeenIds {
+    /// Recent ids kept in the hash set before a merge.
+    const RECENT: usize = 1 << 16;
+
+    pub fn from_unsorted(mut ids: Vec<u64>) -> SeenIds {
+        ids.sort_unstable();
+        ids.dedup();
+        ids.shrink_to_fit();
+        let mut s = SeenIds {
+            sorted: ids,
+            ..SeenIds::default()
+        };
+        s.index();
+        s
+    }
+
+    fn index(&mut self) {
+        self.starts.clear();
+        self.starts.reserve_exact((1 << 16) + 1);
+        let mut i = 0usize;
+        for b in 0..=(1u64 << 16) {
+            while i < self.sorted.len() && (self.sorted[i] >> 48) < b {
+                i += 1;
+            }
+            self.starts.push(i as u32);
+        }
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        if self.recent.contains(&id) {
+            return true;
+        }
+        if self.sorted.is_empty() {
+            return false;
+        }
+        let b = (id >> 48) as usize;
+        let (lo, hi) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+        self.sorted[lo..hi].binary_search(&id).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.sorted.len() + self.recent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn extend(&mut self, ids: impl IntoIterator<Item = u64>) {
+        for id in ids {
+            if !self.contains(id) {
+                self.recent.insert(id);
+            }
+        }
+        if self.recent.len() >= Self::RECENT {
+            self.merge();
+        }
+    }
+
+    /// Moves the recent ids into the sorted vector, merging from the back in place.
+    fn merge(&mut self) {
+        let mut add: Vec<u64> = self.recent.drain().collect();
+        add.sort_unstable();
+        let old = self.sorted.len();
+        let need = old + add.len();
+        if self.sorted.capacity() < need {
+            // Grow by an eighth, not double: this vector is the largest thing the writer keeps.
+            self.sorted.reserve_exact(add.len().max(old / 8));
+        }
+        self.sorted.resize(need, 0);
+        let (mut i, mut j, mut k) = (old, add.len(), need);
+        while j > 0 {
+            if i > 0 && self.sorted[i - 1] > add[j - 1] {
+                self.sorted[k - 1] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[k - 1] = add[j - 1];
+                j -= 1;
+            }
+            k -= 1;
+        }
+        self.index();
+    }
+}
+
 /// Where a file source stands in one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilePos {
@@ -191,7 +288,7 @@ pub type Page = Vec<(String, DocGroup)>;
 #[derive(Debug, Default)]
 pub struct Commit {
     /// Encoded pages of document groups, by page key.
-    pub pages: Vec<(String, Vec<u8>)>,
+    pub pages: Vec<(String, sled::IVec)>,
     /// Keys of pages created by this batch.
     pub new_pages: Vec<String>,
     pub days: Vec<(Day, DayCounts)>,
@@ -427,15 +524,16 @@ impl Store {
 
     /// The sha256 values with signatures waiting for a document.
     /// Every event-id hash seen so far by sources of `kind`.
-    pub fn seen_ids(&self, kind: crate::parse::record::SourceKind) -> Result<IdSet, StoreError> {
-        let mut set = IdSet::default();
+    pub fn seen_ids(&self, kind: crate::parse::record::SourceKind) -> Result<SeenIds, StoreError> {
+        let mut ids = Vec::new();
         for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
             let (_, v) = item?;
-            for chunk in v.chunks_exact(8) {
-                set.insert(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-            }
+            ids.extend(
+                v.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            );
         }
-        Ok(set)
+        Ok(SeenIds::from_unsorted(ids))
     }
 
     pub fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
@@ -458,7 +556,7 @@ impl Store {
     pub fn record_batch_once(&mut self, commit: &Commit) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (key, page) in &commit.pages {
-            batch.insert(prefixed(PREFIX_PAGE, key.as_bytes()), page.as_slice());
+            batch.insert(prefixed(PREFIX_PAGE, key.as_bytes()), page.clone());
         }
         for key in &commit.new_pages {
             batch.insert(prefixed(PREFIX_PAGE_KEY, key.as_bytes()), &[]);
@@ -570,6 +668,75 @@ mod tests {
         });
         d.add_signatures(3, &["Nguyễn Văn A".into()]);
         d
+    }
+
+    #[test]
+    fn seen_ids_answer_like_a_set_across_merges() {
+        use std::collections::HashSet;
+        // Ids from a simple generator, plus extremes and ids sharing their top bits.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ids: Vec<u64> = (0..200_000).map(|_| next()).collect();
+        ids.extend([0, 1, u64::MAX, u64::MAX - 1, 0xFFFF_0000_0000_0000]);
+        let (loaded, added) = ids.split_at(50_000);
+        let mut seen = SeenIds::from_unsorted(loaded.iter().rev().copied().collect());
+        let mut model: HashSet<u64> = loaded.iter().copied().collect();
+        for chunk in added.chunks(4_000) {
+            seen.extend(chunk.iter().copied().chain(chunk.iter().take(10).copied()));
+            model.extend(chunk.iter().copied());
+        }
+        assert_eq!(seen.len(), model.len(), "each id counted once");
+        assert!(seen.sorted.len() > 50_000, "recent ids were merged");
+        for id in &ids {
+            assert!(seen.contains(*id), "{id:#x} forgotten");
+        }
+        for _ in 0..100_000 {
+            let id = next();
+            assert_eq!(seen.contains(id), model.contains(&id), "{id:#x}");
+        }
+        assert!(!SeenIds::default().contains(7));
+    }
+
+    #[test]
+    fn pages_of_the_previous_format_still_decode_and_index() {
+        use super::codec::Writer;
+        use super::encoding::{decode_group, encode_group, index_page};
+        let groups: Vec<(String, DocGroup)> = ["A-1", "A-2", "B-7"]
+            .iter()
+            .map(|id| {
+                let mut d = doc();
+                d.doc_id = id.to_string();
+                let mut g = DocGroup {
+                    incoming: Some(d),
+                    ..DocGroup::default()
+                };
+                g.signatures.signers.push(format!("signer of {id}"));
+                (id.to_string(), g)
+            })
+            .collect();
+        // Format 2: doc_id then the group, without the group's length.
+        let mut w = Writer::new(2);
+        w.uvar(groups.len() as u64);
+        for (id, g) in &groups {
+            w.str(id).raw(&encode_group(g));
+        }
+        let legacy = w.buf;
+        assert_eq!(decode_page(&legacy).unwrap(), groups);
+        let index = index_page(&legacy).unwrap();
+        for ((id, g), e) in groups.iter().zip(&index) {
+            let range = |r: &std::ops::Range<u32>| r.start as usize..r.end as usize;
+            assert_eq!(&legacy[range(&e.id)], id.as_bytes());
+            assert_eq!(&decode_group(&legacy[range(&e.group)], id).unwrap(), g);
+        }
+        // A page cut short is an error, not a panic.
+        assert!(index_page(&legacy[..legacy.len() - 3]).is_err());
+        let current = encode_page(&groups);
+        assert!(index_page(&current[..current.len() - 1]).is_err());
     }
 
     #[test]

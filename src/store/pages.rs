@@ -5,27 +5,124 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
+use std::sync::Arc;
 
-use super::encoding::{decode_page, encode_page};
+use super::encoding::{decode_group, encode_group, index_page, PageBuilder, RawEntry};
 use super::{DocGroup, Store, StoreError};
 
 /// A page is split when its encoding grows past this.
 pub const MAX_PAGE_BYTES: usize = 16 * 1024;
-/// Decoded pages take about this many times their encoded size in memory.
-const MEMORY_FACTOR: usize = 3;
+/// Memory of a decoded group, roughly, for the cache bound.
+const DECODED_GROUP_BYTES: usize = 640;
+/// Memory of one entry of a page's index.
+const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
+/// A group of a cached page: still encoded in the page's bytes, or decoded
+/// because the current batch reads or changes it.
+enum Group {
+    Raw(std::ops::Range<u32>),
+    Decoded(Box<DocGroup>),
+}
+
+enum Id {
+    Raw(std::ops::Range<u32>),
+    Owned(Box<str>),
+}
+
+struct Entry {
+    id: Id,
+    group: Group,
+}
+
+/// A cached page: its encoded bytes as last written, and its groups in
+/// doc_id order. Only touched groups are decoded; writing the page copies
+/// the bytes of the others, and decoded groups go back to bytes after a commit.
 struct Cached {
-    /// Boxed so that inserting into the middle of a page moves small entries.
-    groups: Vec<(String, Box<DocGroup>)>,
-    encoded_len: usize,
+    bytes: sled::IVec,
+    entries: Vec<Entry>,
+    decoded: usize,
+    /// Lowest index at which a group was inserted since the last write.
+    first_insert: usize,
     used: u64,
+}
+
+impl Cached {
+    fn from_bytes(bytes: sled::IVec, raw: Vec<RawEntry>, used: u64) -> Cached {
+        let entries: Vec<Entry> = raw
+            .into_iter()
+            .map(|e| Entry {
+                id: Id::Raw(e.id),
+                group: Group::Raw(e.group),
+            })
+            .collect();
+        Cached {
+            first_insert: entries.len(),
+            bytes,
+            entries,
+            decoded: 0,
+            used,
+        }
+    }
+
+    fn id<'a>(bytes: &'a [u8], e: &'a Entry) -> &'a [u8] {
+        match &e.id {
+            Id::Raw(r) => &bytes[r.start as usize..r.end as usize],
+            Id::Owned(s) => s.as_bytes(),
+        }
+    }
+
+    fn find(&self, doc_id: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|e| Self::id(&self.bytes, e).cmp(doc_id.as_bytes()))
+    }
+
+    /// The group at `i`, decoded if it was not.
+    fn decode(&mut self, i: usize) -> Result<&mut DocGroup, StoreError> {
+        let Cached {
+            bytes,
+            entries,
+            decoded,
+            ..
+        } = self;
+        let e = &mut entries[i];
+        if let Group::Raw(r) = &e.group {
+            let id = std::str::from_utf8(Self::id(bytes, e))
+                .map_err(|_| super::codec::DecodeError("bad UTF-8"))?;
+            let g = decode_group(&bytes[r.start as usize..r.end as usize], id)?;
+            e.group = Group::Decoded(Box::new(g));
+            *decoded += 1;
+        }
+        match &mut e.group {
+            Group::Decoded(g) => Ok(g),
+            Group::Raw(_) => unreachable!("decoded above"),
+        }
+    }
+
+    fn memory(&self) -> usize {
+        self.bytes.len()
+            + self.entries.capacity() * ENTRY_BYTES
+            + self.decoded * DECODED_GROUP_BYTES
+    }
+
+    /// Encodes `entries` (of this page) into a new page.
+    fn build(bytes: &[u8], entries: &[Entry]) -> (Vec<u8>, Vec<RawEntry>) {
+        let mut b = PageBuilder::new(entries.len(), bytes.len() + 256);
+        for e in entries {
+            let id = Self::id(bytes, e);
+            match &e.group {
+                Group::Raw(r) => b.push(id, &bytes[r.start as usize..r.end as usize]),
+                Group::Decoded(g) => b.push(id, &encode_group(g)),
+            }
+        }
+        b.finish()
+    }
 }
 
 /// Pages of document groups, as the writer sees them.
 pub struct PageCache {
-    keys: BTreeSet<String>,
-    cache: crate::ingest::FastMap<String, Cached>,
-    dirty: BTreeSet<String>,
+    keys: BTreeSet<Arc<str>>,
+    cache: crate::ingest::FastMap<Arc<str>, Cached>,
+    dirty: BTreeSet<Arc<str>>,
     new_pages: Vec<String>,
     limit_bytes: usize,
     tick: u64,
@@ -33,16 +130,16 @@ pub struct PageCache {
 
 /// Dirty pages ready to be written.
 pub struct DirtyPages {
-    pub pages: Vec<(String, Vec<u8>)>,
+    pub pages: Vec<(String, sled::IVec)>,
     /// Keys of pages created since the last commit.
     pub new_pages: Vec<String>,
 }
 
 impl PageCache {
-    /// Loads the page index; `limit_bytes` bounds the decoded pages kept.
+    /// Loads the page index; `limit_bytes` bounds the memory of the cached pages.
     pub fn open(store: &Store, limit_bytes: usize) -> Result<PageCache, StoreError> {
         Ok(PageCache {
-            keys: store.page_keys()?.into_iter().collect(),
+            keys: store.page_keys()?.into_iter().map(Arc::from).collect(),
             cache: Default::default(),
             dirty: BTreeSet::new(),
             new_pages: Vec::new(),
@@ -52,43 +149,33 @@ impl PageCache {
     }
 
     /// Key of the page that holds (or would hold) `doc_id`.
-    fn key_for(&self, doc_id: &str) -> String {
+    fn key_for(&self, doc_id: &str) -> Arc<str> {
         self.keys
             .range::<str, _>((Bound::Unbounded, Bound::Included(doc_id)))
             .next_back()
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_else(|| Arc::from(""))
     }
 
-    fn load(&mut self, store: &Store, key: &str) -> Result<&mut Cached, StoreError> {
+    fn load(&mut self, store: &Store, key: &Arc<str>) -> Result<&mut Cached, StoreError> {
         self.tick += 1;
         let tick = self.tick;
-        if !self.cache.contains_key(key) {
-            let (groups, encoded_len) = match store.page(key)? {
-                Some(bytes) => (
-                    decode_page(&bytes)?
-                        .into_iter()
-                        .map(|(id, g)| (id, Box::new(g)))
-                        .collect(),
-                    bytes.len(),
-                ),
+        if !self.cache.contains_key(&**key) {
+            let cached = match store.page(key)? {
+                Some(bytes) => {
+                    let raw = index_page(&bytes)?;
+                    Cached::from_bytes(bytes, raw, tick)
+                }
                 None => {
-                    if self.keys.insert(key.to_string()) {
+                    if self.keys.insert(key.clone()) {
                         self.new_pages.push(key.to_string());
                     }
-                    (Vec::new(), 0)
+                    Cached::from_bytes(sled::IVec::default(), Vec::new(), tick)
                 }
             };
-            self.cache.insert(
-                key.to_string(),
-                Cached {
-                    groups,
-                    encoded_len,
-                    used: tick,
-                },
-            );
+            self.cache.insert(key.clone(), cached);
         }
-        let c = self.cache.get_mut(key).expect("just loaded");
+        let c = self.cache.get_mut(&**key).expect("just loaded");
         c.used = tick;
         Ok(c)
     }
@@ -97,65 +184,79 @@ impl PageCache {
     pub fn get(&mut self, store: &Store, doc_id: &str) -> Result<Option<&DocGroup>, StoreError> {
         let key = self.key_for(doc_id);
         let page = self.load(store, &key)?;
-        Ok(
-            match page
-                .groups
-                .binary_search_by(|(id, _)| id.as_str().cmp(doc_id))
-            {
-                Ok(i) => Some(&page.groups[i].1),
-                Err(_) => None,
-            },
-        )
+        match page.find(doc_id) {
+            Ok(i) => Ok(Some(page.decode(i)?)),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The group of `doc_id` for changing, created empty if missing.
     pub fn get_mut(&mut self, store: &Store, doc_id: &str) -> Result<&mut DocGroup, StoreError> {
         let key = self.key_for(doc_id);
-        self.dirty.insert(key.clone());
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
         let page = self.load(store, &key)?;
-        let i = match page
-            .groups
-            .binary_search_by(|(id, _)| id.as_str().cmp(doc_id))
-        {
+        let i = match page.find(doc_id) {
             Ok(i) => i,
             Err(i) => {
-                page.groups.insert(i, (doc_id.to_string(), Box::default()));
+                page.entries.insert(
+                    i,
+                    Entry {
+                        id: Id::Owned(doc_id.into()),
+                        group: Group::Decoded(Box::default()),
+                    },
+                );
+                page.decoded += 1;
+                page.first_insert = page.first_insert.min(i);
                 i
             }
         };
-        Ok(&mut page.groups[i].1)
+        page.decode(i)
     }
 
     /// Encodes the dirty pages (splitting those grown too large) for a commit.
     pub fn take_dirty(&mut self) -> DirtyPages {
         let mut pages = Vec::new();
-        let mut queue: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
+        let mut queue: Vec<Arc<str>> = std::mem::take(&mut self.dirty).into_iter().collect();
         while let Some(key) = queue.pop() {
-            let Some(c) = self.cache.get_mut(&key) else {
+            let Some(c) = self.cache.get_mut(&*key) else {
                 continue;
             };
             // Groups emptied of everything are dropped.
-            c.groups.retain(|(_, g)| **g != DocGroup::default());
-            let encoded = encode_page(&c.groups);
-            if encoded.len() > MAX_PAGE_BYTES && c.groups.len() >= 2 {
-                let upper = c.groups.split_off(c.groups.len() / 2);
-                let upper_key = upper[0].0.clone();
+            c.entries
+                .retain(|e| !matches!(&e.group, Group::Decoded(g) if **g == DocGroup::default()));
+            let (encoded, raw) = Cached::build(&c.bytes, &c.entries);
+            if encoded.len() > MAX_PAGE_BYTES && c.entries.len() >= 2 {
+                // Appending at the end (new doc_ids in order) splits near the
+                // end, so that the pages left behind stay nearly full.
+                let n = c.entries.len();
+                let at = if c.first_insert >= n * 3 / 4 {
+                    (n * 7 / 8).clamp(1, n - 1)
+                } else {
+                    n / 2
+                };
+                let upper_entries = c.entries.split_off(at);
+                let (upper_bytes, upper_raw) = Cached::build(&c.bytes, &upper_entries);
+                let (lower_bytes, lower_raw) = Cached::build(&c.bytes, &c.entries);
+                let upper_key: Arc<str> = String::from_utf8_lossy(
+                    &upper_bytes[upper_raw[0].id.start as usize..upper_raw[0].id.end as usize],
+                )
+                .into();
+                *c = Cached::from_bytes(lower_bytes.into(), lower_raw, c.used);
                 self.keys.insert(upper_key.clone());
-                self.new_pages.push(upper_key.clone());
+                self.new_pages.push(upper_key.to_string());
                 self.cache.insert(
                     upper_key.clone(),
-                    Cached {
-                        groups: upper,
-                        encoded_len: 0,
-                        used: self.tick,
-                    },
+                    Cached::from_bytes(upper_bytes.into(), upper_raw, self.tick),
                 );
                 queue.push(key);
                 queue.push(upper_key);
                 continue;
             }
-            c.encoded_len = encoded.len();
-            pages.push((key, encoded));
+            let encoded = sled::IVec::from(encoded);
+            pages.push((key.to_string(), encoded.clone()));
+            *c = Cached::from_bytes(encoded, raw, c.used);
         }
         DirtyPages {
             pages,
@@ -165,19 +266,15 @@ impl PageCache {
 
     /// Drops the least recently used clean pages beyond the memory limit.
     pub fn evict(&mut self) {
-        let used: usize = self
-            .cache
-            .values()
-            .map(|c| c.encoded_len * MEMORY_FACTOR)
-            .sum();
+        let used: usize = self.cache.values().map(Cached::memory).sum();
         if used <= self.limit_bytes {
             return;
         }
-        let mut clean: Vec<(u64, String, usize)> = self
+        let mut clean: Vec<(u64, Arc<str>, usize)> = self
             .cache
             .iter()
             .filter(|(k, _)| !self.dirty.contains(*k))
-            .map(|(k, c)| (c.used, k.clone(), c.encoded_len * MEMORY_FACTOR))
+            .map(|(k, c)| (c.used, k.clone(), c.memory()))
             .collect();
         clean.sort_unstable();
         let mut excess = used - self.limit_bytes * 4 / 5;
@@ -185,7 +282,7 @@ impl PageCache {
             if excess == 0 {
                 break;
             }
-            self.cache.remove(&key);
+            self.cache.remove(&*key);
             excess = excess.saturating_sub(size);
         }
     }
