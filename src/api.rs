@@ -31,6 +31,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Outcome of the last config reload, exported with the metrics.
     pub reload: Arc<crate::reload::ReloadStatus>,
+    /// Alert rules and outbox, when `[alerts]` has rules.
+    pub alerts: Option<Arc<crate::alerts::Alerting>>,
 }
 
 /// The router of all endpoints.
@@ -88,6 +90,9 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 async fn metrics(State(s): State<AppState>) -> Response {
     let mut body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
     body.push_str(&s.reload.render());
+    if let Some(alerts) = &s.alerts {
+        body.push_str(&alerts.render_metrics());
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -342,6 +347,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "store": {"path": s.store.path().display().to_string(), "ok": s.shared.store_ok.load(Ordering::Relaxed)},
         "caught_up": all_caught_up,
         "sources": sources,
+        "alerts": s.alerts.as_ref().map_or_else(|| json!({"rules": [], "outbox": []}), |a| a.status()),
     }))
 }
 

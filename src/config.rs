@@ -42,7 +42,7 @@ struct RawConfig {
     classify: RawClassify,
     #[serde(default)]
     sources: Vec<RawSource>,
-    alerts: Option<Spanned<toml::Table>>,
+    alerts: Option<RawAlerts>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +102,8 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// The parsed TOML document, to tell what a reload changes.
     pub raw: toml::Table,
+    /// Alert rules and mail settings (SPEC §6); `None` when no rule is configured.
+    pub alerts: Option<AlertsConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,15 +327,6 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
             mask
         }
     };
-    if let Some(alerts) = &raw.alerts {
-        if !alerts.get_ref().is_empty() {
-            return Err(loc.error_at(
-                alerts,
-                "alert rules are not supported by this version of docflowd; leave [alerts] empty",
-            ));
-        }
-    }
-
     let parent = path.parent().unwrap_or(Path::new("."));
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let web = match &raw.server.web_config_file {
@@ -353,6 +346,10 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         }
         sources.push(source);
     }
+    let alerts = match &raw.alerts {
+        None => None,
+        Some(a) => validate_alerts(a, &base, &sources, loc)?,
+    };
     Ok(Config {
         file: path.to_path_buf(),
         agency: Agency {
@@ -372,6 +369,7 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         required_roles,
         sources,
         raw: toml::Table::new(),
+        alerts,
     })
 }
 
@@ -529,6 +527,482 @@ fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    evaluation_interval: Option<Spanned<String>>,
+    smtp: Option<Spanned<RawSmtp>>,
+    dashboard_url: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    url: Spanned<String>,
+    from: Spanned<String>,
+    to: Spanned<Recipients>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
+}
+
+/// `to = "a@x"` or `to = ["a@x", "b@x"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Recipients {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Recipients {
+    fn list(&self) -> &[String] {
+        match self {
+            Recipients::One(s) => std::slice::from_ref(s),
+            Recipients::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    direction: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+    below: Option<Spanned<f64>>,
+    #[serde(rename = "for")]
+    for_duration: Option<Spanned<String>>,
+    min_documents: Option<Spanned<u64>>,
+    repeat_interval: Option<Spanned<String>>,
+    stale_source: Option<Spanned<String>>,
+    after: Option<Spanned<String>>,
+}
+
+/// Alerting (SPEC §6): how often rules are evaluated, where mail goes, the rules.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    pub evaluation_interval: Duration,
+    pub smtp: SmtpConfig,
+    /// Link put in every mail (the Grafana dashboard or docflowd's own page).
+    pub dashboard_url: Option<String>,
+    pub rules: Vec<AlertRule>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://` without `tls`: plain text (only sensible on a local relay).
+    None,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when the server offers it.
+    StartTlsOpportunistic,
+    /// `smtp://…?tls=required`: STARTTLS or no mail.
+    StartTlsRequired,
+    /// `smtps://`: TLS from the first byte.
+    Wrapper,
+}
+
+/// The mail server and the envelope.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// The url as written, for messages.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    /// Read at each connection, so a rotated credential needs no restart.
+    pub password_file: Option<PathBuf>,
+    pub timeout: Duration,
+    /// PEM file of the CA that signed a private mail server's certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// One alert rule.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub name: String,
+    pub condition: AlertCondition,
+    /// At most one reminder per this interval while firing.
+    pub repeat_interval: Duration,
+}
+
+/// What makes a rule fire.
+#[derive(Debug, Clone)]
+pub enum AlertCondition {
+    /// Fires while the compliance ratio of `direction` over `window` is below
+    /// `below` for `for_duration`, with at least `min_documents` in the denominator.
+    Ratio {
+        direction: crate::parse::normalize::Direction,
+        window: crate::parse::time::Window,
+        below: f64,
+        for_duration: Duration,
+        min_documents: u64,
+    },
+    /// Fires when `source` has accepted no new event for `after`.
+    Stale { source: String, after: Duration },
+}
+
+fn parse_duration_at(
+    d: &Spanned<String>,
+    loc: &Locator,
+    example: &str,
+) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(d.get_ref()).map_err(|e| {
+        loc.error_at(
+            d,
+            format!("bad duration {:?}: {e} (e.g. \"{example}\")", d.get_ref()),
+        )
+    })
+}
+
+fn validate_alerts(
+    raw: &RawAlerts,
+    base: &Path,
+    sources: &[SourceConfig],
+    loc: &Locator,
+) -> Result<Option<AlertsConfig>, ConfigError> {
+    let evaluation_interval = match &raw.evaluation_interval {
+        None => Duration::from_secs(30),
+        Some(d) => {
+            let v = parse_duration_at(d, loc, "30s")?;
+            if v < Duration::from_millis(100) {
+                return Err(loc.error_at(d, "evaluation_interval must be at least 100ms"));
+            }
+            v
+        }
+    };
+    let dashboard_url = match &raw.dashboard_url {
+        None => None,
+        Some(u) => {
+            let v = u.get_ref().trim();
+            if !(v.starts_with("http://") || v.starts_with("https://"))
+                || v.contains(char::is_whitespace)
+            {
+                return Err(loc.error_at(u, "dashboard_url must be an http:// or https:// URL"));
+            }
+            Some(v.to_string())
+        }
+    };
+    let mut rules: Vec<AlertRule> = Vec::new();
+    for r in &raw.rules {
+        let rule = validate_rule(r, sources, loc)?;
+        if rules.iter().any(|o| o.name == rule.name) {
+            return Err(loc.error_at(
+                &r.get_ref().name,
+                format!("duplicate rule name {:?}", rule.name),
+            ));
+        }
+        rules.push(rule);
+    }
+    let smtp = match &raw.smtp {
+        Some(s) => validate_smtp(s.get_ref(), base, loc)?,
+        None if rules.is_empty() => return Ok(None),
+        None => {
+            return Err(loc.error_at(
+                &raw.rules[0],
+                "alert rules need [alerts.smtp] (url, from, to) to send their mail",
+            ))
+        }
+    };
+    Ok(Some(AlertsConfig {
+        evaluation_interval,
+        smtp,
+        dashboard_url,
+        rules,
+    }))
+}
+
+fn validate_rule(
+    raw: &Spanned<RawRule>,
+    sources: &[SourceConfig],
+    loc: &Locator,
+) -> Result<AlertRule, ConfigError> {
+    let r = raw.get_ref();
+    let name = r.name.get_ref().trim().to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(loc.error_at(
+            &r.name,
+            "rule name must be non-empty ASCII letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let repeat_interval = match &r.repeat_interval {
+        None => Duration::from_secs(24 * 3600),
+        Some(d) => {
+            let v = parse_duration_at(d, loc, "24h")?;
+            if v < Duration::from_secs(1) {
+                return Err(loc.error_at(d, "repeat_interval must be at least 1s"));
+            }
+            v
+        }
+    };
+    let condition = match &r.stale_source {
+        Some(source) => {
+            let ratio_keys = [
+                r.direction.as_ref().map(|_| "direction"),
+                r.window.as_ref().map(|_| "window"),
+                r.below.as_ref().map(|_| "below"),
+                r.for_duration.as_ref().map(|_| "for"),
+                r.min_documents.as_ref().map(|_| "min_documents"),
+            ];
+            if let Some(k) = ratio_keys.into_iter().flatten().next() {
+                return Err(loc.error_at(
+                    source,
+                    format!(
+                        "a stale_source rule takes only `after` and `repeat_interval`, not `{k}`"
+                    ),
+                ));
+            }
+            if !sources.iter().any(|s| s.name == *source.get_ref()) {
+                let known: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+                return Err(loc.error_at(
+                    source,
+                    format!(
+                        "unknown source {:?} (configured: {})",
+                        source.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            let after = match &r.after {
+                Some(a) => parse_duration_at(a, loc, "48h")?,
+                None => {
+                    return Err(
+                        loc.error_at(source, "a stale_source rule needs `after` (e.g. \"48h\")")
+                    )
+                }
+            };
+            if after < Duration::from_secs(1) {
+                if let Some(a) = &r.after {
+                    return Err(loc.error_at(a, "after must be at least 1s"));
+                }
+            }
+            AlertCondition::Stale {
+                source: source.get_ref().clone(),
+                after,
+            }
+        }
+        None => {
+            if let Some(a) = &r.after {
+                return Err(loc.error_at(a, "`after` applies only to stale_source rules"));
+            }
+            let direction = match &r.direction {
+                None => return Err(loc.error_at(
+                    &r.name,
+                    "a ratio rule needs `direction` (outgoing, incoming), or use `stale_source`",
+                )),
+                Some(d) => crate::parse::normalize::Direction::from_canonical(d.get_ref())
+                    .ok_or_else(|| {
+                        loc.error_at(
+                            d,
+                            format!("unknown direction {:?} (outgoing, incoming)", d.get_ref()),
+                        )
+                    })?,
+            };
+            let window = match &r.window {
+                None => {
+                    return Err(loc.error_at(
+                        &r.name,
+                        "a ratio rule needs `window` (day, 7d, 30d, month, year, all)",
+                    ))
+                }
+                Some(w) => {
+                    crate::parse::time::Window::from_label(w.get_ref()).ok_or_else(|| {
+                        loc.error_at(
+                            w,
+                            format!(
+                                "unknown window {:?} (day, 7d, 30d, month, year, all)",
+                                w.get_ref()
+                            ),
+                        )
+                    })?
+                }
+            };
+            let below = match &r.below {
+                None => {
+                    return Err(
+                        loc.error_at(&r.name, "a ratio rule needs `below` (a ratio, e.g. 1.0)")
+                    )
+                }
+                Some(b) => {
+                    let v = *b.get_ref();
+                    if !(v > 0.0 && v <= 1.0) {
+                        return Err(loc.error_at(b, "below must be a ratio in (0, 1], e.g. 0.95"));
+                    }
+                    v
+                }
+            };
+            let for_duration = match &r.for_duration {
+                None => Duration::ZERO,
+                Some(d) => parse_duration_at(d, loc, "1h")?,
+            };
+            let min_documents = r.min_documents.as_ref().map_or(1, |m| *m.get_ref()).max(1);
+            AlertCondition::Ratio {
+                direction,
+                window,
+                below,
+                for_duration,
+                min_documents,
+            }
+        }
+    };
+    Ok(AlertRule {
+        name,
+        condition,
+        repeat_interval,
+    })
+}
+
+fn validate_smtp(s: &RawSmtp, base: &Path, loc: &Locator) -> Result<SmtpConfig, ConfigError> {
+    let url = s.url.get_ref().trim();
+    let bad_url = |why: &str| {
+        loc.error_at(
+            &s.url,
+            format!("bad SMTP url {url:?}: {why} (e.g. \"smtp://mail.example.gov.vn:587?tls=required\" or \"smtps://mail.example.gov.vn\")"),
+        )
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad_url("no scheme"))?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = authority.trim_end_matches('/');
+    if authority.contains('@') {
+        return Err(bad_url(
+            "put the user in `username` and the password in `password_file`, not in the url",
+        ));
+    }
+    let mut tls = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("tls", v)) => tls = Some(v),
+            _ => {
+                return Err(bad_url(&format!(
+                    "unknown parameter {pair:?} (only tls=required|opportunistic)"
+                )))
+            }
+        }
+    }
+    let (security, default_port) = match (scheme, tls) {
+        ("smtp", None) => (SmtpSecurity::None, 25),
+        ("smtp", Some("required")) => (SmtpSecurity::StartTlsRequired, 587),
+        ("smtp", Some("opportunistic")) => (SmtpSecurity::StartTlsOpportunistic, 587),
+        ("smtp", Some(other)) => {
+            return Err(bad_url(&format!("tls={other} (required, opportunistic)")))
+        }
+        ("smtps", None) => (SmtpSecurity::Wrapper, 465),
+        ("smtps", Some(_)) => {
+            return Err(bad_url("smtps:// is always TLS; `tls=` applies to smtp://"))
+        }
+        (other, _) => return Err(bad_url(&format!("scheme {other:?} (smtp, smtps)"))),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            let port = p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad_url("bad port"))?;
+            (h, port)
+        }
+        _ => (authority, default_port),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(bad_url("no host"));
+    }
+    let from = s.from.get_ref().trim();
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| loc.error_at(&s.from, format!("bad address {from:?}: {e}")))?;
+    if s.to.get_ref().list().is_empty() {
+        return Err(loc.error_at(&s.to, "at least one recipient"));
+    }
+    for t in s.to.get_ref().list() {
+        t.trim()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| loc.error_at(&s.to, format!("bad address {t:?}: {e}")))?;
+    }
+    let password_file = match &s.password_file {
+        None => None,
+        Some(p) => {
+            let path = resolve(base, p.get_ref());
+            std::fs::read(&path).map_err(|e| {
+                loc.error_at(
+                    p,
+                    format!("cannot read password file {}: {e}", path.display()),
+                )
+            })?;
+            Some(path)
+        }
+    };
+    let username = s.username.as_ref().map(|u| u.get_ref().trim().to_string());
+    match (&username, &password_file) {
+        (Some(_), None) => {
+            if let Some(u) = &s.username {
+                return Err(loc.error_at(u, "username needs password_file"));
+            }
+        }
+        (None, Some(_)) => {
+            if let Some(p) = &s.password_file {
+                return Err(loc.error_at(p, "password_file needs username"));
+            }
+        }
+        _ => {}
+    }
+    let timeout = match &s.timeout {
+        None => Duration::from_secs(30),
+        Some(t) => parse_duration_at(t, loc, "30s")?,
+    };
+    let ca_file = match &s.ca_file {
+        None => None,
+        Some(c) => {
+            let path = resolve(base, c.get_ref());
+            let pem = std::fs::read(&path).map_err(|e| {
+                loc.error_at(c, format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| {
+                loc.error_at(
+                    c,
+                    format!("{} is not a PEM certificate: {e}", path.display()),
+                )
+            })?;
+            if security == SmtpSecurity::None {
+                return Err(loc.error_at(
+                    c,
+                    "ca_file needs TLS: use smtps:// or smtp://…?tls=required",
+                ));
+            }
+            Some(path)
+        }
+    };
+    Ok(SmtpConfig {
+        url: url.to_string(),
+        host: host.to_string(),
+        port,
+        security,
+        from: from.to_string(),
+        to: s
+            .to
+            .get_ref()
+            .list()
+            .iter()
+            .map(|t| t.trim().to_string())
+            .collect(),
+        username,
+        password_file,
+        timeout,
+        ca_file,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,12 +1085,240 @@ path = "/var/log/vanban/exchange*.jsonl"
     }
 
     #[test]
-    fn empty_alerts_table_is_accepted_but_rules_are_refused() {
-        assert!(Config::parse(Path::new("d.toml"), &format!("{MINIMAL}\n[alerts]\n")).is_ok());
-        let e = err(&format!(
-            "{MINIMAL}\n[alerts]\nevaluation_interval = \"30s\"\n"
-        ));
-        assert!(e.contains("not supported"), "{e}");
+    fn empty_alerts_table_means_no_alerts() {
+        let c = Config::parse(Path::new("d.toml"), &format!("{MINIMAL}\n[alerts]\n")).unwrap();
+        assert!(c.alerts.is_none());
+    }
+
+    /// An `[alerts]` block whose password file is `pw`.
+    fn alerts(pw: &Path, rules: &str) -> String {
+        format!(
+            "{MINIMAL}\n[alerts]\nevaluation_interval = \"10s\"\ndashboard_url = \"https://grafana.example.gov.vn/d/docflow\"\n\
+             [alerts.smtp]\nurl = \"smtp://mail.example.gov.vn:587?tls=required\"\nfrom = \"docflow@example.gov.vn\"\n\
+             to = [\"vanphong@example.gov.vn\", \"Chánh Văn phòng <cvp@example.gov.vn>\"]\nusername = \"docflow\"\n\
+             password_file = \"{}\"\ntimeout = \"20s\"\n{rules}",
+            pw.display()
+        )
+    }
+
+    const RULES: &str = r#"
+[[alerts.rules]]
+name = "outgoing-30d"
+direction = "outgoing"
+window = "30d"
+below = 1.0
+for = "1h"
+min_documents = 5
+repeat_interval = "24h"
+[[alerts.rules]]
+name = "exchange-feed-stale"
+stale_source = "exchange"
+after = "48h"
+"#;
+
+    #[test]
+    fn alert_rules_and_smtp_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let c = Config::parse(Path::new("d.toml"), &alerts(&pw, RULES)).unwrap();
+        let a = c.alerts.unwrap();
+        assert_eq!(a.evaluation_interval, Duration::from_secs(10));
+        assert_eq!(a.smtp.host, "mail.example.gov.vn");
+        assert_eq!(a.smtp.port, 587);
+        assert_eq!(a.smtp.security, SmtpSecurity::StartTlsRequired);
+        assert_eq!(a.smtp.to.len(), 2);
+        assert_eq!(a.smtp.timeout, Duration::from_secs(20));
+        assert_eq!(a.rules.len(), 2);
+        match &a.rules[0].condition {
+            AlertCondition::Ratio {
+                window,
+                below,
+                for_duration,
+                min_documents,
+                ..
+            } => {
+                assert_eq!(*window, crate::parse::time::Window::Days30);
+                assert_eq!(*below, 1.0);
+                assert_eq!(*for_duration, Duration::from_secs(3600));
+                assert_eq!(*min_documents, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&a.rules[1].condition, AlertCondition::Stale { source, after }
+            if source == "exchange" && *after == Duration::from_secs(48 * 3600))
+        );
+        assert_eq!(a.rules[1].repeat_interval, Duration::from_secs(24 * 3600));
+
+        // A single recipient may be a plain string; a whole-number threshold is fine.
+        let text = alerts(&pw, &RULES.replace("below = 1.0", "below = 1")).replace(
+            "to = [\"vanphong@example.gov.vn\", \"Chánh Văn phòng <cvp@example.gov.vn>\"]",
+            "to = \"vanphong@example.gov.vn\"",
+        );
+        let a = Config::parse(Path::new("d.toml"), &text)
+            .unwrap()
+            .alerts
+            .unwrap();
+        assert_eq!(a.smtp.to, ["vanphong@example.gov.vn"]);
+        assert!(
+            matches!(a.rules[0].condition, AlertCondition::Ratio { below, .. } if below == 1.0)
+        );
+    }
+
+    #[test]
+    fn smtp_url_forms() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp");
+        std::fs::write(&pw, "secret").unwrap();
+        for (url, host, port, security) in [
+            (
+                "smtps://mail.example.gov.vn",
+                "mail.example.gov.vn",
+                465,
+                SmtpSecurity::Wrapper,
+            ),
+            (
+                "smtp://127.0.0.1:2525",
+                "127.0.0.1",
+                2525,
+                SmtpSecurity::None,
+            ),
+            (
+                "smtp://mail.example.gov.vn?tls=opportunistic",
+                "mail.example.gov.vn",
+                587,
+                SmtpSecurity::StartTlsOpportunistic,
+            ),
+        ] {
+            let text =
+                alerts(&pw, RULES).replace("smtp://mail.example.gov.vn:587?tls=required", url);
+            let s = Config::parse(Path::new("d.toml"), &text)
+                .unwrap()
+                .alerts
+                .unwrap()
+                .smtp;
+            assert_eq!(
+                (s.host.as_str(), s.port, s.security),
+                (host, port, security),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_alert_config_is_refused_at_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp");
+        std::fs::write(&pw, "secret").unwrap();
+        let good = alerts(&pw, RULES);
+        let cases = [
+            (
+                "stale_source = \"exchange\"",
+                "stale_source = \"exchang\"",
+                "alerts.rules.stale_source",
+                "unknown source \"exchang\"",
+            ),
+            (
+                "smtp://mail.example.gov.vn:587?tls=required",
+                "http://mail.example.gov.vn",
+                "alerts.smtp.url",
+                "bad SMTP url",
+            ),
+            (
+                "smtp://mail.example.gov.vn:587?tls=required",
+                "smtp://mail.example.gov.vn?tls=maybe",
+                "alerts.smtp.url",
+                "tls=maybe",
+            ),
+            (
+                "window = \"30d\"",
+                "window = \"quarter\"",
+                "alerts.rules.window",
+                "unknown window",
+            ),
+            (
+                "below = 1.0",
+                "below = 95.0",
+                "alerts.rules.below",
+                "(0, 1]",
+            ),
+            (
+                "for = \"1h\"",
+                "for = \"soon\"",
+                "alerts.rules.for",
+                "bad duration",
+            ),
+            (
+                "direction = \"outgoing\"",
+                "direction = \"sideways\"",
+                "alerts.rules.direction",
+                "unknown direction",
+            ),
+            (
+                "\"vanphong@example.gov.vn\",",
+                "\"vanphong at example\",",
+                "alerts.smtp.to",
+                "bad address",
+            ),
+            (
+                "after = \"48h\"",
+                "after = \"48h\"\nwindow = \"day\"",
+                "alerts.rules.stale_source",
+                "not `window`",
+            ),
+            (
+                "name = \"exchange-feed-stale\"",
+                "name = \"outgoing-30d\"",
+                "alerts.rules.name",
+                "duplicate rule name",
+            ),
+            (
+                "timeout = \"20s\"",
+                "timeout = \"20s\"\nretries = 3",
+                "alerts.smtp.retries",
+                "unknown field",
+            ),
+        ];
+        for (from, to, key, message) in cases {
+            assert!(good.contains(from), "{from}");
+            let e = err(&good.replacen(from, to, 1));
+            assert!(e.starts_with("docflow.toml:"), "{e}");
+            assert!(
+                e.contains(&format!("key `{key}`")) && e.contains(message),
+                "{from} -> {to}: {e}"
+            );
+        }
+        // A missing password file is named with its line.
+        let e = err(&alerts(&dir.path().join("missing"), RULES));
+        let line = alerts(&pw, RULES)
+            .lines()
+            .position(|l| l.starts_with("password_file"))
+            .unwrap()
+            + 1;
+        assert!(
+            e.starts_with(&format!(
+                "docflow.toml:{line}: key `alerts.smtp.password_file`"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("cannot read password file"), "{e}");
+        // Rules without a mail server.
+        let e = err(&format!("{MINIMAL}\n[alerts]\n{RULES}"));
+        assert!(e.contains("need [alerts.smtp]"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_alerts_example_is_valid_once_its_password_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp");
+        std::fs::write(&pw, "secret").unwrap();
+        let text = include_str!("../config/alerts.example.toml").replace(
+            "/run/credentials/docflowd.service/smtp",
+            &pw.display().to_string(),
+        );
+        let c = Config::parse(Path::new("/etc/docflow/docflow.toml"), &text).unwrap();
+        assert!(c.alerts.unwrap().rules.len() >= 2);
     }
 
     #[test]

@@ -122,6 +122,13 @@ pub async fn run(
         );
     }
 
+    let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())
+        .context("cannot read alert state")?;
+    let alerts_stop = shutdown.child_token();
+    let alerts_task = alerting
+        .clone()
+        .map(|a| tokio::spawn(a.run(alerts_stop.clone())));
+
     let ready = Arc::new(AtomicBool::new(true));
     let reload_status = Arc::new(ReloadStatus::default());
     let web = Arc::new(Web::new(config.server.web.clone()));
@@ -131,6 +138,7 @@ pub async fn run(
         store,
         ready: ready.clone(),
         reload: reload_status.clone(),
+        alerts: alerting,
     };
     let router = api::router(state).layer(axum::middleware::from_fn_with_state(
         web.clone(),
@@ -159,6 +167,15 @@ pub async fn run(
     info!("shutting down: stopping sources");
     service::notify_stopping();
     ready.store(false, Ordering::Relaxed);
+    alerts_stop.cancel();
+    if let Some(task) = alerts_task {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            warn!("alert delivery did not stop within 10 s");
+        }
+    }
     sources_stop.cancel();
     for w in &wakers {
         w.wake();

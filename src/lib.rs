@@ -8,11 +8,13 @@
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
+//! - [`alerts`]: alert rules, their state and the mail outbox;
 //! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
 //! - [`web`], [`service`], [`reload`]: TLS and basic auth, systemd notify and
 //!   watchdog, config reload on SIGHUP.
 
 pub mod aggregate;
+pub mod alerts;
 pub mod api;
 pub mod classify;
 pub mod cli;

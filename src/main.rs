@@ -66,6 +66,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
+    /// Send one test alert mail through the configured SMTP server.
+    AlertTest {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Generate a synthetic feed and run the daemon on it.
     Demo(docflow::demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
@@ -124,7 +129,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     c.server.listen.ip()
                 )
             })?;
-            println!("{}: OK ({} sources)", config.display(), c.sources.len());
+            let rules = c.alerts.as_ref().map_or(0, |a| a.rules.len());
+            println!(
+                "{}: OK ({} sources, {rules} alert rules)",
+                config.display(),
+                c.sources.len()
+            );
             Ok(())
         }
         Command::Run { config } => {
@@ -157,6 +167,15 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 cancel_on_signals(token.clone());
                 docflow::demo::run(args, token).await
             })
+        }
+        Command::AlertTest { config } => {
+            let c = Config::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let sent = rt
+                .block_on(docflow::alerts::send_test(&c))
+                .map_err(|e| anyhow::anyhow!("test mail not sent: {e}"))?;
+            println!("{sent}");
+            Ok(())
         }
         Command::Generate(args) => docflow::demo::generate_cmd(&args),
     }

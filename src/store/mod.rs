@@ -3,6 +3,7 @@
 //! pairs, signatures waiting for a sha256, source positions and counters.
 //! [`Store::record_batch_once`] commits a batch and the positions atomically.
 
+pub mod alerts;
 pub mod codec;
 pub mod encoding;
 pub mod pages;

@@ -110,3 +110,67 @@ fn bad_config_is_refused_naming_file_line_and_key() {
     assert!(stderr.contains(&want), "want {want:?} in: {stderr}");
     assert!(!d.join("store").exists(), "a refused config opens no store");
 }
+
+#[test]
+fn bad_alert_config_is_refused_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = d.join("smtp-password");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let base = format!(
+        "{}\n[alerts]\n[alerts.smtp]\nurl = \"smtp://mail.example.gov.vn:587?tls=required\"\n\
+         from = \"docflow@example.gov.vn\"\nto = [\"vanphong@example.gov.vn\"]\n\
+         username = \"docflow\"\npassword_file = \"{}\"\n\n\
+         [[alerts.rules]]\nname = \"outgoing-30d\"\ndirection = \"outgoing\"\nwindow = \"30d\"\nbelow = 1.0\n\n\
+         [[alerts.rules]]\nname = \"feed-stale\"\nstale_source = \"exchange\"\nafter = \"48h\"\n",
+        good(d),
+        pw.display()
+    );
+    let ok = write(d, &base);
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "good alert config refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 alert rules"));
+
+    refused(
+        d,
+        &base.replace(
+            "stale_source = \"exchange\"",
+            "stale_source = \"signatures\"",
+        ),
+        "stale_source",
+        "alerts.rules.stale_source",
+        "unknown source \"signatures\"",
+    );
+    refused(
+        d,
+        &base.replace(
+            "smtp://mail.example.gov.vn:587?tls=required",
+            "smtp://mail.example.gov.vn:587?tls=yes",
+        ),
+        "tls=yes",
+        "alerts.smtp.url",
+        "bad SMTP url",
+    );
+    refused(
+        d,
+        &base.replace("smtp-password", "no-such-file"),
+        "password_file",
+        "alerts.smtp.password_file",
+        "cannot read password file",
+    );
+    refused(
+        d,
+        &base.replace("window = \"30d\"", "window = \"week\""),
+        "window = ",
+        "alerts.rules.window",
+        "unknown window",
+    );
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the real `docflowd` binary driven through its config
 //! files, its input logs, signals and its HTTP API. One test binary.
 
+mod alerts;
 mod common;
 mod config_check;
 mod corpus;

@@ -1,0 +1,910 @@
+//! Alerts (SPEC §6): evaluates the configured rules against the in-memory
+//! counts and source progress, keeps each rule's state and an outbox of mails
+//! in the store (written together, so a restart neither re-sends nor forgets)
+//! and delivers the outbox over SMTP with exponential backoff.
+
+pub mod mail;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::aggregate::{day_number, ClassCounts};
+use crate::classify::Class;
+use crate::config::{AlertCondition, AlertRule, AlertsConfig, Config};
+use crate::ingest::Shared;
+use crate::parse::time::local_day;
+use crate::store::alerts::AlertCommit;
+use crate::store::{Store, StoreError};
+use mail::{Detail, DocLine, Mail, MailFacts, RatioFacts, StaleFacts};
+use rules::{Notice, Phase, Timing};
+
+/// How many non-compliant documents a mail lists.
+const LISTED_DOCUMENTS: usize = 10;
+/// First retry delay of an undelivered mail; doubles per failure up to [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 60 * 1_000;
+/// Longest wait for the sources to catch up before ratio rules are evaluated anyway.
+const CATCH_UP_GRACE_SECS: i64 = 600;
+
+/// Notification counters of one rule, persisted with its state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    #[serde(default)]
+    pub firing_sent: u64,
+    #[serde(default)]
+    pub firing_failed: u64,
+    #[serde(default)]
+    pub resolved_sent: u64,
+    #[serde(default)]
+    pub resolved_failed: u64,
+}
+
+impl Notifications {
+    fn count(&mut self, state: &str, sent: bool) {
+        let n = match (state, sent) {
+            ("resolved", true) => &mut self.resolved_sent,
+            ("resolved", false) => &mut self.resolved_failed,
+            (_, true) => &mut self.firing_sent,
+            (_, false) => &mut self.firing_failed,
+        };
+        *n += 1;
+    }
+}
+
+/// What is stored under `A` + rule name. Fields default so older records decode.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    #[serde(default)]
+    pub phase: Phase,
+    /// Stale rules: the source's accepted-event count last seen, and when it last changed.
+    #[serde(default)]
+    pub activity_count: Option<u64>,
+    #[serde(default)]
+    pub activity_at: Option<i64>,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// What is stored under `O` + sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub mail: Mail,
+    pub created: i64,
+    pub attempts: u32,
+    /// Unix milliseconds of the next try.
+    pub next_attempt_ms: i64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// The last observation of a rule, for `/api/v1/status`.
+#[derive(Debug, Clone, Default)]
+struct Observation {
+    value: Option<f64>,
+    documents: u64,
+    holds: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: BTreeMap<String, RuleRecord>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    next_seq: u64,
+    observed: BTreeMap<String, Observation>,
+    /// Ratio rules wait until every source has caught up once, so a backlog
+    /// being read at start does not look like a drop.
+    sources_caught_up: bool,
+    /// Time of the first evaluation: after [`CATCH_UP_GRACE_SECS`] ratio rules
+    /// run even if a source never catches up (a broken source must not silence them).
+    first_evaluation: Option<i64>,
+}
+
+/// The alerting component: rule states, outbox and delivery.
+pub struct Alerting {
+    config: AlertsConfig,
+    agency_name: String,
+    agency_code: String,
+    timezone: chrono_tz::Tz,
+    required_roles: u8,
+    store: Store,
+    shared: Arc<Shared>,
+    inner: Mutex<Inner>,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("alert records serialise")
+}
+
+fn backoff_ms(attempts: u32) -> i64 {
+    FIRST_BACKOFF_MS
+        .saturating_mul(1i64 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF_MS)
+}
+
+impl Alerting {
+    /// Loads rule states and the outbox; `None` when no alerts are configured.
+    pub fn open(
+        config: &Config,
+        store: Store,
+        shared: Arc<Shared>,
+    ) -> Result<Option<Arc<Alerting>>, StoreError> {
+        let Some(alerts) = &config.alerts else {
+            return Ok(None);
+        };
+        let mut inner = Inner::default();
+        for (name, bytes) in store.alert_states()? {
+            match serde_json::from_slice::<RuleRecord>(&bytes) {
+                Ok(r) => {
+                    inner.records.insert(name, r);
+                }
+                Err(e) => {
+                    warn!(rule = %name, error = %e, "unreadable alert state; starting the rule afresh")
+                }
+            }
+        }
+        for (seq, bytes) in store.outbox()? {
+            inner.next_seq = inner.next_seq.max(seq + 1);
+            match serde_json::from_slice::<OutboxEntry>(&bytes) {
+                Ok(e) => {
+                    inner.outbox.insert(seq, e);
+                }
+                Err(e) => {
+                    error!(seq, error = %e, "unreadable mail in the alert outbox; it is kept but not sent")
+                }
+            }
+        }
+        if !inner.outbox.is_empty() {
+            info!(
+                mails = inner.outbox.len(),
+                "alert mails waiting from before the restart"
+            );
+        }
+        Ok(Some(Arc::new(Alerting {
+            config: alerts.clone(),
+            agency_name: config.agency.name.clone(),
+            agency_code: config.agency.code.clone(),
+            timezone: config.agency.timezone,
+            required_roles: config.required_roles,
+            store,
+            shared,
+            inner: Mutex::new(inner),
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Evaluates every rule at `now` (unix seconds) and queues the mails that
+    /// transitions ask for. Blocking: reads the store when a mail lists documents.
+    pub fn evaluate(&self, now: i64) -> Result<(), StoreError> {
+        {
+            let mut inner = self.lock();
+            let first = *inner.first_evaluation.get_or_insert(now);
+            if !inner.sources_caught_up {
+                inner.sources_caught_up = self.shared.sources.iter().all(|s| s.caught_up());
+                if !inner.sources_caught_up && now - first >= CATCH_UP_GRACE_SECS {
+                    warn!(
+                        grace_seconds = CATCH_UP_GRACE_SECS,
+                        "sources have not caught up; evaluating ratio rules anyway"
+                    );
+                    inner.sources_caught_up = true;
+                }
+            }
+        }
+        for rule in &self.config.rules {
+            self.evaluate_rule(rule, now)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate_rule(&self, rule: &AlertRule, now: i64) -> Result<(), StoreError> {
+        let (record, caught_up) = {
+            let inner = self.lock();
+            (
+                inner.records.get(&rule.name).cloned().unwrap_or_default(),
+                inner.sources_caught_up,
+            )
+        };
+        let mut next = record.clone();
+        let repeat_secs = rule.repeat_interval.as_secs().max(1) as i64;
+        let (holds, observation, timing) = match &rule.condition {
+            AlertCondition::Ratio {
+                direction,
+                window,
+                below,
+                for_duration,
+                min_documents,
+            } => {
+                if !caught_up {
+                    return Ok(());
+                }
+                let counts = self.window_counts(*direction, *window, now);
+                let denominator = counts.total() - counts.secret_exempt;
+                let ratio = counts.compliance_ratio();
+                let holds = denominator >= *min_documents && ratio.is_some_and(|r| r < *below);
+                (
+                    holds,
+                    Observation {
+                        value: ratio,
+                        documents: denominator,
+                        holds,
+                    },
+                    Timing {
+                        for_secs: for_duration.as_secs() as i64,
+                        repeat_secs,
+                    },
+                )
+            }
+            AlertCondition::Stale { source, after } => {
+                let count = self.source_progress(source).0;
+                if next.activity_count != Some(count) || next.activity_at.is_none() {
+                    next.activity_count = Some(count);
+                    next.activity_at = Some(now);
+                }
+                let idle = now - next.activity_at.unwrap_or(now);
+                let holds = idle >= after.as_secs() as i64;
+                (
+                    holds,
+                    Observation {
+                        value: Some(idle as f64),
+                        documents: count,
+                        holds,
+                    },
+                    Timing {
+                        for_secs: 0,
+                        repeat_secs,
+                    },
+                )
+            }
+        };
+        let (phase, mut notice) = rules::step(record.phase, holds, now, timing);
+        next.phase = phase;
+        if notice == Some(Notice::Reminder) && self.has_queued_mail(&rule.name) {
+            // The first mail has not even gone out: a reminder behind it adds nothing.
+            notice = None;
+        }
+        let mut commit = AlertCommit::default();
+        let mut queued = None;
+        if let Some(notice) = notice {
+            let mail = mail::render(&self.facts(rule, notice, now, &next)?);
+            info!(rule = %rule.name, state = notice.state_label(), subject = %mail.subject, "alert mail queued");
+            let entry = OutboxEntry {
+                mail,
+                created: now,
+                attempts: 0,
+                next_attempt_ms: now.saturating_mul(1000),
+                last_error: None,
+            };
+            let seq = self.lock().next_seq;
+            commit.outbox_put.push((seq, encode(&entry)));
+            queued = Some((seq, entry));
+        }
+        if next != record {
+            commit.states.push((rule.name.clone(), encode(&next)));
+        }
+        if !commit.is_empty() {
+            self.store.record_alerts(&commit)?;
+        }
+        let mut inner = self.lock();
+        inner.records.insert(rule.name.clone(), next);
+        inner.observed.insert(rule.name.clone(), observation);
+        if let Some((seq, entry)) = queued {
+            inner.outbox.insert(seq, entry);
+            inner.next_seq = seq + 1;
+        }
+        Ok(())
+    }
+
+    fn window_counts(
+        &self,
+        direction: crate::parse::normalize::Direction,
+        window: crate::parse::time::Window,
+        now: i64,
+    ) -> ClassCounts {
+        let range = window.range(local_day(now, self.timezone));
+        let agg = self
+            .shared
+            .aggregates
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        *agg.summary(
+            range.map(|r| day_number(r.0)),
+            range.map(|r| day_number(r.1)),
+        )
+        .total
+        .get(direction)
+    }
+
+    /// Accepted events and newest event time of a source.
+    fn source_progress(&self, name: &str) -> (u64, Option<i64>) {
+        self.shared
+            .sources
+            .iter()
+            .find(|s| s.config.name == name)
+            .map(|s| {
+                let p = s.progress();
+                (p.state.accepted, p.state.last_event_time)
+            })
+            .unwrap_or_default()
+    }
+
+    fn facts(
+        &self,
+        rule: &AlertRule,
+        notice: Notice,
+        now: i64,
+        record: &RuleRecord,
+    ) -> Result<MailFacts, StoreError> {
+        let detail = match &rule.condition {
+            AlertCondition::Ratio {
+                direction,
+                window,
+                below,
+                min_documents,
+                ..
+            } => {
+                let range = window.range(local_day(now, self.timezone));
+                let documents = if notice == Notice::Resolved {
+                    Vec::new()
+                } else {
+                    self.non_compliant(*direction, range)?
+                };
+                Detail::Ratio(RatioFacts {
+                    direction: *direction,
+                    window: *window,
+                    range,
+                    below: *below,
+                    min_documents: *min_documents,
+                    counts: self.window_counts(*direction, *window, now),
+                    documents,
+                })
+            }
+            AlertCondition::Stale { source, after } => Detail::Stale(StaleFacts {
+                source: source.clone(),
+                after: *after,
+                last_event_time: self.source_progress(source).1,
+                last_activity: record.activity_at.unwrap_or(now),
+            }),
+        };
+        Ok(MailFacts {
+            agency_name: self.agency_name.clone(),
+            agency_code: self.agency_code.clone(),
+            rule: rule.name.clone(),
+            notice,
+            at: now,
+            timezone: self.timezone,
+            dashboard_url: self.config.dashboard_url.clone(),
+            detail,
+        })
+    }
+
+    /// The first non-compliant documents of a window, in the order of `/api/v1/documents`.
+    fn non_compliant(
+        &self,
+        direction: crate::parse::normalize::Direction,
+        range: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    ) -> Result<Vec<DocLine>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.store.groups_from(None) {
+            let (_, group) = item?;
+            let Some(doc) = group.doc(direction) else {
+                continue;
+            };
+            let class = doc.class(self.required_roles);
+            if !matches!(class, Class::ElectronicUnsigned | Class::Paper) {
+                continue;
+            }
+            let day = local_day(doc.time, self.timezone);
+            if range.is_some_and(|(from, to)| day < from || day > to) {
+                continue;
+            }
+            out.push(DocLine {
+                number: if doc.doc_number.is_empty() {
+                    doc.doc_id.clone()
+                } else {
+                    doc.doc_number.clone()
+                },
+                subject: doc.subject.clone(),
+                unit: doc.unit.clone(),
+                class,
+            });
+            if out.len() == LISTED_DOCUMENTS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tries every mail due at `now_ms`, oldest first; a rule whose mail failed
+    /// keeps its later mails back, so firing and resolved arrive in order.
+    pub async fn deliver_due(&self, now_ms: i64) {
+        let due: Vec<(u64, OutboxEntry)> = self
+            .lock()
+            .outbox
+            .iter()
+            .filter(|(_, e)| e.next_attempt_ms <= now_ms)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        let mut held_back = BTreeSet::new();
+        for (seq, mut entry) in due {
+            let rule = entry.mail.rule.clone();
+            if held_back.contains(&rule) {
+                continue;
+            }
+            let result = mail::send(&self.config.smtp, &entry.mail).await;
+            let mut record = self.lock().records.get(&rule).cloned().unwrap_or_default();
+            record
+                .notifications
+                .count(&entry.mail.state, result.is_ok());
+            let mut commit = AlertCommit::default();
+            commit.states.push((rule.clone(), encode(&record)));
+            match &result {
+                Ok(()) => {
+                    info!(rule = %rule, state = %entry.mail.state, attempts = entry.attempts + 1, "alert mail sent");
+                    commit.outbox_remove.push(seq);
+                }
+                Err(e) => {
+                    entry.attempts += 1;
+                    entry.next_attempt_ms = now_ms + backoff_ms(entry.attempts);
+                    entry.last_error = Some(e.to_string());
+                    warn!(rule = %rule, state = %entry.mail.state, attempts = entry.attempts, retry_in_ms = backoff_ms(entry.attempts), error = %e, "alert mail not delivered; will retry");
+                    commit.outbox_put.push((seq, encode(&entry)));
+                    held_back.insert(rule.clone());
+                }
+            }
+            let store = self.store.clone();
+            let written = tokio::task::spawn_blocking(move || store.record_alerts(&commit)).await;
+            match written {
+                Ok(Ok(())) => {
+                    let mut inner = self.lock();
+                    inner.records.insert(rule.clone(), record);
+                    if result.is_ok() {
+                        inner.outbox.remove(&seq);
+                    } else {
+                        inner.outbox.insert(seq, entry);
+                    }
+                }
+                Ok(Err(e)) => {
+                    error!(rule = %rule, error = %e, "cannot record alert mail delivery; it may be sent again");
+                    return;
+                }
+                Err(e) => {
+                    error!(rule = %rule, error = %e, "alert store task failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn has_queued_mail(&self, rule: &str) -> bool {
+        self.lock().outbox.values().any(|e| e.mail.rule == rule)
+    }
+
+    /// When the next outbox try is due (unix ms), if any.
+    fn next_due_ms(&self) -> Option<i64> {
+        self.lock().outbox.values().map(|e| e.next_attempt_ms).min()
+    }
+
+    /// Evaluates every `evaluation_interval` and delivers the outbox until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let interval = self.config.evaluation_interval;
+        let mut next_eval = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_eval {
+                next_eval += interval;
+                let now = chrono::Utc::now().timestamp();
+                let this = self.clone();
+                match tokio::task::spawn_blocking(move || this.evaluate(now)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        error!(error = %e, "alert evaluation failed; state kept, retrying")
+                    }
+                    Err(e) => error!(error = %e, "alert evaluation task failed"),
+                }
+            }
+            self.deliver_due(chrono::Utc::now().timestamp_millis())
+                .await;
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let mut wake = next_eval;
+            if let Some(due) = self.next_due_ms() {
+                let wait = Duration::from_millis(due.saturating_sub(now_ms).max(0) as u64);
+                wake = wake.min(tokio::time::Instant::now() + wait);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+
+    /// The `alerts` block of `/api/v1/status`.
+    pub fn status(&self) -> Value {
+        let inner = self.lock();
+        let tz = self.timezone;
+        let time = |t: i64| {
+            use chrono::TimeZone;
+            tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339())
+        };
+        let rules: Vec<Value> = self
+            .config
+            .rules
+            .iter()
+            .map(|rule| {
+                let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
+                let observed = inner.observed.get(&rule.name).cloned();
+                let (since, notified) = match record.phase {
+                    Phase::Inactive => (None, None),
+                    Phase::Pending { since } => (Some(since), None),
+                    Phase::Firing { since, notified } => (Some(since), Some(notified)),
+                };
+                let n = record.notifications;
+                let mut v = json!({
+                    "name": rule.name,
+                    "state": record.phase.label(),
+                    "since": since.and_then(time),
+                    "last_notification": notified.and_then(time),
+                    "notifications": {
+                        "firing": {"sent": n.firing_sent, "failed": n.firing_failed},
+                        "resolved": {"sent": n.resolved_sent, "failed": n.resolved_failed},
+                    },
+                    "outbox": inner.outbox.values().filter(|e| e.mail.rule == rule.name).count(),
+                });
+                match &rule.condition {
+                    AlertCondition::Ratio {
+                        direction,
+                        window,
+                        below,
+                        ..
+                    } => {
+                        v["kind"] = json!("ratio");
+                        v["direction"] = json!(direction.as_str());
+                        v["window"] = json!(window.label());
+                        v["below"] = json!(below);
+                        v["compliance_ratio"] = json!(observed.as_ref().and_then(|o| o.value));
+                        v["documents"] = json!(observed.as_ref().map(|o| o.documents));
+                    }
+                    AlertCondition::Stale { source, after } => {
+                        v["kind"] = json!("stale");
+                        v["source"] = json!(source);
+                        v["after_seconds"] = json!(after.as_secs());
+                        v["idle_seconds"] = json!(observed.as_ref().and_then(|o| o.value));
+                    }
+                }
+                v["condition_holds"] = json!(observed.map(|o| o.holds));
+                v
+            })
+            .collect();
+        let outbox: Vec<Value> = inner
+            .outbox
+            .values()
+            .map(|e| {
+                json!({
+                    "rule": e.mail.rule, "state": e.mail.state, "attempts": e.attempts,
+                    "last_error": e.last_error, "subject": e.mail.subject,
+                })
+            })
+            .collect();
+        json!({"rules": rules, "outbox": outbox})
+    }
+
+    /// `docflow_alert_firing` and `docflow_alert_notifications_total`, in text format.
+    pub fn render_metrics(&self) -> String {
+        let registry = Registry::new();
+        let firing = GaugeVec::new(
+            Opts::new("docflow_alert_firing", "1 while the alert rule is firing."),
+            &["rule"],
+        )
+        .expect("valid metric definition");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "docflow_alert_notifications_total",
+                "Alert mails by rule, state (firing, resolved) and result (sent, failed: one per failed try).",
+            ),
+            &["rule", "state", "result"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(firing.clone()))
+            .expect("metric registered once");
+        registry
+            .register(Box::new(notifications.clone()))
+            .expect("metric registered once");
+        let inner = self.lock();
+        for rule in &self.config.rules {
+            let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
+            let is_firing = matches!(record.phase, Phase::Firing { .. });
+            firing
+                .with_label_values(&[rule.name.as_str()])
+                .set(if is_firing { 1.0 } else { 0.0 });
+            let n = record.notifications;
+            for (state, result, value) in [
+                ("firing", "sent", n.firing_sent),
+                ("firing", "failed", n.firing_failed),
+                ("resolved", "sent", n.resolved_sent),
+                ("resolved", "failed", n.resolved_failed),
+            ] {
+                notifications
+                    .with_label_values(&[rule.name.as_str(), state, result])
+                    .inc_by(value);
+            }
+        }
+        drop(inner);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .expect("text encoding of valid metrics");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `docflowd alert-test`: sends one test mail to the configured recipients.
+pub async fn send_test(config: &Config) -> Result<String, String> {
+    let alerts = config
+        .alerts
+        .as_ref()
+        .ok_or_else(|| format!("{}: no [alerts.smtp] configured", config.file.display()))?;
+    let now = chrono::Utc::now().timestamp();
+    let when = {
+        use chrono::TimeZone;
+        config
+            .agency
+            .timezone
+            .timestamp_opt(now, 0)
+            .single()
+            .map(|t| t.format("%H:%M ngày %d/%m/%Y").to_string())
+            .unwrap_or_default()
+    };
+    let text = format!(
+        "Đây là thư thử nghiệm của docflowd ({} — mã {}), gửi lúc {when}.\nNếu nhận được thư này, cảnh báo qua thư điện tử đã hoạt động.\n",
+        config.agency.name, config.agency.code
+    );
+    let html = format!(
+        "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\"></head><body><p>{}</p></body></html>\n",
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\n', "<br>")
+    );
+    let mail = Mail {
+        rule: "alert-test".into(),
+        state: "test".into(),
+        subject: format!("[docflow] Thư thử nghiệm cảnh báo — {}", config.agency.name),
+        text,
+        html,
+    };
+    mail::send(&alerts.smtp, &mail)
+        .await
+        .map(|()| {
+            format!(
+                "test mail sent through {} to {}",
+                alerts.smtp.url,
+                alerts.smtp.to.join(", ")
+            )
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::RwLock;
+
+    use super::*;
+    use crate::aggregate::{Aggregates, Slot};
+    use crate::parse::normalize::Direction;
+    use crate::sources::SourceHandle;
+    use crate::store::SourceState;
+
+    const T0: i64 = 1_781_400_000; // 2026-06-14
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            r#"
+[agency]
+code = "H40.27.01"
+name = "UBND xã Hương Bình"
+[storage]
+path = "{d}/store"
+[[sources]]
+name = "exchange"
+kind = "exchange"
+format = "jsonl"
+path = "{d}/exchange*.jsonl"
+[alerts]
+[alerts.smtp]
+url = "smtp://127.0.0.1:9"
+from = "docflow@example.gov.vn"
+to = ["vanphong@example.gov.vn"]
+[[alerts.rules]]
+name = "outgoing-all"
+direction = "outgoing"
+window = "all"
+below = 1.0
+for = "1h"
+min_documents = 5
+repeat_interval = "24h"
+[[alerts.rules]]
+name = "exchange-stale"
+stale_source = "exchange"
+after = "2h"
+"#,
+            d = dir.display()
+        );
+        Config::parse(&dir.join("docflow.toml"), &text).unwrap()
+    }
+
+    fn shared(config: &Config, signed: u64, unsigned: u64) -> Arc<Shared> {
+        let mut agg = Aggregates::default();
+        for (class, n) in [
+            (Class::ElectronicSigned, signed),
+            (Class::ElectronicUnsigned, unsigned),
+        ] {
+            let slot = Slot {
+                day: 700_000,
+                unit: "Văn phòng".into(),
+                direction: Direction::Outgoing,
+                class,
+            };
+            agg.apply(&slot, n as i64);
+        }
+        let handle = SourceHandle::new(config.sources[0].clone(), SourceState::default());
+        handle.progress().idle_after = Some(0);
+        Arc::new(Shared {
+            aggregates: RwLock::new(agg),
+            sources: vec![Arc::new(handle)],
+            store_ok: AtomicBool::new(true),
+        })
+    }
+
+    fn outbox(a: &Alerting) -> Vec<(String, String)> {
+        a.lock()
+            .outbox
+            .values()
+            .map(|e| (e.mail.rule.clone(), e.mail.state.clone()))
+            .collect()
+    }
+
+    use std::path::Path;
+
+    #[test]
+    fn evaluator_persists_state_and_mail_together_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        {
+            let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+            let a = Alerting::open(&config, store, shared(&config, 5, 5))
+                .unwrap()
+                .unwrap();
+            a.evaluate(T0).unwrap();
+            assert!(outbox(&a).is_empty(), "pending during `for`");
+            a.evaluate(T0 + 3599).unwrap();
+            assert!(outbox(&a).is_empty());
+            a.evaluate(T0 + 3600).unwrap();
+            assert_eq!(outbox(&a), [("outgoing-all".into(), "firing".into())]);
+        }
+        // "Restart": a new evaluator on the reopened store.
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store.clone(), shared(&config, 5, 5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(outbox(&a).len(), 1, "the undelivered mail is still queued");
+        a.evaluate(T0 + 4000).unwrap();
+        assert_eq!(outbox(&a).len(), 1, "no second firing mail after a restart");
+        assert_eq!(a.status()["rules"][0]["state"], "firing");
+        drop(a);
+
+        // Late signatures: 10 of 10 signed → exactly one resolved mail.
+        let a = Alerting::open(&config, store, shared(&config, 10, 0))
+            .unwrap()
+            .unwrap();
+        a.evaluate(T0 + 4100).unwrap();
+        a.evaluate(T0 + 4200).unwrap();
+        let mails = outbox(&a);
+        assert_eq!(
+            mails
+                .iter()
+                .filter(|m| m.0 == "outgoing-all")
+                .collect::<Vec<_>>(),
+            [
+                &("outgoing-all".into(), "firing".into()),
+                &("outgoing-all".into(), "resolved".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn no_reminder_queues_behind_an_undelivered_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store, shared(&config, 5, 5))
+            .unwrap()
+            .unwrap();
+        // Three days below the threshold while the mail server is down.
+        for h in 0..72 {
+            a.evaluate(T0 + h * 3600).unwrap();
+        }
+        let ratio: Vec<_> = outbox(&a)
+            .into_iter()
+            .filter(|m| m.0 == "outgoing-all")
+            .collect();
+        assert_eq!(ratio, [("outgoing-all".into(), "firing".into())]);
+    }
+
+    #[test]
+    fn min_documents_keeps_a_tiny_denominator_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store, shared(&config, 1, 3))
+            .unwrap()
+            .unwrap();
+        for t in 0..10 {
+            a.evaluate(T0 + t * 3600).unwrap();
+        }
+        assert!(!outbox(&a).iter().any(|m| m.0 == "outgoing-all"));
+    }
+
+    #[test]
+    fn a_source_without_new_events_fires_and_resolves_when_events_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let shared = shared(&config, 10, 0);
+        let a = Alerting::open(&config, store, shared.clone())
+            .unwrap()
+            .unwrap();
+        let stale = |a: &Alerting| {
+            outbox(a)
+                .into_iter()
+                .filter(|m| m.0 == "exchange-stale")
+                .map(|m| m.1)
+                .collect::<Vec<_>>()
+        };
+        a.evaluate(T0).unwrap();
+        a.evaluate(T0 + 7199).unwrap();
+        assert!(stale(&a).is_empty());
+        a.evaluate(T0 + 7200).unwrap();
+        assert_eq!(stale(&a), ["firing"]);
+        shared.sources[0].progress().state.accepted += 1;
+        a.evaluate(T0 + 7300).unwrap();
+        assert_eq!(stale(&a), ["firing", "resolved"]);
+    }
+
+    #[test]
+    fn ratio_rules_wait_for_the_sources_to_catch_up_but_not_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let shared = shared(&config, 0, 10);
+        shared.sources[0].progress().idle_after = None; // still reading a backlog
+        let a = Alerting::open(&config, store, shared).unwrap().unwrap();
+        a.evaluate(T0).unwrap();
+        a.evaluate(T0 + 599).unwrap();
+        assert_eq!(a.status()["rules"][0]["state"], "inactive");
+        a.evaluate(T0 + 600).unwrap();
+        assert_eq!(a.status()["rules"][0]["state"], "pending");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff_ms(1), 1_000);
+        assert_eq!(backoff_ms(2), 2_000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(40), MAX_BACKOFF_MS);
+    }
+}
