@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     /// Set once the store is open and every source has started.
     pub ready: Arc<AtomicBool>,
+    /// Outcome of the last config reload, exported with the metrics.
+    pub reload: Arc<crate::reload::ReloadStatus>,
     /// Alert rules and outbox, when `[alerts]` has rules.
     pub alerts: Option<Arc<crate::alerts::Alerting>>,
     /// How `POST /api/v1/import` hands a new store to the daemon.
@@ -110,6 +112,7 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     let mut body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
+    body.push_str(&s.reload.render());
     if let Some(alerts) = &s.alerts {
         body.push_str(&alerts.render_metrics());
     }

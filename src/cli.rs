@@ -51,6 +51,33 @@ fn query(range: &ReportRange) -> String {
 
 /// The report, from the running daemon or, if none runs, from the store.
 pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
+    if let Some(web) = &config.server.web {
+        // The CLI holds no password (the web config has only bcrypt hashes) and
+        // speaks plain HTTP: read the store, which works while no daemon runs.
+        return match crate::daemon::open_store(config) {
+            Ok((_, aggregates)) => Ok(build(&config.agency.code, range, &aggregates)),
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<StoreError>(),
+                    Some(StoreError::Locked { .. })
+                ) =>
+            {
+                bail!(
+                    "the store is held by a running docflowd whose API at {} needs {} (server.web_config_file = {}); \
+                     docflowd report cannot log in. Ask the API instead, e.g. \
+                     curl {}-u USER {}://{}/api/v1/report{}",
+                    config.server.listen,
+                    crate::web::describe(Some(web)),
+                    web.file.display(),
+                    if web.tls() { "--cacert CA.pem " } else { "" },
+                    if web.tls() { "https" } else { "http" },
+                    config.server.listen,
+                    query(range)
+                )
+            }
+            Err(e) => Err(e),
+        };
+    }
     let path = format!("/api/v1/report{}", query(range));
     match http_get(config.server.listen, &path) {
         Ok((200, body)) => {

@@ -65,6 +65,7 @@ struct RawStorage {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    web_config_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -113,6 +114,8 @@ pub struct Config {
     /// Bit mask of the signature roles a document needs (SPEC §2.2).
     pub required_roles: u8,
     pub sources: Vec<SourceConfig>,
+    /// The parsed TOML document, to tell what a reload changes.
+    pub raw: toml::Table,
     /// Alert rules and mail settings (SPEC §6); `None` when no rule is configured.
     pub alerts: Option<AlertsConfig>,
 }
@@ -136,6 +139,8 @@ pub struct Server {
     pub listen: SocketAddr,
     /// Where `server.listen` stands in the file, for bind errors at start.
     pub listen_location: String,
+    /// TLS and basic auth from `server.web_config_file` (exporter-toolkit format).
+    pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
 }
 
 /// Input format of a file source.
@@ -226,7 +231,9 @@ impl Config {
             let span = e.span().unwrap_or(0..0);
             loc.error(span, e.message().trim())
         })?;
-        validate(raw, path, &loc)
+        let mut config = validate(raw, path, &loc)?;
+        config.raw = toml::from_str(text).unwrap_or_default();
+        Ok(config)
     }
 }
 
@@ -380,6 +387,14 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
     };
     let parent = path.parent().unwrap_or(Path::new("."));
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    let web = match &raw.server.web_config_file {
+        None => None,
+        Some(f) => {
+            let file = resolve(&base, f.get_ref());
+            let web = crate::web::WebConfig::load(&file).map_err(|e| loc.error_at(f, e))?;
+            Some(std::sync::Arc::new(web))
+        }
+    };
     let mut sources = Vec::new();
     for s in &raw.sources {
         let mut source = validate_source(s, loc, &base)?;
@@ -409,9 +424,11 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         server: Server {
             listen,
             listen_location,
+            web,
         },
         required_roles,
         sources,
+        raw: toml::Table::new(),
         alerts,
     })
 }
@@ -1789,6 +1806,32 @@ url = "https://hub.example.gov.vn/api/v1/exchange"
             e.contains("key `sources.timeout`") && e.contains("only to an HTTP"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn web_config_file_is_loaded_relative_to_the_config_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docflow.toml");
+        let with_web = MINIMAL.replace(
+            "[storage]",
+            "[server]\nweb_config_file = \"web.yml\"\n\n[storage]",
+        );
+        let e = Config::parse(&path, &with_web).unwrap_err().to_string();
+        assert!(
+            e.contains(":7: key `server.web_config_file`") && e.contains("web.yml"),
+            "{e}"
+        );
+        std::fs::write(
+            dir.path().join("web.yml"),
+            "basic_auth_users:\n  u: not-a-hash\n",
+        )
+        .unwrap();
+        let e = Config::parse(&path, &with_web).unwrap_err().to_string();
+        assert!(e.contains("basic_auth_users.u"), "{e}");
+        std::fs::write(dir.path().join("web.yml"), "").unwrap();
+        let c = Config::parse(&path, &with_web).unwrap();
+        assert!(c.server.web.is_some_and(|w| !w.tls() && !w.basic_auth()));
+        assert!(Config::parse(&path, MINIMAL).unwrap().server.web.is_none());
     }
 
     #[test]

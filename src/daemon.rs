@@ -14,10 +14,13 @@ use tracing::{error, info, warn};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{trim_rejected, Ingestor, Shared};
+use crate::reload::{ReloadStatus, Reloader};
+use crate::service;
 use crate::sources::file::Waker;
 use crate::sources::merge::MergeQueue;
 use crate::sources::SourceHandle;
 use crate::store::{Settings, Store};
+use crate::web::{Web, WebListener};
 
 /// Opens the store and brings its counts in line with the configured settings.
 pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
@@ -153,6 +156,7 @@ pub async fn run_with(
     )
     .with_context(unreadable)?
     .stop_on_store_failure(store_failed.clone());
+    let heartbeat = ingestor.heartbeat();
     let writer = std::thread::Builder::new().name("writer".into()).spawn({
         let queue = queue.clone();
         move || ingestor.run(&queue)
@@ -179,15 +183,36 @@ pub async fn run_with(
 
     let ready = Arc::new(AtomicBool::new(true));
     let store_keepalive = store.clone();
+    let reload_status = Arc::new(ReloadStatus::default());
+    let web = Arc::new(Web::new(config.server.web.clone()));
     let state = AppState {
         config: Arc::new(config.clone()),
         shared: shared.clone(),
         store,
         ready: ready.clone(),
+        reload: reload_status.clone(),
         alerts: alerting,
         restart: restart.clone(),
     };
-    info!(listen = %addr, sources = handles.len(), store = %config.storage.path.display(), "docflowd started");
+    let router = api::router(state).layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        crate::web::require_basic_auth,
+    ));
+    let listener = WebListener::new(listener, web.clone(), shutdown.clone());
+    spawn_reload_on_sighup(
+        Reloader::new(&config, web.clone(), reload_status),
+        shutdown.clone(),
+    )?;
+    service::spawn_watchdog(move || heartbeat.age(), shutdown.clone());
+    info!(
+        listen = %addr,
+        web = crate::web::describe(config.server.web.as_deref()),
+        sources = handles.len(),
+        store = %config.storage.path.display(),
+        "docflowd started"
+    );
+    crate::web::warn_if_weak(config.server.web.as_deref(), addr);
+    service::notify_ready(&format!("serving on {addr}, {} sources", handles.len()));
     on_ready(addr);
     let stop_serving = {
         let (shutdown, restart) = (shutdown.clone(), restart.token.clone());
@@ -198,7 +223,7 @@ pub async fn run_with(
             }
         }
     };
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_serving);
+    let server = axum::serve(listener, router).with_graceful_shutdown(stop_serving);
     let recovery = tokio::spawn(recover_after_store_failure(
         store_failed.clone(),
         shutdown.clone(),
@@ -209,6 +234,7 @@ pub async fn run_with(
     let result = server.await;
 
     info!("shutting down: stopping sources");
+    service::notify_stopping();
     ready.store(false, Ordering::Relaxed);
     alerts_stop.cancel();
     if let Some(task) = alerts_task {
@@ -412,4 +438,29 @@ pub async fn run_supervised(
         }
         delay = (delay * 2).min(MAX_REOPEN_DELAY);
     }
+}
+
+/// Reloads the config on each SIGHUP until `stop`.
+fn spawn_reload_on_sighup(mut reloader: Reloader, stop: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                received = hangup.recv() => if received.is_none() { return },
+            }
+            info!("SIGHUP received: reloading the config");
+            service::notify_reloading();
+            // A reload reads a few small files and checks bcrypt hashes: brief
+            // enough to run here.
+            let accepted = reloader.reload();
+            service::notify_ready(if accepted {
+                "config reloaded"
+            } else {
+                "config reload refused; running config kept"
+            });
+        }
+    });
+    Ok(())
 }

@@ -19,6 +19,7 @@ use crate::classify::{add_signer, Document};
 use crate::parse::normalize::Direction;
 use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 use crate::parse::time::local_day;
+use crate::service::Heartbeat;
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Item, SourceBatch, SourceHandle};
 use crate::store::pages::PageCache;
@@ -231,6 +232,8 @@ pub struct Ingestor {
     /// Fired when a store write fails: sled refuses every later write, so
     /// the store must be reopened (see [`crate::daemon::run_supervised`]).
     store_failed: Option<tokio_util::sync::CancellationToken>,
+    /// Beats at each turn of the loop; the systemd watchdog watches it.
+    heartbeat: Arc<Heartbeat>,
 }
 
 /// Hash of an event id within its source kind.
@@ -260,7 +263,13 @@ impl Ingestor {
             rejected_dir,
             shared,
             store_failed: None,
+            heartbeat: Arc::default(),
         })
+    }
+
+    /// The heartbeat this writer beats at each turn of its loop.
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        self.heartbeat.clone()
     }
 
     /// Stops the writer at the first failed store write and fires `token`,
@@ -284,6 +293,7 @@ impl Ingestor {
     pub fn run(mut self, queue: &MergeQueue) -> Store {
         let mut failed = false;
         while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
+            self.heartbeat.beat();
             if !batches.is_empty() && !self.commit_with_retry(batches) {
                 failed = true;
                 break;
@@ -377,7 +387,13 @@ impl Ingestor {
                     return false;
                 }
             }
-            std::thread::sleep(delay);
+            // Waiting to retry is alive, not stuck (a restart would not fix a
+            // full disk): keep the watchdog's heartbeat going.
+            let until = std::time::Instant::now() + delay;
+            while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                self.heartbeat.beat();
+                std::thread::sleep(left.min(Duration::from_secs(1)));
+            }
             delay = (delay * 2).min(Duration::from_secs(30));
         }
     }

@@ -10,7 +10,9 @@
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
 //! - [`alerts`]: alert rules, their state and the mail outbox;
 //! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
-//! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`].
+//! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`];
+//! - [`web`], [`service`], [`reload`]: TLS and basic auth, systemd notify and
+//!   watchdog, config reload on SIGHUP.
 
 pub mod aggregate;
 pub mod alerts;
@@ -24,6 +26,9 @@ pub mod ingest;
 pub mod metrics;
 pub mod parse;
 pub mod rebuild;
+pub mod reload;
 pub mod report;
+pub mod service;
 pub mod sources;
 pub mod store;
+pub mod web;

@@ -94,6 +94,13 @@ impl Env {
 
     /// Starts `docflowd run` and waits until `/healthz` answers.
     pub fn start(&self) -> Daemon {
+        self.start_with_env(&[], |addr| {
+            matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _)))
+        })
+    }
+
+    /// Starts `docflowd run` with extra environment variables and waits until `up(addr)`.
+    pub fn start_with_env(&self, env: &[(&str, &str)], up: impl Fn(SocketAddr) -> bool) -> Daemon {
         let stderr = OpenOptions::new()
             .create(true)
             .append(true)
@@ -104,6 +111,7 @@ impl Env {
             .arg("-c")
             .arg(&self.config)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -116,7 +124,7 @@ impl Env {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok((200, _)) = docflow::cli::http_get(self.addr, "/healthz") {
+            if up(self.addr) {
                 return d;
             }
             if let Some(status) = d.child_mut().try_wait().expect("try_wait") {
@@ -127,7 +135,7 @@ impl Env {
             }
             assert!(
                 Instant::now() < deadline,
-                "docflowd did not answer /healthz within 30 s; stderr:\n{}",
+                "docflowd did not come up within 30 s; stderr:\n{}",
                 d.stderr_text()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -187,15 +195,25 @@ impl Daemon {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// SIGTERM; asserts exit status 0 within 10 s; returns how long it took.
-    pub fn stop(mut self) -> Duration {
-        let started = Instant::now();
+    /// Sends a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.pid().to_string())
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child_mut().try_wait().expect("try_wait").is_none()
+    }
+
+    /// SIGTERM; asserts exit status 0 within 10 s; returns how long it took.
+    pub fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        self.signal("TERM");
         let mut child = self.child.take().expect("daemon running");
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
@@ -450,4 +468,42 @@ pub fn link_generated(env: &Env) -> &'static Generated {
 /// Creates an empty file (e.g. to truncate one in place).
 pub fn truncate(path: &Path) {
     File::create(path).expect("truncate");
+}
+
+/// The path of a Debian tool a test needs; panics (never skips) when it is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .expect("run sh");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !path.is_empty(),
+        "`{name}` is not installed: run .ci/run (it apt-get installs the tools) or install it"
+    );
+    PathBuf::from(path)
+}
+
+/// Polls `cond` every 25 ms until it returns `Some`; panics naming `what` after `within`.
+pub fn wait_for<T>(within: Duration, what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Copies the golden corpus into an env's logs.
+pub fn install_corpus(env: &Env) {
+    for name in [
+        "exchange.jsonl",
+        "signatures.jsonl",
+        "signatures-late.jsonl",
+    ] {
+        install(&fixture(name), &env.log(name));
+    }
 }

@@ -1,0 +1,143 @@
+//! TLS and basic auth from an exporter-toolkit web config file, checked with a
+//! real TLS client (curl) against certificates made for the test by rcgen.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+use crate::common::*;
+
+/// Writes `ca.pem`, `server.pem` and `server.key` (for 127.0.0.1 and localhost).
+fn make_certs(dir: &Path) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "docflow test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
+/// curl's HTTP status (0 when no HTTP exchange happened) and exit code.
+fn curl(args: &[&str], url: &str) -> (u16, i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        out.status.code().unwrap_or(-1),
+        format!("{body}{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+#[ignore = "needs curl"]
+fn tls_and_basic_auth_from_the_web_config_with_reload() {
+    require_tool("curl");
+    let env = Env::exchange_and_signatures();
+    install_corpus(&env);
+    let dir = env.dir.path();
+    make_certs(dir);
+    let hash = bcrypt::hash("mật khẩu đúng", 6).unwrap();
+    let tls = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+    std::fs::write(
+        dir.join("web.yml"),
+        format!("{tls}basic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("[server]\n", "[server]\nweb_config_file = \"web.yml\"\n");
+    std::fs::write(&env.config, text).unwrap();
+    let check = env.cli(&["check-config", "-c", &env.config.display().to_string()]);
+    assert!(check.status.success(), "{check:?}");
+
+    let d = env.start_with_env(&[], |addr| std::net::TcpStream::connect(addr).is_ok());
+    let base = format!("https://{}", d.addr);
+    let ca = dir.join("ca.pem").display().to_string();
+    let metrics = format!("{base}/metrics");
+
+    let (code, _, body) = curl(
+        &["--cacert", &ca, "-u", "prometheus:mật khẩu đúng"],
+        &metrics,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("docflow_build_info"), "{body}");
+    // A second scrape hits the cache of good passwords.
+    let (code, _, _) = curl(
+        &["--cacert", &ca, "-u", "prometheus:mật khẩu đúng"],
+        &metrics,
+    );
+    assert_eq!(code, 200);
+
+    let (code, _, body) = curl(&["--cacert", &ca, "-u", "prometheus:sai"], &metrics);
+    assert_eq!(code, 401, "wrong password: {body}");
+    let (code, _, _) = curl(&["--cacert", &ca, "-u", "khach:mật khẩu đúng"], &metrics);
+    assert_eq!(code, 401, "unknown user");
+    let (code, _, _) = curl(&["--cacert", &ca], &format!("{base}/api/v1/report"));
+    assert_eq!(code, 401, "no credentials");
+    // Untrusted certificate: curl refuses (exit 60), no HTTP at all.
+    let (code, exit, _) = curl(&["-u", "prometheus:mật khẩu đúng"], &metrics);
+    assert_eq!(
+        (code, exit),
+        (0, 60),
+        "a client without the CA must refuse the server"
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let (code, exit, _) = curl(
+        &["-u", "prometheus:mật khẩu đúng"],
+        &format!("http://{}/metrics", d.addr),
+    );
+    assert!(
+        code == 0 && exit != 0,
+        "plain HTTP must fail on a TLS port (http {code}, exit {exit})"
+    );
+    assert!(docflow::cli::http_get(d.addr, "/healthz").map_or(true, |(c, _)| c != 200));
+
+    // The CLI cannot log in: it says so and how to ask the API instead.
+    let out = env.cli(&["report", "-c", &env.config.display().to_string()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("web_config_file") && err.contains("curl --cacert"),
+        "{err}"
+    );
+
+    // Reload with TLS only: requests without credentials now pass.
+    std::fs::write(dir.join("web.yml"), tls).unwrap();
+    d.signal("HUP");
+    wait_for(Duration::from_secs(10), "reload without basic auth", || {
+        let (code, _, _) = curl(&["--cacert", &ca], &format!("{base}/api/v1/status"));
+        (code == 200).then_some(())
+    });
+    d.stop();
+
+    // With no daemon running the CLI reads the store itself.
+    let out = env.cli(&[
+        "report",
+        "-c",
+        &env.config.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["agency"], "H40.27.01");
+}
