@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -58,29 +58,61 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::A
     Ok((store, aggregates))
 }
 
-/// Starts the reader thread of source `i`: file tailer, HTTP feed or edXML directory.
-pub fn spawn_reader(
-    i: usize,
-    handle: Arc<SourceHandle>,
-    config: &Config,
-    store: &Store,
-    queue: Arc<MergeQueue>,
-    stop: CancellationToken,
-    waker: Arc<Waker>,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let tz = config.agency.timezone;
-    let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
-    Ok(if handle.config.format == crate::config::Format::Edxml {
-        let done = store.edxml_files(&handle.config.name)?;
-        let code = config.agency.code.clone();
-        thread.spawn(move || {
-            crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
-        })?
-    } else if handle.config.http.is_some() {
-        thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
-    } else {
-        thread.spawn(move || crate::sources::file::run(i, handle, tz, queue, stop, waker))?
-    })
+/// The reader threads of the sources, one per source.
+pub struct Readers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Readers {
+    /// Starts a reader per source (file tailer, HTTP feed or edXML
+    /// directory), sending to `queue` until `stop`.
+    pub fn spawn(
+        handles: &[Arc<SourceHandle>],
+        config: &Config,
+        store: &Store,
+        queue: &Arc<MergeQueue>,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Readers> {
+        let mut readers = Readers {
+            threads: Vec::new(),
+            wakers: Vec::new(),
+        };
+        let tz = config.agency.timezone;
+        for (i, handle) in handles.iter().enumerate() {
+            let waker = Arc::new(Waker::default());
+            readers.wakers.push(waker.clone());
+            let (handle, queue, stop) = (handle.clone(), queue.clone(), stop.clone());
+            let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+            readers
+                .threads
+                .push(if handle.config.format == crate::config::Format::Edxml {
+                    let done = store.edxml_files(&handle.config.name)?;
+                    let code = config.agency.code.clone();
+                    thread.spawn(move || {
+                        crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
+                    })?
+                } else if handle.config.http.is_some() {
+                    thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
+                } else {
+                    thread.spawn(move || {
+                        crate::sources::file::run(i, handle, tz, queue, stop, waker)
+                    })?
+                });
+        }
+        Ok(readers)
+    }
+
+    /// Wakes readers waiting for file changes (their stop token must be
+    /// cancelled first) and waits for them to end.
+    pub fn wake_and_join(self) {
+        for w in &self.wakers {
+            w.wake();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Binds the HTTP listener, naming the config key on failure.
@@ -139,11 +171,7 @@ pub async fn run_with(
         })?;
         handles.push(Arc::new(SourceHandle::new(source.clone(), state)));
     }
-    let shared = Arc::new(Shared {
-        aggregates: RwLock::new(aggregates),
-        sources: handles.clone(),
-        store_ok: AtomicBool::new(true),
-    });
+    let shared = Shared::new(aggregates, handles.clone());
 
     let queue = Arc::new(MergeQueue::new(handles.len()));
     let store_failed = CancellationToken::new();
@@ -163,16 +191,7 @@ pub async fn run_with(
     })?;
 
     let sources_stop = shutdown.child_token();
-    let mut readers = Vec::new();
-    let mut wakers = Vec::new();
-    for (i, handle) in handles.iter().enumerate() {
-        let waker = Arc::new(Waker::default());
-        wakers.push(waker.clone());
-        let (handle, queue, stop) = (handle.clone(), queue.clone(), sources_stop.clone());
-        readers.push(spawn_reader(
-            i, handle, &config, &store, queue, stop, waker,
-        )?);
-    }
+    let readers = Readers::spawn(&handles, &config, &store, &queue, &sources_stop)?;
 
     let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())
         .context("cannot read alert state")?;
@@ -252,13 +271,8 @@ pub async fn run_with(
     if dropped > 0 {
         info!(batches = dropped, "queued batches left for the next start");
     }
-    for w in &wakers {
-        w.wake();
-    }
     let joined = tokio::task::spawn_blocking(move || {
-        for r in readers {
-            let _ = r.join();
-        }
+        readers.wake_and_join();
         writer.join()
     });
     match tokio::time::timeout(Duration::from_secs(20), joined).await {

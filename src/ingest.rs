@@ -65,6 +65,17 @@ pub struct Shared {
     pub store_ok: AtomicBool,
 }
 
+impl Shared {
+    /// The state of a daemon (or rebuild) starting with `aggregates` and `sources`.
+    pub fn new(aggregates: Aggregates, sources: Vec<Arc<SourceHandle>>) -> Arc<Shared> {
+        Arc::new(Shared {
+            aggregates: RwLock::new(aggregates),
+            sources,
+            store_ok: AtomicBool::new(true),
+        })
+    }
+}
+
 /// A fixed-size Bloom filter: memory does not grow with what it holds.
 struct Bloom {
     bits: Vec<u64>,
@@ -946,11 +957,7 @@ path = "/unused/sg*.jsonl"
                 .zip(&states)
                 .map(|(c, s)| Arc::new(SourceHandle::new(c.clone(), s.clone())))
                 .collect();
-            let shared = Arc::new(Shared {
-                aggregates: RwLock::new(aggregates),
-                sources: handles,
-                store_ok: AtomicBool::new(true),
-            });
+            let shared = Shared::new(aggregates, handles);
             let mut ingestor =
                 Ingestor::new(store, tz, 3, dir.path().join("rejected"), shared.clone()).unwrap();
             for (seq, ev) in part.iter().enumerate() {

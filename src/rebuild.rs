@@ -4,8 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -14,7 +13,6 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::ingest::{Ingestor, Shared};
-use crate::sources::file::Waker;
 use crate::sources::merge::MergeQueue;
 use crate::sources::SourceHandle;
 use crate::store::{SourceState, Store, StoreError};
@@ -113,11 +111,7 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
         .iter()
         .map(|s| Arc::new(SourceHandle::new(s.clone(), SourceState::default())))
         .collect();
-    let shared = Arc::new(Shared {
-        aggregates: RwLock::new(aggregates),
-        sources: handles.clone(),
-        store_ok: AtomicBool::new(true),
-    });
+    let shared = Shared::new(aggregates, handles.clone());
     let queue = Arc::new(MergeQueue::new(handles.len()));
     let store_failed = CancellationToken::new();
     // The readers need the store only to start (edXML files already read).
@@ -135,23 +129,7 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
         move || ingestor.run(&queue)
     })?;
     let stop = CancellationToken::new();
-    let mut readers = Vec::new();
-    let mut wakers = Vec::new();
-    for (i, handle) in handles.iter().enumerate() {
-        let waker = Arc::new(Waker::default());
-        wakers.push(waker.clone());
-        let (handle, queue, stop) = (handle.clone(), queue.clone(), stop.clone());
-        readers.push(crate::daemon::spawn_reader(
-            i,
-            handle,
-            config,
-            &reader_store,
-            queue,
-            stop,
-            waker,
-        )?);
-    }
-
+    let readers = crate::daemon::Readers::spawn(&handles, config, &reader_store, &queue, &stop)?;
     drop(reader_store);
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -194,12 +172,7 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
         bar.finish_and_clear();
     }
     stop.cancel();
-    for w in &wakers {
-        w.wake();
-    }
-    for r in readers {
-        let _ = r.join();
-    }
+    readers.wake_and_join();
     let store = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;

@@ -695,8 +695,6 @@ pub async fn send_test(config: &Config) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
-    use std::sync::RwLock;
 
     use super::*;
     use crate::aggregate::{Aggregates, Slot};
@@ -758,11 +756,7 @@ after = "2h"
         }
         let handle = SourceHandle::new(config.sources[0].clone(), SourceState::default());
         handle.progress().idle_after = Some(0);
-        Arc::new(Shared {
-            aggregates: RwLock::new(agg),
-            sources: vec![Arc::new(handle)],
-            store_ok: AtomicBool::new(true),
-        })
+        Shared::new(agg, vec![Arc::new(handle)])
     }
 
     fn outbox(a: &Alerting) -> Vec<(String, String)> {
