@@ -209,7 +209,7 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
-pub const DEFAULT_CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 impl Config {
     /// Reads and validates a config file.

@@ -30,7 +30,7 @@ use crate::store::{
 /// Events committed in one store write at most.
 pub const MAX_BATCH_EVENTS: usize = 4096;
 /// Memory for decoded pages of documents kept by the writer.
-pub const PAGE_CACHE_BYTES: usize = 16 << 20;
+pub const PAGE_CACHE_BYTES: usize = 8 << 20;
 /// sha256 values remembered per generation of the recent map.
 const RECENT_SHAS: usize = 50_000;
 /// Bits of the sha256 membership filter (8 MiB).
@@ -114,40 +114,74 @@ impl Bloom {
 /// bounded map of recent ones, and the store's sha256 log for the rest.
 struct ShaIndex {
     filter: Bloom,
-    recent: [HashMap<u128, Vec<String>>; 2],
+    recent: [FastMap<u128, DocIds>; 2],
     /// sha256 values with signatures waiting for a document.
     pending: HashSet<String>,
     log_scans: u64,
+}
+
+/// The doc_ids of one sha256: nearly always one, kept without a vector.
+enum DocIds {
+    One(Box<str>),
+    Many(Vec<Box<str>>),
+}
+
+impl DocIds {
+    fn contains(&self, id: &str) -> bool {
+        match self {
+            DocIds::One(one) => **one == *id,
+            DocIds::Many(ids) => ids.iter().any(|i| **i == *id),
+        }
+    }
+
+    fn push(&mut self, id: &str) {
+        match self {
+            DocIds::One(one) => *self = DocIds::Many(vec![std::mem::take(one), id.into()]),
+            DocIds::Many(ids) => ids.push(id.into()),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            DocIds::One(one) => vec![one.to_string()],
+            DocIds::Many(ids) => ids.iter().map(|i| i.to_string()).collect(),
+        }
+    }
 }
 
 impl ShaIndex {
     fn open(store: &Store) -> Result<ShaIndex, StoreError> {
         let mut index = ShaIndex {
             filter: Bloom::new(SHA_FILTER_BITS),
-            recent: [HashMap::new(), HashMap::new()],
+            recent: Default::default(),
             pending: store.pending_shas()?.into_iter().collect(),
             log_scans: 0,
         };
         store.scan_sha_log(None, |sha, doc_id| {
             index.filter.insert(&sha);
-            index.remember(&sha, doc_id);
+            index.remember(&sha, &doc_id);
         })?;
         Ok(index)
     }
 
-    fn remember(&mut self, sha: &str, doc_id: String) {
+    fn remember(&mut self, sha: &str, doc_id: &str) {
         let key = xxh3_128(sha.as_bytes());
-        if !self.recent[0].contains_key(&key) {
-            let moved = self.recent[1].remove(&key).unwrap_or_default();
-            if self.recent[0].len() >= RECENT_SHAS {
-                self.recent[1] = std::mem::take(&mut self.recent[0]);
+        if let Some(ids) = self.recent[0].get_mut(&key) {
+            if !ids.contains(doc_id) {
+                ids.push(doc_id);
             }
-            self.recent[0].insert(key, moved);
+            return;
         }
-        let ids = self.recent[0].get_mut(&key).expect("just inserted");
-        if !ids.contains(&doc_id) {
+        let mut ids = self.recent[1]
+            .remove(&key)
+            .unwrap_or_else(|| DocIds::One(doc_id.into()));
+        if !ids.contains(doc_id) {
             ids.push(doc_id);
         }
+        if self.recent[0].len() >= RECENT_SHAS {
+            self.recent[1] = std::mem::take(&mut self.recent[0]);
+        }
+        self.recent[0].insert(key, ids);
     }
 
     /// The doc_ids whose documents carry `sha`.
@@ -158,7 +192,7 @@ impl ShaIndex {
         let key = xxh3_128(sha.as_bytes());
         for generation in &self.recent {
             if let Some(ids) = generation.get(&key) {
-                return Ok(ids.clone());
+                return Ok(ids.to_vec());
             }
         }
         self.log_scans += 1;
@@ -172,7 +206,7 @@ impl ShaIndex {
             debug!(sha, "sha256 filter false positive");
         } else {
             for id in &ids {
-                self.remember(sha, id.clone());
+                self.remember(sha, id);
             }
         }
         Ok(ids)
@@ -180,7 +214,7 @@ impl ShaIndex {
 
     fn add(&mut self, sha: &str, doc_id: &str) {
         self.filter.insert(sha);
-        self.remember(sha, doc_id.to_string());
+        self.remember(sha, doc_id);
     }
 }
 
@@ -226,6 +260,10 @@ struct WriterStats {
     page_bytes: u64,
     prepare: Duration,
     write: Duration,
+    apply: Duration,
+    slots: Duration,
+    dirty: Duration,
+    evict: Duration,
 }
 
 /// The writer's state.
@@ -316,6 +354,10 @@ impl Ingestor {
             page_bytes = self.stats.page_bytes,
             prepare_ms = self.stats.prepare.as_millis() as u64,
             write_ms = self.stats.write.as_millis() as u64,
+            apply_ms = self.stats.apply.as_millis() as u64,
+            slots_ms = self.stats.slots.as_millis() as u64,
+            dirty_ms = self.stats.dirty.as_millis() as u64,
+            evict_ms = self.stats.evict.as_millis() as u64,
             "writer totals"
         );
         if self.shas.log_scans > 0 {
@@ -367,7 +409,9 @@ impl Ingestor {
                             .map(|(_, v)| v.len() as u64)
                             .sum::<u64>();
                         self.publish(p, &batches);
+                        let t = std::time::Instant::now();
                         self.pages.evict();
+                        self.stats.evict += t.elapsed();
                         if failing || STORE_FAILING.swap(false, Ordering::Relaxed) {
                             info!("store writes work again; ingestion resumed");
                             self.shared.store_ok.store(true, Ordering::Relaxed);
@@ -414,6 +458,7 @@ impl Ingestor {
         let mut work = Work::default();
         let mut states: Vec<(usize, SourceState)> = Vec::new();
         let mut rejected: HashMap<usize, Vec<u8>> = HashMap::new();
+        let t_apply = std::time::Instant::now();
         for batch in batches {
             let handle = self.shared.sources[batch.source].clone();
             let idx = match states.iter().position(|(i, _)| *i == batch.source) {
@@ -493,6 +538,8 @@ impl Ingestor {
                 append_rejected(&self.rejected_dir, name, state.rejected_len, bytes)
                     .map_err(StoreError::Rejected)?;
         }
+        self.stats.apply += t_apply.elapsed();
+        let t_slots = std::time::Instant::now();
         let mut delta: HashMap<Slot, i64> = HashMap::new();
         let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
         for (doc_id, before) in work.before {
@@ -529,8 +576,11 @@ impl Ingestor {
         }
         delta.retain(|_, n| *n != 0);
         rejected_delta.retain(|_, n| *n != 0);
+        self.stats.slots += t_slots.elapsed();
+        let t_dirty = std::time::Instant::now();
         let mut commit = Commit::default();
         let dirty = self.pages.take_dirty();
+        self.stats.dirty += t_dirty.elapsed();
         commit.pages = dirty.pages;
         commit.new_pages = dirty.new_pages;
         let mut days: BTreeMap<Day, DayCounts> = BTreeMap::new();
@@ -853,6 +903,25 @@ pub fn trim_rejected(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sha256_shared_by_two_documents_finds_both_while_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let mut shas = ShaIndex::open(&store).unwrap();
+        let sha = "ab".repeat(32);
+        shas.add(&sha, "DOC-A");
+        shas.add(&sha, "DOC-B");
+        shas.add(&sha, "DOC-A");
+        assert_eq!(shas.docs_with(&store, &sha).unwrap(), ["DOC-A", "DOC-B"]);
+        // Still found after the recent map has rotated once.
+        for i in 0..RECENT_SHAS {
+            shas.add(&format!("{i:064x}"), "DOC-X");
+        }
+        assert_eq!(shas.docs_with(&store, &sha).unwrap(), ["DOC-A", "DOC-B"]);
+        assert_eq!(shas.log_scans, 0);
+        assert!(shas.docs_with(&store, &"cd".repeat(32)).unwrap().is_empty());
+    }
 
     #[test]
     fn the_filter_has_no_false_negatives() {

@@ -12,6 +12,12 @@ use crate::parse::normalize::{Confidentiality, Direction};
 const FORMAT_PAGE: u8 = 3;
 /// Pages written before 0.2: the same groups without their lengths.
 const FORMAT_PAGE_V2: u8 = 2;
+/// A stored page compressed with LZ4: this byte, then the page (format 3)
+/// as an LZ4 block with its length prepended (u32, little-endian).
+const FORMAT_PAGE_LZ4: u8 = 4;
+/// Longest page a stored value may decompress to (pages are split at 16 KiB,
+/// a single group may exceed that; anything this large is damage).
+const MAX_DECOMPRESSED_PAGE: usize = 64 << 20;
 const FORMAT_DAY: u8 = 1;
 const FORMAT_SOURCE: u8 = 1;
 const FORMAT_SHA_LOG: u8 = 1;
@@ -238,6 +244,41 @@ impl PageBuilder {
     }
 }
 
+/// The value stored for an encoded page: compressed, as pages of text
+/// compress 2-4 times and sled pays for every byte written.
+pub fn compress_page(page: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 4 + lz4_flex::block::get_maximum_output_size(page.len()));
+    out.push(FORMAT_PAGE_LZ4);
+    out.extend_from_slice(&(page.len() as u32).to_le_bytes());
+    out.resize(out.capacity(), 0);
+    let n = lz4_flex::block::compress_into(page, &mut out[5..])
+        .expect("the buffer has the maximum output size");
+    out.truncate(5 + n);
+    out
+}
+
+/// The encoded page of a stored value (compressed or not), for [`index_page`].
+pub fn stored_page(v: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
+    match v.split_first() {
+        Some((&FORMAT_PAGE_LZ4, rest)) => {
+            let (len, block) = rest
+                .split_first_chunk::<4>()
+                .ok_or(DecodeError("truncated compressed page"))?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > MAX_DECOMPRESSED_PAGE {
+                return Err(DecodeError("compressed page too large"));
+            }
+            let page = lz4_flex::block::decompress(block, len)
+                .map_err(|_| DecodeError("bad compressed page"))?;
+            if page.first() == Some(&FORMAT_PAGE_LZ4) {
+                return Err(DecodeError("compressed page inside a compressed page"));
+            }
+            Ok(std::borrow::Cow::Owned(page))
+        }
+        _ => Ok(std::borrow::Cow::Borrowed(v)),
+    }
+}
+
 /// Finds the groups of an encoded page without decoding them.
 pub fn index_page(v: &[u8]) -> Result<Vec<RawEntry>, DecodeError> {
     let total = v.len();
@@ -278,8 +319,9 @@ pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> 
     b.finish().0
 }
 
-/// Decodes every group of a page (either page format).
+/// Decodes every group of a stored page (any page format, compressed or not).
 pub fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
+    let v = &*stored_page(v)?;
     index_page(v)?
         .into_iter()
         .map(|e| {

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::encoding::{decode_group, encode_group, index_page, PageBuilder, RawEntry};
+use super::encoding::{
+    compress_page, decode_group, encode_group, index_page, stored_page, PageBuilder, RawEntry,
+};
 use super::{DocGroup, Store, StoreError};
 
 /// A page is split when its encoding grows past this.
@@ -38,7 +40,7 @@ struct Entry {
 /// doc_id order. Only touched groups are decoded; writing the page copies
 /// the bytes of the others, and decoded groups go back to bytes after a commit.
 struct Cached {
-    bytes: sled::IVec,
+    bytes: Vec<u8>,
     entries: Vec<Entry>,
     decoded: usize,
     /// Lowest index at which a group was inserted since the last write.
@@ -47,7 +49,7 @@ struct Cached {
 }
 
 impl Cached {
-    fn from_bytes(bytes: sled::IVec, raw: Vec<RawEntry>, used: u64) -> Cached {
+    fn from_bytes(bytes: Vec<u8>, raw: Vec<RawEntry>, used: u64) -> Cached {
         let entries: Vec<Entry> = raw
             .into_iter()
             .map(|e| Entry {
@@ -162,7 +164,8 @@ impl PageCache {
         let tick = self.tick;
         if !self.cache.contains_key(&**key) {
             let cached = match store.page(key)? {
-                Some(bytes) => {
+                Some(stored) => {
+                    let bytes = stored_page(&stored)?.into_owned();
                     let raw = index_page(&bytes)?;
                     Cached::from_bytes(bytes, raw, tick)
                 }
@@ -170,7 +173,7 @@ impl PageCache {
                     if self.keys.insert(key.clone()) {
                         self.new_pages.push(key.to_string());
                     }
-                    Cached::from_bytes(sled::IVec::default(), Vec::new(), tick)
+                    Cached::from_bytes(Vec::new(), Vec::new(), tick)
                 }
             };
             self.cache.insert(key.clone(), cached);
@@ -243,19 +246,18 @@ impl PageCache {
                     &upper_bytes[upper_raw[0].id.start as usize..upper_raw[0].id.end as usize],
                 )
                 .into();
-                *c = Cached::from_bytes(lower_bytes.into(), lower_raw, c.used);
+                *c = Cached::from_bytes(lower_bytes, lower_raw, c.used);
                 self.keys.insert(upper_key.clone());
                 self.new_pages.push(upper_key.to_string());
                 self.cache.insert(
                     upper_key.clone(),
-                    Cached::from_bytes(upper_bytes.into(), upper_raw, self.tick),
+                    Cached::from_bytes(upper_bytes, upper_raw, self.tick),
                 );
                 queue.push(key);
                 queue.push(upper_key);
                 continue;
             }
-            let encoded = sled::IVec::from(encoded);
-            pages.push((key.to_string(), encoded.clone()));
+            pages.push((key.to_string(), compress_page(&encoded).into()));
             *c = Cached::from_bytes(encoded, raw, c.used);
         }
         DirtyPages {
@@ -314,7 +316,10 @@ mod tests {
         }
         let dirty = pages.take_dirty();
         assert!(dirty.pages.len() > 4, "pages were split");
-        assert!(dirty.pages.iter().all(|(_, v)| v.len() <= MAX_PAGE_BYTES));
+        assert!(dirty
+            .pages
+            .iter()
+            .all(|(_, v)| stored_page(v).unwrap().len() <= MAX_PAGE_BYTES));
         let commit = Commit {
             pages: dirty.pages,
             new_pages: dirty.new_pages,
@@ -333,5 +338,99 @@ mod tests {
             .collect();
         assert_eq!(listed.len(), 10);
         assert_eq!(listed[0], "DOC-01990");
+    }
+
+    fn group(id: &str) -> DocGroup {
+        let mut g = DocGroup::default();
+        g.signatures.signers.push(format!("Nguyễn Văn An, {id}"));
+        g.sha_signatures
+            .push((format!("{:064x}", id.len() * 7919), Default::default()));
+        g.signatures.roles = 1;
+        g
+    }
+
+    #[test]
+    fn pages_are_written_compressed_and_uncompressed_pages_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), 1 << 20).unwrap();
+        // A page as the previous version wrote it: format 3, not compressed.
+        let groups: Vec<(String, DocGroup)> = (0..30)
+            .map(|i| (format!("H40-DI-{i:04}"), group(&format!("H40-DI-{i:04}"))))
+            .collect();
+        let plain = super::super::encoding::encode_page(&groups);
+        store
+            .record_batch_once(&Commit {
+                pages: vec![(String::new(), plain.clone().into())],
+                new_pages: vec![String::new()],
+                ..Commit::default()
+            })
+            .unwrap();
+        let mut pages = PageCache::open(&store, 1 << 20).unwrap();
+        for (id, g) in &groups {
+            assert_eq!(pages.get(&store, id).unwrap(), Some(g), "{id}");
+        }
+        pages
+            .get_mut(&store, "H40-DI-0007")
+            .unwrap()
+            .signatures
+            .roles = 3;
+        let dirty = pages.take_dirty();
+        assert_eq!(dirty.pages.len(), 1);
+        let stored = &dirty.pages[0].1;
+        assert!(
+            matches!(stored_page(stored).unwrap(), std::borrow::Cow::Owned(_)),
+            "a written page is compressed"
+        );
+        assert!(
+            stored.len() * 2 < plain.len(),
+            "{} bytes compressed from {}",
+            stored.len(),
+            plain.len()
+        );
+        store
+            .record_batch_once(&Commit {
+                pages: dirty.pages,
+                new_pages: dirty.new_pages,
+                ..Commit::default()
+            })
+            .unwrap();
+        let mut reopened = PageCache::open(&store, 1 << 20).unwrap();
+        for (id, g) in &groups {
+            let mut want = g.clone();
+            if id == "H40-DI-0007" {
+                want.signatures.roles = 3;
+            }
+            assert_eq!(reopened.get(&store, id).unwrap(), Some(&want), "{id}");
+        }
+        let listed: Vec<(String, DocGroup)> = store.groups_from(None).map(|r| r.unwrap()).collect();
+        assert_eq!(listed.len(), groups.len());
+        assert_eq!(listed[7].1.signatures.roles, 3);
+    }
+
+    #[test]
+    fn a_damaged_compressed_page_is_an_error_not_a_panic() {
+        let groups: Vec<(String, DocGroup)> = (0..20)
+            .map(|i| (format!("D-{i:03}"), group(&format!("D-{i:03}"))))
+            .collect();
+        let stored = compress_page(&super::super::encoding::encode_page(&groups));
+        assert_eq!(
+            super::super::encoding::decode_page(&stored).unwrap(),
+            groups
+        );
+        for cut in 0..stored.len() {
+            assert!(
+                super::super::encoding::decode_page(&stored[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut huge = stored.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(stored_page(&huge).is_err());
+        // Flipped bytes decode to an error or to other groups, never a panic.
+        for i in 0..stored.len() {
+            let mut bad = stored.clone();
+            bad[i] ^= 0x5a;
+            let _ = super::super::encoding::decode_page(&bad);
+        }
     }
 }
