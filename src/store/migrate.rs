@@ -23,11 +23,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order; `MIGRATIONS[i].from == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    what: "store metadata (creator, migration history); seen event ids packed into few values; pages may be written in format 3",
-    run: v1_to_v2,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        what: "store metadata (creator, migration history); seen event ids packed into few values; pages may be written in format 3",
+        run: v1_to_v2,
+    },
+    Migration {
+        from: 2,
+        what: "pages may be written LZ4-compressed (format 4)",
+        run: v2_to_v3,
+    },
+];
 
 /// What one applied step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +130,15 @@ fn record_step(db: &sled::Db, batch: &mut sled::Batch, from: u32) -> Result<(), 
         .push((from, now(), env!("CARGO_PKG_VERSION").to_string()));
     batch.insert(KEY_META, encode_meta(&meta));
     Ok(())
+}
+
+/// v2 → v3: nothing is rewritten. Layout 3 lets pages be written
+/// LZ4-compressed (page format 4), which docflowd 0.2 cannot read: the
+/// version bump is what makes it refuse such a store. Uncompressed pages
+/// stay as they are and are compressed when next written.
+fn v2_to_v3(db: &sled::Db, batch: &mut sled::Batch) -> Result<StepCounts, StoreError> {
+    record_step(db, batch, 2)?;
+    Ok(StepCounts::new())
 }
 
 /// v1 → v2: adds `\x00meta`, and packs the seen event ids, which v1 wrote as
@@ -249,9 +265,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         legacy::write_v1_store(dir.path());
         let (mut store, reports) = Store::open_migrating(dir.path(), 1 << 20).unwrap();
-        assert_eq!(reports.len(), 1);
+        assert_eq!(reports.len(), 2);
         let r = &reports[0];
         assert_eq!((r.from, r.to), (1, 2));
+        assert_eq!((reports[1].from, reports[1].to), (2, 3));
         assert_eq!(r.counts["seen_id_lists_before"], 2 * legacy::SEEN_LISTS);
         assert_eq!(r.counts["seen_id_lists_after"], 2);
         assert_eq!(r.counts["seen_ids"], 2 * 3 * legacy::SEEN_LISTS);
@@ -261,8 +278,9 @@ mod tests {
             .meta()
             .unwrap()
             .expect("meta written by the migration");
-        assert_eq!(meta.migrations.len(), 1);
+        assert_eq!(meta.migrations.len(), 2);
         assert_eq!(meta.migrations[0].0, 1);
+        assert_eq!(meta.migrations[1].0, 2);
         // Nothing lost: every seen id, the counts, the positions, the documents.
         for (kind, k) in [(SourceKind::Exchange, 0u8), (SourceKind::Signature, 1)] {
             let seen = store.seen_ids(kind).unwrap();

@@ -20,7 +20,7 @@ use codec::{DecodeError, Reader, Writer};
 use encoding::*;
 
 /// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
-pub const STORE_VERSION: u32 = 2;
+pub const STORE_VERSION: u32 = 3;
 
 const KEY_VERSION: &[u8] = b"\x00version";
 const KEY_SETTINGS: &[u8] = b"\x00settings";

@@ -85,7 +85,9 @@ fn a_store_of_layout_1_is_migrated_and_resumes_without_recounting() {
     assert_golden_reports(d.addr);
     let log = d.stderr_text();
     assert!(
-        log.contains("store layout migrated") && log.contains("from=1 to=2"),
+        log.contains("store layout migrated")
+            && log.contains("from=1 to=2")
+            && log.contains("from=2 to=3"),
         "no migration logged:\n{log}"
     );
     // New lines after the migration are counted once.
