@@ -633,7 +633,8 @@ impl Ingestor {
     /// After a successful commit: the in-memory mirrors follow the store.
     fn publish(&mut self, p: Prepared, batches: &[SourceBatch]) {
         for (set, new) in self.seen.iter_mut().zip(&p.commit.seen) {
-            set.extend(new.iter().copied());
+            // first_sighting checked each of them against the set.
+            set.extend_new(new.iter().copied());
         }
         {
             let mut agg = self.shared.aggregates.write().expect("aggregates lock");

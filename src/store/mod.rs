@@ -242,6 +242,18 @@ impl SeenIds {
         }
     }
 
+    /// Adds ids known to be absent (checked with [`SeenIds::contains`]
+    /// since the last change), without looking each up again.
+    pub fn extend_new(&mut self, ids: impl IntoIterator<Item = u64>) {
+        for id in ids {
+            debug_assert!(!self.contains(id), "{id:#x} is already in the set");
+            self.recent.insert(id);
+        }
+        if self.recent.len() >= Self::RECENT {
+            self.merge();
+        }
+    }
+
     /// Moves the recent ids into the sorted vector, merging from the back in place.
     fn merge(&mut self) {
         let mut add: Vec<u64> = self.recent.drain().collect();
@@ -936,6 +948,12 @@ mod tests {
             seen.extend(chunk.iter().copied().chain(chunk.iter().take(10).copied()));
             model.extend(chunk.iter().copied());
         }
+        let fresh: Vec<u64> = (0..70_000)
+            .map(|_| next())
+            .filter(|id| !model.contains(id))
+            .collect();
+        seen.extend_new(fresh.iter().copied());
+        model.extend(fresh.iter().copied());
         assert_eq!(seen.len(), model.len(), "each id counted once");
         assert!(seen.sorted.len() > 50_000, "recent ids were merged");
         for id in &ids {
