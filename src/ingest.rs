@@ -724,20 +724,19 @@ impl Ingestor {
             }
         }
         let g = self.touch(work, &e.doc_id)?;
-        let by_doc_id = g.signatures.clone();
-        let parked = std::mem::take(&mut g.pending_status[e.direction.as_byte() as usize]);
         let new_sha = match g.doc_mut(e.direction) {
             Some(doc) => {
                 doc.business |= business;
                 doc.merge_event(e)
             }
-            slot @ None => {
+            None => {
+                let parked = std::mem::take(&mut g.pending_status[e.direction.as_byte() as usize]);
                 let mut doc = Document::from_event(e);
                 doc.business |= business;
                 doc.status.merge(&parked);
-                doc.add_signatures(by_doc_id.roles, &by_doc_id.signers);
+                doc.add_signatures(g.signatures.roles, &g.signatures.signers);
                 let sha = doc.shas.first().cloned();
-                *slot = Some(doc);
+                *g.doc_mut(e.direction) = Some(doc);
                 sha
             }
         };
