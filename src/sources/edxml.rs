@@ -95,13 +95,7 @@ pub fn run(
     cancel: CancellationToken,
     waker: Arc<Waker>,
 ) {
-    struct CloseOnDrop<'a>(&'a MergeQueue, usize);
-    impl Drop for CloseOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.close(self.1);
-        }
-    }
-    let _close = CloseOnDrop(&queue, index);
+    let _close = queue.close_on_drop(index);
     let mut source = EdxmlSource {
         index,
         handle: &handle,

@@ -98,14 +98,7 @@ pub fn run(
     cancel: CancellationToken,
     waker: Arc<Waker>,
 ) {
-    /// Closes the source's queue however the thread ends, so the writer never waits forever.
-    struct CloseOnDrop<'a>(&'a MergeQueue, usize);
-    impl Drop for CloseOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.close(self.1);
-        }
-    }
-    let _close = CloseOnDrop(&queue, index);
+    let _close = queue.close_on_drop(index);
     follow(index, &handle, tz, &queue, &cancel, &waker);
 }
 

@@ -19,6 +19,15 @@ struct State {
     discarding: bool,
 }
 
+/// Closes a source's queue when dropped (see [`MergeQueue::close_on_drop`]).
+pub struct CloseOnDrop<'a>(&'a MergeQueue, usize);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close(self.1);
+    }
+}
+
 /// Bounded per-source queues with a time-ordered drain.
 pub struct MergeQueue {
     state: Mutex<State>,
@@ -90,6 +99,12 @@ impl MergeQueue {
     pub fn close(&self, source: usize) {
         self.lock().open[source] = false;
         self.changed.notify_all();
+    }
+
+    /// Closes `source` when the returned guard drops, however its reader
+    /// thread ends, so that the writer never waits for it forever.
+    pub fn close_on_drop(&self, source: usize) -> CloseOnDrop<'_> {
+        CloseOnDrop(self, source)
     }
 
     /// Up to about `max_events` events of batches, oldest first; waits up to
