@@ -49,13 +49,23 @@ fn query(range: &ReportRange) -> String {
     }
 }
 
+/// The report read from the store (no daemon may hold it).
+fn report_from_store(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
+    let (_, aggregates) = crate::daemon::open_store(config)?;
+    let mut report = build(&config.agency.code, range, &aggregates);
+    if crate::report::has_edxml_source(config) {
+        crate::report::add_rejected_by_receiver(&mut report, range, &aggregates);
+    }
+    Ok(report)
+}
+
 /// The report, from the running daemon or, if none runs, from the store.
 pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
     if let Some(web) = &config.server.web {
         // The CLI holds no password (the web config has only bcrypt hashes) and
         // speaks plain HTTP: read the store, which works while no daemon runs.
-        return match crate::daemon::open_store(config) {
-            Ok((_, aggregates)) => Ok(build(&config.agency.code, range, &aggregates)),
+        return match report_from_store(config, range) {
+            Ok(report) => Ok(report),
             Err(e)
                 if matches!(
                     e.downcast_ref::<StoreError>(),
@@ -90,14 +100,8 @@ pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Valu
         ),
         Err(_) => {}
     }
-    match crate::daemon::open_store(config) {
-        Ok((_, aggregates)) => {
-            let mut report = build(&config.agency.code, range, &aggregates);
-            if crate::report::has_edxml_source(config) {
-                crate::report::add_rejected_by_receiver(&mut report, range, &aggregates);
-            }
-            Ok(report)
-        }
+    match report_from_store(config, range) {
+        Ok(report) => Ok(report),
         Err(e)
             if matches!(
                 e.downcast_ref::<StoreError>(),
