@@ -24,6 +24,15 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// A free loopback port (bound then released).
+/// What a finished command printed: its stdout, then its stderr.
+pub fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr")

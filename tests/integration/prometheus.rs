@@ -23,14 +23,7 @@ fn deploy(rel: &str) -> PathBuf {
 /// Runs a command; returns (success, stdout + stderr).
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), printed(&out))
 }
 
 #[test]
@@ -116,11 +109,7 @@ fn live_metrics_pass_promtool_check_metrics() {
         .write_all(metrics.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = printed(&out);
     assert!(
         out.status.success() && printed.trim().is_empty(),
         "promtool check metrics ({}):\n{printed}",

@@ -324,6 +324,19 @@ fn fill(path: &Path) {
     let _ = f.sync_all();
 }
 
+/// Mounts a tmpfs of `size` and moves the store there (the logs stay
+/// elsewhere); the mount point and the mount, unmounted when dropped.
+fn store_on_tmpfs(env: &Env, size: &str) -> (std::path::PathBuf, Tmpfs) {
+    let mnt = env.dir.path().join("small");
+    let fs = Tmpfs::mount(&mnt, size);
+    let config = std::fs::read_to_string(&env.config).unwrap().replace(
+        &env.store().display().to_string(),
+        &mnt.join("store").display().to_string(),
+    );
+    std::fs::write(&env.config, config).unwrap();
+    (mnt, fs)
+}
+
 fn error_lines(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|l| l.contains(" ERROR ") && l.contains("docflow"))
@@ -334,14 +347,7 @@ fn error_lines(log: &str) -> Vec<&str> {
 #[ignore = "needs root for a size-limited tmpfs"]
 fn disk_full_then_space_back_loses_nothing_and_counts_nothing_twice() {
     let env = Env::new(&source("exchange", "exchange", "{logs}/exchange*.jsonl"));
-    let mnt = env.dir.path().join("small");
-    let _fs = Tmpfs::mount(&mnt, "12m");
-    // The store lives on the small filesystem, the logs elsewhere.
-    let config = std::fs::read_to_string(&env.config).unwrap().replace(
-        &env.store().display().to_string(),
-        &mnt.join("store").display().to_string(),
-    );
-    std::fs::write(&env.config, config).unwrap();
+    let (mnt, _fs) = store_on_tmpfs(&env, "12m");
     env.append("exchange.jsonl", &exchange_lines("A", 1..=500));
     let d = env.start();
     d.wait_status(CATCH_UP, "first 500", |s| {
@@ -455,13 +461,7 @@ fn import_through_the_running_daemon_replaces_its_store() {
 #[ignore = "needs root for a size-limited tmpfs"]
 fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
     let env = Env::new(&source("exchange", "exchange", "{logs}/exchange*.jsonl"));
-    let mnt = env.dir.path().join("small");
-    let _fs = Tmpfs::mount(&mnt, "4m");
-    let config = std::fs::read_to_string(&env.config).unwrap().replace(
-        &env.store().display().to_string(),
-        &mnt.join("store").display().to_string(),
-    );
-    std::fs::write(&env.config, config).unwrap();
+    let (mnt, _fs) = store_on_tmpfs(&env, "4m");
     env.append("exchange.jsonl", &exchange_lines("F", 1..=300));
     let ballast = mnt.join("ballast");
     fill(&ballast);

@@ -35,11 +35,7 @@ fn systemd_unit_verifies_clean_and_exposure_is_at_most_2_0() {
         .arg(&unit)
         .output()
         .unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let printed = printed(&out);
     assert!(
         out.status.success() && printed.trim().is_empty(),
         "systemd-analyze verify is not clean ({}):\n{printed}",
