@@ -1,5 +1,5 @@
-//! The HTTP server (SPEC §5.1): landing page, `/metrics`, health checks and
-//! the JSON API (report, documents, status).
+//! The read endpoints on `server.listen`: landing page, `/metrics`, health
+//! checks and the JSON API (report, documents, status).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,30 +33,11 @@ pub struct AppState {
     pub reload: Arc<crate::reload::ReloadStatus>,
     /// Alert rules and outbox, when `[alerts]` has rules.
     pub alerts: Option<Arc<crate::alerts::Alerting>>,
-    /// How `POST /api/v1/import` hands a new store to the daemon.
-    pub restart: Restart,
+    /// `docflow_admin_actions_total`, kept by the admin surface.
+    pub admin_metrics: Arc<crate::admin::AdminMetrics>,
 }
 
-/// A request to restart the daemon on a store imported next to the live one.
-#[derive(Clone, Default)]
-pub struct Restart {
-    /// Cancelled to stop serving and restart.
-    pub token: tokio_util::sync::CancellationToken,
-    /// The directory holding the imported store, to replace the live one.
-    pub imported: Arc<std::sync::Mutex<Option<std::path::PathBuf>>>,
-}
-
-impl Restart {
-    /// The imported store waiting to replace the live one, if any.
-    pub fn take_imported(&self) -> Option<std::path::PathBuf> {
-        self.imported
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-}
-
-/// The router of all endpoints.
+/// The router of the read endpoints (admin actions are in [`crate::admin`]).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing))
@@ -66,8 +47,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(report))
         .route("/api/v1/documents", get(documents))
         .route("/api/v1/status", get(status))
-        .route("/api/v1/export", get(export))
-        .route("/api/v1/import", axum::routing::post(import))
         .with_state(state)
 }
 
@@ -116,6 +95,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
     if let Some(alerts) = &s.alerts {
         body.push_str(&alerts.render_metrics());
     }
+    body.push_str(&s.admin_metrics.render());
     (
         [(
             header::CONTENT_TYPE,
@@ -393,155 +373,6 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "sources": sources,
         "alerts": s.alerts.as_ref().map_or_else(|| json!({"rules": [], "outbox": []}), |a| a.status()),
     }))
-}
-
-/// A response body fed by a channel of chunks.
-struct ChannelBody(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
-
-impl http_body::Body for ChannelBody {
-    type Data = bytes::Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|c| c.map(|v| http_body::Frame::data(bytes::Bytes::from(v)))))
-    }
-}
-
-/// Writes into the channel of a [`ChannelBody`] in chunks.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = std::mem::take(&mut self.buf);
-            self.tx
-                .blocking_send(Ok(chunk))
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
-        }
-        Ok(())
-    }
-}
-
-/// The store as a snapshot (see [`crate::store::snapshot`]), streamed;
-/// commits wait while it is written.
-async fn export(State(s): State<AppState>) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let store = s.store.clone();
-    let agency = s.config.agency.code.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::new(),
-        };
-        let mut header = serde_json::Map::new();
-        header.insert("agency".into(), json!(agency));
-        if let Err(e) = store.export(header, &mut w) {
-            tracing::error!(error = %e, "export failed");
-            // The client sees a cut body: the snapshot has no end line.
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-    });
-    (
-        [(header::CONTENT_TYPE, "application/jsonl; charset=utf-8")],
-        axum::body::Body::new(ChannelBody(rx)),
-    )
-        .into_response()
-}
-
-/// Reads a request body as a blocking `Read`, fed by the async handler.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    current: bytes::Bytes,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => self.current = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current = self.current.slice(n..);
-        Ok(n)
-    }
-}
-
-/// Reads a snapshot into a new store next to the live one
-/// (`{storage.path}.import`); once it is complete, the daemon stops its
-/// sources and writer, puts the imported store in place of the live one and
-/// starts again on it. A bad or cut snapshot changes nothing.
-async fn import(State(s): State<AppState>, body: axum::body::Body) -> Response {
-    let path = s.config.storage.path.clone();
-    let mut dir = path.clone().into_os_string();
-    dir.push(".import");
-    let dir = std::path::PathBuf::from(dir);
-    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
-    let cache = s.config.storage.cache_capacity;
-    let target = dir.clone();
-    let task = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        if target.exists() {
-            std::fs::remove_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-        }
-        let mut store = Store::open(&target, cache).map_err(|e| e.to_string())?;
-        let reader = std::io::BufReader::new(ChannelReader {
-            rx,
-            current: bytes::Bytes::new(),
-        });
-        let summary = store.import(reader).map_err(|e| e.to_string())?;
-        store.flush().map_err(|e| e.to_string())?;
-        Ok(summary)
-    });
-    let mut body = body;
-    loop {
-        let frame = std::future::poll_fn(|cx| {
-            http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
-        })
-        .await;
-        match frame {
-            None => break,
-            Some(Err(e)) => return bad_request(format!("reading the snapshot: {e}")),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if tx.send(data).await.is_err() {
-                        break; // the import stopped early: its error is reported below
-                    }
-                }
-            }
-        }
-    }
-    drop(tx);
-    match task.await {
-        Ok(Ok(summary)) => {
-            tracing::info!(?summary, from = %dir.display(), "snapshot imported: restarting on it");
-            *s.restart.imported.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
-            s.restart.token.cancel();
-            Json(json!({"imported": summary, "restarting": true})).into_response()
-        }
-        Ok(Err(e)) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            bad_request(e)
-        }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -117,50 +117,19 @@ pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Valu
     }
 }
 
-/// Streams the body of a GET to `out`; the status, or `None` if nothing listens.
-fn http_get_to(addr: SocketAddr, path: &str, out: &mut impl Write) -> anyhow::Result<Option<u16>> {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return Ok(None);
-    };
-    s.set_read_timeout(Some(Duration::from_secs(300)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut r = std::io::BufReader::new(s);
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut r, &mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        head.push(line);
-    }
-    let status = head
-        .first()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    if status != 200 {
-        let mut body = String::new();
-        let _ = r.read_to_string(&mut body);
-        bail!("daemon at {addr} answered {status}: {}", body.trim());
-    }
-    std::io::copy(&mut r, out)?;
-    Ok(Some(status))
-}
-
-/// Writes a snapshot of the store to `out`: from the running daemon, or
-/// from the store itself when no daemon runs.
+/// Writes a snapshot of the store to `out`: from the running daemon (its
+/// admin socket), or from the store itself when no daemon runs.
 pub fn export(config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
     let mut buffered = std::io::BufWriter::new(out);
-    if http_get_to(config.server.listen, "/api/v1/export", &mut buffered)?.is_some() {
-        buffered.flush()?;
-        return Ok(());
+    if let Some(client) = crate::admin::client::connect(config)? {
+        return crate::admin::client::export(&client, config, &mut buffered);
     }
     let store = match crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)
     {
         Ok(s) => s,
         Err(e @ StoreError::Locked { .. }) => bail!(
-            "{e}, but its API at {} does not answer",
-            config.server.listen
+            "{e}, but its admin socket {} does not answer",
+            crate::admin::socket_path(config).display()
         ),
         Err(e) => return Err(e.into()),
     };
@@ -172,65 +141,42 @@ pub fn export(config: &Config, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends a snapshot to the running daemon (`POST /api/v1/import`, chunked);
-/// `None` if no daemon listens.
-fn post_import(addr: SocketAddr, mut input: impl std::io::Read) -> anyhow::Result<Option<Value>> {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return Ok(None);
-    };
-    s.set_read_timeout(Some(Duration::from_secs(600)))?;
-    let mut w = std::io::BufWriter::new(s.try_clone()?);
-    write!(
-        w,
-        "POST /api/v1/import HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/jsonl\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
+/// Reads a snapshot: through the running daemon (its admin socket), which
+/// restarts on the imported store, or, when none runs, into the store
+/// directory, which must hold no data. Either way the snapshot is read into
+/// a staging store first: a refused import leaves nothing behind.
+pub fn import(
+    config: &Config,
+    input: impl std::io::Read + Send + 'static,
+) -> anyhow::Result<Value> {
+    if let Some(client) = crate::admin::client::connect(config)? {
+        return crate::admin::client::import(&client, config, input);
+    }
+    let path = &config.storage.path;
+    let created = !path.exists();
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("cannot create storage directory {}", path.display()))?;
+    let staged = crate::store::swap::staging_dir(path, "import");
+    let result = (|| -> anyhow::Result<Value> {
+        if crate::store::Store::exists(path) {
+            let store = crate::store::Store::open(path, config.storage.cache_capacity)?;
+            if !store.is_empty()? {
+                return Err(crate::store::snapshot::SnapshotError::NotEmpty(path.clone()).into());
+            }
         }
-        write!(w, "{n:x}\r\n")?;
-        w.write_all(&buf[..n])?;
-        w.write_all(b"\r\n")?;
+        let summary =
+            crate::admin::stage_import(config, &staged, std::io::BufReader::new(input), None)?;
+        crate::store::swap::install(path, &staged, None).with_context(|| {
+            format!(
+                "cannot put the imported store in place in {}",
+                path.display()
+            )
+        })?;
+        Ok(serde_json::json!({ "imported": summary }))
+    })();
+    if result.is_err() && created {
+        // Nothing of a refused import stays: not even the directory it made.
+        let _ = std::fs::remove_dir_all(path);
     }
-    w.write_all(b"0\r\n\r\n")?;
-    w.flush()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    // The body may be chunked: keep the JSON object between the first `{` and the last `}`.
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) if a < b => &body[a..=b],
-        _ => body.trim(),
-    };
-    if status != 200 {
-        bail!("daemon at {addr} refused the snapshot ({status}): {json}");
-    }
-    Ok(Some(serde_json::from_str(json).unwrap_or(Value::Null)))
-}
-
-/// Reads a snapshot: through the running daemon, which restarts on the
-/// imported store, or, when none runs, into the (new or empty) store.
-pub fn import(config: &Config, mut input: impl std::io::BufRead) -> anyhow::Result<Value> {
-    // Is a daemon there? Ask without sending anything yet.
-    if http_get(config.server.listen, "/healthz").is_ok() {
-        return post_import(config.server.listen, &mut input)?
-            .context("the daemon stopped answering during the import");
-    }
-    std::fs::create_dir_all(&config.storage.path).with_context(|| {
-        format!(
-            "cannot create storage directory {}",
-            config.storage.path.display()
-        )
-    })?;
-    let mut store = crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)?;
-    let summary = store.import(input)?;
-    Ok(serde_json::json!({ "imported": summary }))
+    result
 }

@@ -59,6 +59,7 @@ struct RawAgency {
 struct RawStorage {
     path: PathBuf,
     cache_capacity: Option<Spanned<String>>,
+    max_import_size: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -66,6 +67,9 @@ struct RawStorage {
 struct RawServer {
     listen: Option<Spanned<String>>,
     web_config_file: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -132,6 +136,8 @@ pub struct Storage {
     pub path: PathBuf,
     /// sled page cache in bytes.
     pub cache_capacity: u64,
+    /// Largest snapshot `docflowd import` reads.
+    pub max_import_size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +147,10 @@ pub struct Server {
     pub listen_location: String,
     /// TLS and basic auth from `server.web_config_file` (exporter-toolkit format).
     pub web: Option<std::sync::Arc<crate::web::WebConfig>>,
+    /// Host names requests may name besides `localhost`, this machine's name and IP literals.
+    pub allowed_hosts: Vec<String>,
+    /// Connections open at once on `listen`.
+    pub max_connections: usize,
 }
 
 /// Input format of a file source.
@@ -344,6 +354,19 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
             loc.error_at(s, format!("bad size {:?} (e.g. \"64MiB\")", s.get_ref()))
         })?,
     };
+    let max_import_size = match &raw.storage.max_import_size {
+        None => crate::store::snapshot::DEFAULT_MAX_IMPORT_BYTES,
+        Some(s) => parse_size(s.get_ref()).ok_or_else(|| {
+            loc.error_at(s, format!("bad size {:?} (e.g. \"64GiB\")", s.get_ref()))
+        })?,
+    };
+    let max_connections = match &raw.server.max_connections {
+        None => crate::server::DEFAULT_MAX_CONNECTIONS,
+        Some(n) => match usize::try_from(*n.get_ref()) {
+            Ok(n @ 1..=65_536) => n,
+            _ => return Err(loc.error_at(n, "must be between 1 and 65536")),
+        },
+    };
     let (listen, listen_location) = match &raw.server.listen {
         None => (
             SocketAddr::from(([127, 0, 0, 1], 9464)),
@@ -420,11 +443,14 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
         storage: Storage {
             path: resolve(&base, &raw.storage.path.to_string_lossy()),
             cache_capacity,
+            max_import_size,
         },
         server: Server {
             listen,
             listen_location,
             web,
+            allowed_hosts: raw.server.allowed_hosts.clone(),
+            max_connections,
         },
         required_roles,
         sources,

@@ -20,7 +20,7 @@ use crate::sources::file::Waker;
 use crate::sources::merge::MergeQueue;
 use crate::sources::SourceHandle;
 use crate::store::{Settings, Store};
-use crate::web::{Web, WebListener};
+use crate::web::Web;
 
 /// Opens the store and brings its counts in line with the configured settings.
 pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
@@ -127,25 +127,51 @@ pub async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
         })
 }
 
-/// Runs the daemon until `shutdown` fires; `on_ready` is called with the bound address.
-pub async fn run(
-    config: Config,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(SocketAddr),
-) -> anyhow::Result<()> {
-    run_with(config, shutdown, on_ready, api::Restart::default()).await
+/// What lives as long as the process, across restarts on an imported store:
+/// the listeners stay bound, so an import never loses the port.
+struct Process {
+    tcp: Arc<tokio::net::TcpListener>,
+    admin: Arc<tokio::net::UnixListener>,
+    web: Arc<Web>,
+    reload_status: Arc<ReloadStatus>,
+    admin_metrics: Arc<crate::admin::AdminMetrics>,
+    allowed_hosts: Arc<crate::guard::AllowedHosts>,
 }
 
-/// [`run`], also stopping when `restart` fires (an import through the API).
-pub async fn run_with(
-    config: Config,
-    shutdown: CancellationToken,
-    on_ready: impl FnOnce(SocketAddr),
-    restart: api::Restart,
+/// The routers of one run: the TCP listener's and the admin socket's.
+fn routers(
+    config: &Config,
+    process: &Process,
+    state: AppState,
+    admin: crate::admin::AdminState,
+) -> (axum::Router, axum::Router) {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    let public = api::router(state).layer(from_fn(crate::guard::refuse_body));
+    let tcp = public
+        .merge(crate::admin::router(admin.clone()))
+        .layer(from_fn_with_state(
+            process.web.clone(),
+            crate::web::require_basic_auth,
+        ))
+        .layer(from_fn_with_state(
+            crate::guard::HostCheck {
+                allowed: process.allowed_hosts.clone(),
+                listen: config.server.listen,
+            },
+            crate::guard::check_host,
+        ));
+    (tcp, crate::admin::router(admin))
+}
+
+/// Runs one pipeline (store, writer, sources, alerts, servers) until
+/// `shutdown` fires or `restart` asks for a restart on an imported store.
+async fn run_once(
+    config: &Config,
+    shutdown: &CancellationToken,
+    process: &Process,
+    restart: crate::admin::Restart,
 ) -> anyhow::Result<()> {
-    let listener = bind(&config).await?;
-    let addr = listener.local_addr()?;
-    let (store, aggregates) = open_store(&config)?;
+    let (store, aggregates) = open_store(config)?;
     let unreadable = || {
         format!(
             "store {} cannot be read; rebuild it from the logs: docflowd rebuild -c {}",
@@ -191,9 +217,9 @@ pub async fn run_with(
     })?;
 
     let sources_stop = shutdown.child_token();
-    let readers = Readers::spawn(&handles, &config, &store, &queue, &sources_stop)?;
+    let readers = Readers::spawn(&handles, config, &store, &queue, &sources_stop)?;
 
-    let alerting = crate::alerts::Alerting::open(&config, store.clone(), shared.clone())
+    let alerting = crate::alerts::Alerting::open(config, store.clone(), shared.clone())
         .context("cannot read alert state")?;
     let alerts_stop = shutdown.child_token();
     let alerts_task = alerting
@@ -202,47 +228,58 @@ pub async fn run_with(
 
     let ready = Arc::new(AtomicBool::new(true));
     let store_keepalive = store.clone();
-    let reload_status = Arc::new(ReloadStatus::default());
-    let web = Arc::new(Web::new(config.server.web.clone()));
+    // Stops serving on shutdown and on a restart for an import.
+    let serving = CancellationToken::new();
+    let config_arc = Arc::new(config.clone());
     let state = AppState {
-        config: Arc::new(config.clone()),
+        config: config_arc.clone(),
         shared: shared.clone(),
-        store,
+        store: store.clone(),
         ready: ready.clone(),
-        reload: reload_status.clone(),
+        reload: process.reload_status.clone(),
         alerts: alerting,
-        restart: restart.clone(),
+        admin_metrics: process.admin_metrics.clone(),
     };
-    let router = api::router(state).layer(axum::middleware::from_fn_with_state(
-        web.clone(),
-        crate::web::require_basic_auth,
-    ));
-    let listener = WebListener::new(listener, web.clone(), shutdown.clone());
-    spawn_reload_on_sighup(
-        Reloader::new(&config, web.clone(), reload_status),
-        shutdown.clone(),
-    )?;
-    service::spawn_watchdog(move || heartbeat.age(), shutdown.clone());
+    let admin_state = crate::admin::AdminState {
+        config: config_arc,
+        store,
+        restart: restart.clone(),
+        metrics: process.admin_metrics.clone(),
+        web: process.web.clone(),
+        stop: serving.clone(),
+        importing: Arc::default(),
+    };
+    let (tcp_router, admin_router) = routers(config, process, state, admin_state);
+    let watchdog_stop = serving.clone();
+    service::spawn_watchdog(move || heartbeat.age(), watchdog_stop);
+    let limits = crate::server::Limits {
+        max_connections: config.server.max_connections,
+        ..Default::default()
+    };
+    let servers = tokio::spawn({
+        let (tcp, admin, web, stop) = (
+            process.tcp.clone(),
+            process.admin.clone(),
+            process.web.clone(),
+            serving.clone(),
+        );
+        async move {
+            tokio::join!(
+                crate::server::serve_tcp(tcp, web, tcp_router, limits, stop.clone()),
+                crate::server::serve_unix(admin, admin_router, limits, stop),
+            );
+        }
+    });
     info!(
-        listen = %addr,
-        web = crate::web::describe(config.server.web.as_deref()),
         sources = handles.len(),
         store = %config.storage.path.display(),
-        "docflowd started"
+        "pipeline started"
     );
-    crate::web::warn_if_weak(config.server.web.as_deref(), addr);
-    service::notify_ready(&format!("serving on {addr}, {} sources", handles.len()));
-    on_ready(addr);
-    let stop_serving = {
-        let (shutdown, restart) = (shutdown.clone(), restart.token.clone());
-        async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = restart.cancelled() => {}
-            }
-        }
-    };
-    let server = axum::serve(listener, router).with_graceful_shutdown(stop_serving);
+    service::notify_ready(&format!(
+        "serving on {}, {} sources",
+        config.server.listen,
+        handles.len()
+    ));
     let recovery = tokio::spawn(recover_after_store_failure(
         store_failed.clone(),
         shutdown.clone(),
@@ -250,7 +287,12 @@ pub async fn run_with(
         store_keepalive,
         config.storage.path.clone(),
     ));
-    let result = server.await;
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = restart.token.cancelled() => {}
+    }
+    serving.cancel();
+    let _ = servers.await;
 
     info!("shutting down: stopping sources");
     service::notify_stopping();
@@ -283,7 +325,7 @@ pub async fn run_with(
     recovery.abort();
     // Its clone of the store must be gone before the store is reopened.
     let _ = recovery.await;
-    result.context("HTTP server failed")
+    Ok(())
 }
 
 /// Environment variable set across the re-exec that reopens a failed store.
@@ -363,32 +405,15 @@ fn reexec() -> std::io::Error {
         .exec()
 }
 
-/// Puts the store in `new` in place of the one at `path` (both closed).
-fn replace_store(path: &Path, new: &Path) -> anyhow::Result<()> {
-    let mut old = path.as_os_str().to_owned();
-    old.push(".old");
-    let old = PathBuf::from(old);
-    if old.exists() {
-        std::fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove {}", old.display()))?;
-    }
-    std::fs::rename(path, &old).with_context(|| format!("cannot move {} aside", path.display()))?;
-    if let Err(e) = std::fs::rename(new, path) {
-        let _ = std::fs::rename(&old, path);
-        return Err(e)
-            .with_context(|| format!("cannot move {} to {}", new.display(), path.display()));
-    }
-    std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
-    Ok(())
-}
-
 /// Longest wait between attempts to open the store while recovering.
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
 
-/// [`run`], for `docflowd run`: when started again after a failed store
-/// write (the re-execution described in the README), a store that cannot be
-/// opened for lack of space is retried with backoff instead of exiting.
-pub async fn run_supervised(
+/// Runs the daemon until `shutdown` fires; `on_ready` is called with the
+/// bound address once serving. An import restarts the pipeline on the
+/// imported store with the listeners kept bound. When started again after a
+/// failed store write (the re-execution described in the README), a store
+/// that cannot be opened for lack of space is retried with backoff.
+pub async fn run(
     config: Config,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
@@ -398,29 +423,73 @@ pub async fn run_supervised(
     if recovering {
         crate::ingest::mark_store_failing();
     }
+    let tcp = bind(&config).await?;
+    let addr = tcp.local_addr()?;
+    std::fs::create_dir_all(&config.storage.path).with_context(|| {
+        format!(
+            "cannot create storage directory {}",
+            config.storage.path.display()
+        )
+    })?;
+    let admin_path = crate::admin::socket_path(&config);
+    let process = Process {
+        tcp: Arc::new(tcp),
+        admin: Arc::new(crate::admin::bind_socket(&admin_path)?),
+        web: Arc::new(Web::new(config.server.web.clone())),
+        reload_status: Arc::new(ReloadStatus::default()),
+        admin_metrics: Arc::default(),
+        allowed_hosts: Arc::new(crate::guard::AllowedHosts::new(
+            &config.server.allowed_hosts,
+        )),
+    };
+    spawn_reload_on_sighup(
+        Reloader::new(&config, process.web.clone(), process.reload_status.clone()),
+        shutdown.clone(),
+    )?;
+    info!(
+        listen = %addr,
+        admin_socket = %admin_path.display(),
+        web = crate::web::describe(config.server.web.as_deref()),
+        "docflowd started"
+    );
+    crate::web::warn_if_weak(config.server.web.as_deref(), addr);
+    let result = supervise(&config, &shutdown, &process, addr, on_ready).await;
+    let _ = std::fs::remove_file(&admin_path);
+    result
+}
+
+/// Restarts the pipeline after an import and, on a full disk, until the store opens.
+async fn supervise(
+    config: &Config,
+    shutdown: &CancellationToken,
+    process: &Process,
+    addr: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let mut on_ready = Some(on_ready);
     let mut delay = Duration::from_millis(500);
     loop {
-        let restart = api::Restart::default();
-        let result = run_with(
-            config.clone(),
-            shutdown.clone(),
-            |addr| {
-                if let Some(f) = on_ready.take() {
-                    f(addr)
-                }
-            },
-            restart.clone(),
-        )
-        .await;
-        if let Some(imported) = restart.take_imported() {
+        let restart = crate::admin::Restart::default();
+        if let Some(f) = on_ready.take() {
+            // Connections wait in the listener's backlog until the pipeline serves.
+            f(addr);
+        }
+        let result = run_once(config, shutdown, process, restart.clone()).await;
+        if let Some(staged) = restart.take_imported() {
             result?;
             if shutdown.is_cancelled() {
-                // Stopped meanwhile: the imported store stays beside the live one.
-                warn!(imported = %imported.display(), "stopped before the imported store was put in place; it is left there");
+                // Stopped meanwhile: the staged store is discarded at the next start.
+                warn!(imported = %staged.display(), "stopped before the imported store was put in place");
                 return Ok(());
             }
-            replace_store(&config.storage.path, &imported)?;
+            crate::store::swap::install(&config.storage.path, &staged, None).with_context(
+                || {
+                    format!(
+                        "cannot put the imported store in place in {}",
+                        config.storage.path.display()
+                    )
+                },
+            )?;
             info!(store = %config.storage.path.display(), "imported store in place: starting on it");
             continue;
         }

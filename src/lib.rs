@@ -11,9 +11,12 @@
 //! - [`alerts`]: alert rules, their state and the mail outbox;
 //! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
 //! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`];
-//! - [`web`], [`service`], [`reload`]: TLS and basic auth, systemd notify and
-//!   watchdog, config reload on SIGHUP.
+//! - [`server`], [`guard`], [`web`]: serving HTTP with limits, the Host check,
+//!   TLS and basic auth; [`admin`]: import and export, only for administrators
+//!   (local socket, or TLS with an admin user);
+//! - [`service`], [`reload`]: systemd notify and watchdog, config reload on SIGHUP.
 
+pub mod admin;
 pub mod aggregate;
 pub mod alerts;
 pub mod api;
@@ -22,12 +25,14 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod guard;
 pub mod ingest;
 pub mod metrics;
 pub mod parse;
 pub mod rebuild;
 pub mod reload;
 pub mod report;
+pub mod server;
 pub mod service;
 pub mod sources;
 pub mod store;

@@ -122,6 +122,17 @@ fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
+/// Blocking threads of the daemon's runtime at most: well under the unit's
+/// `TasksMax`, so a burst of requests cannot fail a thread creation.
+const MAX_BLOCKING_THREADS: usize = 64;
+
+fn daemon_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
@@ -156,11 +167,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run { config } => {
             let c = Config::load(&config)?;
-            let rt = tokio::runtime::Runtime::new()?;
+            let rt = daemon_runtime()?;
             rt.block_on(async {
                 let token = CancellationToken::new();
                 cancel_on_signals(token.clone());
-                docflow::daemon::run_supervised(c, token, |_| {}).await
+                docflow::daemon::run(c, token, |_| {}).await
             })
         }
         Command::Report {
@@ -178,7 +189,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            let rt = tokio::runtime::Runtime::new()?;
+            let rt = daemon_runtime()?;
             rt.block_on(async {
                 let token = CancellationToken::new();
                 cancel_on_signals(token.clone());
@@ -215,7 +226,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { config } => {
             let c = Config::load(&config)?;
-            let answer = docflow::cli::import(&c, std::io::stdin().lock())?;
+            let answer = docflow::cli::import(&c, std::io::stdin())?;
             eprintln!(
                 "imported into {}: {}",
                 c.storage.path.display(),

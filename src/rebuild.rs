@@ -19,7 +19,7 @@ use crate::store::{SourceState, Store, StoreError};
 
 /// Key prefixes of state that the logs cannot give back (alert state and
 /// mail outbox): copied from the old store.
-pub const CARRIED_PREFIXES: [u8; 2] = [b'A', b'O'];
+pub const CARRIED_PREFIXES: [u8; 2] = crate::store::keys::ALERT_PREFIXES;
 /// Interval of progress log lines when stderr is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 

@@ -210,7 +210,7 @@ pub fn render(report: &Value, format: ReportFormat, agency_name: &str) -> String
             for r in
                 std::iter::once(COLUMNS.iter().map(|s| s.to_string()).collect()).chain(rows(report))
             {
-                let line: Vec<String> = r.iter().map(|c| csv_quote(c)).collect();
+                let line: Vec<String> = r.iter().map(|c| csv_cell(c)).collect();
                 out.push_str(&line.join(","));
                 out.push('\n');
             }
@@ -221,14 +221,19 @@ pub fn render(report: &Value, format: ReportFormat, agency_name: &str) -> String
             out.push_str(&format!("| {} |\n", COLUMNS.join(" | ")));
             out.push_str(&format!("|{}\n", "---|".repeat(COLUMNS.len())));
             for r in rows(report) {
-                out.push_str(&format!("| {} |\n", r.join(" | ")));
+                let cells: Vec<String> = r.iter().map(|c| md_cell(c)).collect();
+                out.push_str(&format!("| {} |\n", cells.join(" | ")));
             }
             out
         }
         ReportFormat::Table => {
             let all: Vec<Vec<String>> =
                 std::iter::once(COLUMNS.iter().map(|s| s.to_string()).collect())
-                    .chain(rows(report))
+                    .chain(
+                        rows(report)
+                            .into_iter()
+                            .map(|r| r.iter().map(|c| visible(c)).collect()),
+                    )
                     .collect();
             let widths: Vec<usize> = (0..COLUMNS.len())
                 .map(|i| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
@@ -273,12 +278,35 @@ fn rejected_note(report: &Value) -> String {
     format!("Văn bản bị bên nhận từ chối tiếp nhận (trục liên thông, mã 02): văn bản đi {out}, văn bản đến {inc}.\n")
 }
 
-fn csv_quote(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+/// Text with control characters (a terminal's escape sequences, line
+/// breaks) shown as U+FFFD: unit names come from the logs.
+fn visible(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// A CSV cell a spreadsheet shows as text: one starting with `= + - @`, tab
+/// or CR would be run as a formula, so it gets a leading `'`.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{}", visible(s))
+    } else {
+        visible(s)
+    };
+    if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
+}
+
+/// A Markdown table cell: `|` would end it, `\` and `<` would change it.
+fn md_cell(s: &str) -> String {
+    visible(s)
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
 }
 
 #[cfg(test)]
@@ -381,5 +409,47 @@ mod tests {
         );
         let c = render(&r, ReportFormat::Csv, "UBND xã");
         assert_eq!(c.lines().count(), 5);
+    }
+
+    #[test]
+    fn cells_from_the_logs_are_never_run_by_a_spreadsheet_terminal_or_markdown() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://evil.example/\",\"x\")"),
+            "\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"x\"\")\""
+        );
+        for formula in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(formula).starts_with('\''), "{formula:?}");
+        }
+        assert_eq!(csv_cell("Văn phòng"), "Văn phòng");
+        assert_eq!(csv_cell("92,5 %"), "\"92,5 %\"");
+        assert_eq!(md_cell("a|b<script>"), "a\\|b&lt;script>");
+        assert_eq!(visible("x\u{1b}[2Jy\n"), "x\u{fffd}[2Jy\u{fffd}");
+        let a = agg_with(&[
+            (
+                "2026-01-05",
+                "=HYPERLINK(\"http://evil.example/\",\"x\")",
+                Direction::Outgoing,
+                Class::ElectronicSigned,
+            ),
+            (
+                "2026-01-05",
+                "Phòng | Ban",
+                Direction::Outgoing,
+                Class::Paper,
+            ),
+        ]);
+        let r = build("H40", &ReportRange::default(), &a);
+        let csv = render(&r, ReportFormat::Csv, "UBND xã");
+        assert!(
+            !csv.lines().any(|l| l
+                .split(',')
+                .any(|c| c.trim_start_matches('"').starts_with('='))),
+            "{csv}"
+        );
+        let md = render(&r, ReportFormat::Md, "UBND xã");
+        assert!(md.contains("Phòng \\| Ban"), "{md}");
+        for row in md.lines().filter(|l| l.starts_with("| ")) {
+            assert_eq!(row.matches(" | ").count(), COLUMNS.len() - 1, "{row}");
+        }
     }
 }

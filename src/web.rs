@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -18,19 +18,25 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 
-/// A TLS handshake that takes longer than this is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Successful (user, password) checks remembered, so scrapes skip bcrypt.
 const AUTH_CACHE_ENTRIES: usize = 256;
+/// Highest bcrypt cost accepted: each check at cost 12 takes ~0.25 s of a
+/// core, and a failed login is checked every time.
+pub const MAX_BCRYPT_COST: u32 = 12;
+/// Failed logins from one address within [`FAILURE_WINDOW`] before its
+/// requests are answered 429 without a password check.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose failures are remembered at most (the oldest are forgotten).
+const FAILURE_ADDRESSES: usize = 4096;
 
 /// The file's shape (exporter-toolkit `web-config.yml`, the subset docflowd serves).
 #[derive(Debug, Deserialize, Default)]
@@ -38,6 +44,9 @@ const AUTH_CACHE_ENTRIES: usize = 256;
 struct RawWebConfig {
     tls_server_config: Option<RawTls>,
     basic_auth_users: Option<BTreeMap<String, String>>,
+    /// docflow's own key: users of `basic_auth_users` who may import and
+    /// export over TLS (remote admin); none by default.
+    admin_users: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +63,7 @@ pub struct WebConfig {
     pub file: PathBuf,
     tls: Option<TlsAcceptor>,
     auth: Option<BasicAuth>,
+    admin_users: HashSet<String>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -189,12 +199,22 @@ impl WebConfig {
                             format!("bad user name {user:?} (non-empty, no ':')"),
                         ));
                     }
-                    if bcrypt::verify("", hash).is_err() {
-                        return Err(err(
-                            &format!("basic_auth_users.{user}"),
-                            "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
-                                .to_string(),
-                        ));
+                    let cost = hash.parse::<bcrypt::HashParts>().map(|h| h.get_cost());
+                    match cost {
+                        Err(_) => {
+                            return Err(err(
+                                &format!("basic_auth_users.{user}"),
+                                "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                                    .to_string(),
+                            ))
+                        }
+                        Ok(c) if c > MAX_BCRYPT_COST => {
+                            return Err(err(
+                                &format!("basic_auth_users.{user}"),
+                                format!("bcrypt cost {c} is over {MAX_BCRYPT_COST}: every login would take seconds of CPU (make a hash with `htpasswd -nBC 10`)"),
+                            ))
+                        }
+                        Ok(_) => {}
                     }
                 }
                 Some(BasicAuth {
@@ -203,11 +223,42 @@ impl WebConfig {
                 })
             }
         };
+        let admin_users: HashSet<String> =
+            raw.admin_users.unwrap_or_default().into_iter().collect();
+        if !admin_users.is_empty() {
+            if tls.is_none() {
+                return Err(err("admin_users", "remote admin needs tls_server_config: admin passwords must not cross the network in clear".into()));
+            }
+            for user in &admin_users {
+                if !auth.as_ref().is_some_and(|a| a.users.contains_key(user)) {
+                    return Err(err(
+                        "admin_users",
+                        format!("{user:?} is not in basic_auth_users"),
+                    ));
+                }
+            }
+        }
         Ok(WebConfig {
             file: path.to_path_buf(),
             tls,
             auth,
+            admin_users,
         })
+    }
+
+    /// The TLS acceptor, when connections must use TLS.
+    pub(crate) fn acceptor(&self) -> Option<TlsAcceptor> {
+        self.tls.clone()
+    }
+
+    /// Whether admin actions are allowed over TLS (`admin_users` set).
+    pub fn remote_admin(&self) -> bool {
+        self.tls.is_some() && !self.admin_users.is_empty()
+    }
+
+    /// Whether `user` has the admin role.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.admin_users.contains(user)
     }
 
     /// True when connections must use TLS.
@@ -221,30 +272,84 @@ impl WebConfig {
     }
 }
 
-/// The web settings in force; replaced as a whole at reload.
+/// The web settings in force (replaced as a whole at reload) and the failed
+/// logins per address (kept across reloads).
 #[derive(Default)]
-pub struct Web(RwLock<Option<Arc<WebConfig>>>);
+pub struct Web {
+    config: RwLock<Option<Arc<WebConfig>>>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
 
 impl Web {
     pub fn new(config: Option<Arc<WebConfig>>) -> Web {
-        Web(RwLock::new(config))
+        Web {
+            config: RwLock::new(config),
+            failures: Mutex::default(),
+        }
     }
 
     pub fn current(&self) -> Option<Arc<WebConfig>> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn replace(&self, config: Option<Arc<WebConfig>>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = config;
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    /// Whether `ip` failed to log in too often lately.
+    fn throttled(&self, ip: IpAddr, now: Instant) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.get(&ip).is_some_and(|(n, since)| {
+            *n >= MAX_FAILURES && now.duration_since(*since) < FAILURE_WINDOW
+        })
+    }
+
+    fn record_failure(&self, ip: IpAddr, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= FAILURE_ADDRESSES && !failures.contains_key(&ip) {
+            failures.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
+            if failures.len() >= FAILURE_ADDRESSES {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
     }
 }
 
+/// The user a request logged in as, as a request extension.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub String);
+
 /// Middleware: 401 unless the request carries a user and password of the
-/// current `basic_auth_users` (no-op when there are none).
-pub async fn require_basic_auth(State(web): State<Arc<Web>>, req: Request, next: Next) -> Response {
+/// current `basic_auth_users` (no-op when there are none); 429 for an
+/// address that failed too often in the last minute.
+pub async fn require_basic_auth(
+    State(web): State<Arc<Web>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(auth) = web.current().filter(|c| c.auth.is_some()) else {
         return next.run(req).await;
     };
+    let ip = match req.extensions().get::<crate::server::Peer>() {
+        Some(crate::server::Peer::Tcp(addr)) => Some(addr.ip()),
+        _ => None,
+    };
+    if ip.is_some_and(|ip| web.throttled(ip, Instant::now())) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, FAILURE_WINDOW.as_secs().to_string())],
+            "Too many failed logins; try again later\n",
+        )
+            .into_response();
+    }
     let credentials = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -262,6 +367,7 @@ pub async fn require_basic_auth(State(web): State<Arc<Web>>, req: Request, next:
         });
     if let Some((user, password)) = credentials {
         // bcrypt costs tens of milliseconds: keep it off the async workers.
+        let name = user.clone();
         let ok = tokio::task::spawn_blocking(move || {
             auth.auth
                 .as_ref()
@@ -270,8 +376,12 @@ pub async fn require_basic_auth(State(web): State<Arc<Web>>, req: Request, next:
         .await
         .unwrap_or(false);
         if ok {
+            req.extensions_mut().insert(AuthUser(name));
             return next.run(req).await;
         }
+    }
+    if let Some(ip) = ip {
+        web.record_failure(ip, Instant::now());
     }
     (
         StatusCode::UNAUTHORIZED,
@@ -327,78 +437,6 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// The server's listener: accepts TCP, does TLS handshakes in their own tasks
-/// (a slow client cannot hold up others) and hands over finished connections.
-pub struct WebListener {
-    ready: tokio::sync::mpsc::Receiver<(Conn, SocketAddr)>,
-    addr: SocketAddr,
-}
-
-impl WebListener {
-    pub fn new(listener: TcpListener, web: Arc<Web>, stop: CancellationToken) -> WebListener {
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, ready) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // EMFILE and friends: wait rather than spin.
-                            debug!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                match web.current().and_then(|c| c.tls.clone()) {
-                    None => {
-                        if tx.send((Conn::Plain(stream), peer)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(acceptor) => {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(tls)) => {
-                                    let _ = tx.send((Conn::Tls(Box::new(tls)), peer)).await;
-                                }
-                                Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
-                                Err(_) => debug!(%peer, "TLS handshake timed out"),
-                            }
-                        });
-                    }
-                }
-            }
-        });
-        WebListener { ready, addr }
-    }
-}
-
-impl axum::serve::Listener for WebListener {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Conn, SocketAddr) {
-        match self.ready.recv().await {
-            Some(c) => c,
-            // The accept task stopped: shutdown is under way, no more connections.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
-
 /// Logs what a web config enables (once at start and at each reload).
 pub fn describe(config: Option<&WebConfig>) -> &'static str {
     match config.map(|c| (c.tls(), c.basic_auth())) {
@@ -409,11 +447,21 @@ pub fn describe(config: Option<&WebConfig>) -> &'static str {
     }
 }
 
-/// Warns when basic auth is on without TLS: passwords then cross the network in clear.
+/// Warns, at every start, about a listener other machines can reach without
+/// the protection it needs: no TLS and no authentication lets anyone on the
+/// network read every document's subject and the agency's figures; basic
+/// authentication without TLS sends passwords in clear.
 pub fn warn_if_weak(config: Option<&WebConfig>, listen: SocketAddr) {
-    if let Some(c) = config {
-        if c.basic_auth() && !c.tls() && !listen.ip().is_loopback() {
-            warn!(file = %c.file.display(), "basic authentication without TLS on a non-loopback address sends passwords in clear");
+    if listen.ip().is_loopback() {
+        return;
+    }
+    match config {
+        Some(c) if c.basic_auth() && !c.tls() => {
+            warn!(file = %c.file.display(), %listen, "basic authentication without TLS on a non-loopback address sends passwords in clear");
+        }
+        Some(c) if c.basic_auth() => {}
+        _ => {
+            warn!(%listen, "listening beyond this machine without TLS and authentication: anyone on the network can read every document's number and subject; set server.web_config_file (see the README's security model)")
         }
     }
 }

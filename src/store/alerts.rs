@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use super::keys::{PREFIX_ALERT, PREFIX_OUTBOX};
 use super::{prefixed, Store, StoreError};
 
-const PREFIX_ALERT: u8 = b'A';
-const PREFIX_OUTBOX: u8 = b'O';
+/// Stored keys and values, as they are.
+pub type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One atomic change of alert state and outbox.
 #[derive(Debug, Default)]
@@ -46,6 +47,28 @@ impl Store {
             out.push((u64::from_be_bytes(seq), v.to_vec()));
         }
         Ok(out)
+    }
+
+    /// Every key and value under a one-byte prefix, as stored (alert state
+    /// and outbox are carried this way from a store to its replacement).
+    pub fn raw_with_prefix(&self, prefix: u8) -> Result<RawPairs, StoreError> {
+        self.db
+            .scan_prefix([prefix])
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Writes keys and values as they are, in one atomic batch.
+    pub fn put_raw(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// Writes rule states and outbox changes in one atomic batch, durably.

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::codec::{DecodeError, Reader, Writer};
-use super::{StoreError, KEY_META, KEY_VERSION, PREFIX_SEEN};
+use super::keys::{KEY_META, KEY_VERSION, PREFIX_SEEN};
+use super::StoreError;
 
 /// Format byte of the `\x00meta` value.
 const FORMAT_META: u8 = 1;
@@ -221,7 +222,7 @@ mod tests {
             db.insert(KEY_VERSION, &1u32.to_le_bytes()).unwrap();
             let mut settings = Writer::new(1);
             settings.str("Asia/Ho_Chi_Minh").u8(3);
-            db.insert(super::super::super::KEY_SETTINGS, settings.buf)
+            db.insert(crate::store::keys::KEY_SETTINGS, settings.buf)
                 .unwrap();
             let page = vec![("D1".to_string(), DocGroup::default())];
             db.insert([PREFIX_PAGE], encode_page(&page)).unwrap();

@@ -4,11 +4,14 @@
 //! [`Store::record_batch_once`] commits a batch and the positions atomically.
 
 pub mod alerts;
+mod check;
 pub mod codec;
 pub mod encoding;
+pub mod keys;
 pub mod migrate;
 pub mod pages;
 pub mod snapshot;
+pub(crate) mod swap;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,30 +21,15 @@ use crate::classify::Document;
 use crate::parse::normalize::Direction;
 use codec::{DecodeError, Reader, Writer};
 use encoding::*;
+use keys::*;
 
 /// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
 pub const STORE_VERSION: u32 = 3;
 
-const KEY_VERSION: &[u8] = b"\x00version";
-const KEY_SETTINGS: &[u8] = b"\x00settings";
-/// Creator and migration history ([`migrate::Meta`]), since layout 2.
-const KEY_META: &[u8] = b"\x00meta";
-const PREFIX_PAGE: u8 = b'P';
-const PREFIX_PAGE_KEY: u8 = b'I';
-const PREFIX_DAY: u8 = b'a';
-const PREFIX_SHA_LOG: u8 = b'h';
-const PREFIX_PENDING: u8 = b's';
-const PREFIX_SOURCE: u8 = b'p';
-const PREFIX_SEEN: u8 = b'e';
-/// Per-day counts of documents rejected by a receiver (edXML status 02).
-const PREFIX_REJECTED_DAY: u8 = b'r';
-/// edXML files already read, per source: `x{source}\0{path}`.
-const PREFIX_EDXML_FILE: u8 = b'x';
-
 const FORMAT_SETTINGS: u8 = 1;
 
 /// File next to sled's files saying a docflow store was created here.
-const MARKER_FILE: &str = "DOCFLOW_STORE";
+pub(crate) const MARKER_FILE: &str = "DOCFLOW_STORE";
 const MARKER_TEXT: &str = "A docflow store (sled). Back it up with `docflowd export`; if it is damaged, `docflowd rebuild` re-reads the logs.\n";
 
 /// Errors of the store.
@@ -395,6 +383,10 @@ impl Store {
         path: &Path,
         cache_capacity: u64,
     ) -> Result<(Store, Vec<migrate::StepReport>), StoreError> {
+        swap::finish_interrupted(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source: source.into(),
+        })?;
         let existed = Store::exists(path);
         // sled panics on some damaged files instead of returning an error.
         let open = || {
@@ -506,7 +498,7 @@ impl Store {
                 }
             })?;
         }
-        if db.contains_key(snapshot::KEY_IMPORTING)? {
+        if db.contains_key(KEY_IMPORTING)? {
             return Err(StoreError::Unreadable {
                 path: path.to_path_buf(),
                 what: "an import into it did not finish; delete the directory and import again, or rebuild".into(),
@@ -558,11 +550,7 @@ impl Store {
         let Some(v) = self.db.get(KEY_SETTINGS)? else {
             return Ok(None);
         };
-        let mut r = Reader::new(&v, FORMAT_SETTINGS)?;
-        Ok(Some(Settings {
-            timezone: r.str()?,
-            required_roles: r.u8()?,
-        }))
+        Ok(Some(decode_settings(&v)?))
     }
 
     /// Records new settings and recounts every day from the documents.
@@ -821,8 +809,8 @@ impl Store {
 
     /// Writes and removes a probe key, durably: whether the store takes writes.
     pub fn probe_write(&self) -> Result<(), StoreError> {
-        self.db.insert(b"\x00probe", &[1u8])?;
-        self.db.remove(b"\x00probe")?;
+        self.db.insert(KEY_PROBE, &[1u8])?;
+        self.db.remove(KEY_PROBE)?;
         self.db.flush()?;
         Ok(())
     }
@@ -837,6 +825,14 @@ impl Store {
     fn insert_raw(&self, key: &[u8], value: &[u8]) {
         self.db.insert(key, value).unwrap();
     }
+}
+
+fn decode_settings(v: &[u8]) -> Result<Settings, DecodeError> {
+    let mut r = Reader::new(v, FORMAT_SETTINGS)?;
+    Ok(Settings {
+        timezone: r.str()?,
+        required_roles: r.u8()?,
+    })
 }
 
 /// Removes sled's unfinished snapshot files (`snap.*.generating`); whether

@@ -1,32 +1,39 @@
 //! Backups: the whole store as JSON Lines (a header line, one line per
-//! stored key, an end line with the count), written from a consistent point
-//! between two commits, and read back into an empty store.
+//! stored key, an end line with the count), and their import into a new,
+//! empty store.
 //!
-//! Keys and values are hex: the snapshot is exact for every part of the
-//! store, including parts other modules add (alert state). Each line names
-//! what it holds (`type`) so a snapshot can be inspected with `jq`.
+//! A snapshot is untrusted input: the header must name this agency, every
+//! line is capped, every key must be one docflow writes and every value must
+//! decode with the store's own decoders. Alert state and the mail outbox
+//! are never taken from a snapshot (they would make the daemon mail what the
+//! file says). Keys and values are hex; each line names what it holds
+//! (`type`) so a snapshot can be inspected with `jq`.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Seek, Write};
 
 use serde_json::{json, Value};
 
-use super::migrate;
-use super::{Store, StoreError, KEY_META, KEY_VERSION, STORE_VERSION};
+use super::encoding::{
+    decode_day, decode_page, decode_pending, decode_rejected_day, decode_sha_log, decode_source,
+};
+use super::keys::{KeyKind, KEY_IMPORTING, KEY_VERSION};
+use super::{migrate, sha_partition, Store, StoreError, STORE_VERSION};
 
 /// Version of the snapshot format (the header's `docflow_snapshot`).
 pub const SNAPSHOT_FORMAT: u32 = 1;
-/// Marker present while an import is unfinished: such a store is refused.
-pub(super) const KEY_IMPORTING: &[u8] = b"\x00importing";
 /// Keys written per sled batch during an import.
 const IMPORT_BATCH: usize = 1000;
+/// Longest snapshot line: a stored value is at most a few hundred KiB
+/// (a page is split at 16 KiB; hex doubles it).
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+/// Default cap on a snapshot's total size (`storage.max_import_size`).
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 64 << 30;
 
 /// Errors of export and import.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("store write failed: {0}")]
-    Write(#[from] sled::Error),
     #[error("writing the snapshot: {0}")]
     Io(#[from] std::io::Error),
     #[error("snapshot line {line}: {message}")]
@@ -35,163 +42,340 @@ pub enum SnapshotError {
     NotEmpty(std::path::PathBuf),
     #[error("the snapshot ends after line {0} without its end line: it is truncated; nothing was imported")]
     Truncated(u64),
+    #[error("the snapshot is of agency {found:?}, this docflowd counts for agency {expected:?} (agency.code): nothing was imported")]
+    ForeignAgency { found: String, expected: String },
+    #[error(
+        "the snapshot is larger than {0} bytes (storage.max_import_size): nothing was imported"
+    )]
+    TooLarge(u64),
+    #[error("stopped before the snapshot was complete")]
+    Cancelled,
 }
 
-/// Stored keys and values, as they are.
-pub type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
+impl From<sled::Error> for SnapshotError {
+    fn from(e: sled::Error) -> Self {
+        SnapshotError::Store(e.into())
+    }
+}
 
 /// Counts of what an export or import carried, by line type.
 pub type Summary = std::collections::BTreeMap<&'static str, u64>;
 
-/// What a stored key holds (the line's `type`).
-fn key_type(key: &[u8]) -> &'static str {
-    if key == super::KEY_SETTINGS {
-        return "settings";
-    }
-    match key.first() {
-        Some(b'P') => "document_page",
-        Some(b'I') => "page_index",
-        Some(b'a') => "day_counts",
-        Some(b'h') => "sha256_log",
-        Some(b's') => "pending_signatures",
-        Some(b'e') => "seen_event_ids",
-        Some(b'p') => "source_state",
-        Some(b'A') => "alert_state",
-        Some(b'O') => "alert_outbox",
-        _ => "other",
+/// What an import accepts.
+#[derive(Debug, Clone)]
+pub struct ImportRules {
+    /// `agency.code`: the header must name it.
+    pub agency: String,
+    /// Total bytes read at most.
+    pub max_bytes: u64,
+}
+
+/// A copy of every stored key and value taken between two commits, in a
+/// file without a name (it disappears when dropped), so that a slow reader
+/// of the snapshot never holds up the writer.
+pub struct Spool {
+    file: std::io::BufReader<std::fs::File>,
+    records: u64,
+}
+
+fn write_record(out: &mut impl Write, key: &[u8], value: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(key.len() as u32).to_le_bytes())?;
+    out.write_all(&(value.len() as u32).to_le_bytes())?;
+    out.write_all(key)?;
+    out.write_all(value)
+}
+
+fn read_record(input: &mut impl Read) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut lens = [0u8; 8];
+    input.read_exact(&mut lens)?;
+    let klen = u32::from_le_bytes(lens[..4].try_into().expect("4 bytes")) as usize;
+    let vlen = u32::from_le_bytes(lens[4..].try_into().expect("4 bytes")) as usize;
+    let mut key = vec![0; klen];
+    input.read_exact(&mut key)?;
+    let mut value = vec![0; vlen];
+    input.read_exact(&mut value)?;
+    Ok((key, value))
+}
+
+impl Spool {
+    /// Writes the snapshot of the spooled records.
+    pub fn export(
+        mut self,
+        header: serde_json::Map<String, Value>,
+        out: &mut impl Write,
+    ) -> Result<Summary, SnapshotError> {
+        let records = self.records;
+        let file = &mut self.file;
+        let items = (0..records).map(|_| read_record(file).map_err(SnapshotError::from));
+        write_snapshot(header, items, out)
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
+/// The header line, the records, the end line.
+fn write_snapshot(
+    header: serde_json::Map<String, Value>,
+    records: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), SnapshotError>>,
+    out: &mut impl Write,
+) -> Result<Summary, SnapshotError> {
+    let mut head = json!({
+        "docflow_snapshot": SNAPSHOT_FORMAT,
+        "store_version": STORE_VERSION,
+        "docflowd": env!("CARGO_PKG_VERSION"),
+        "exported_at": chrono::Utc::now().to_rfc3339(),
+    });
+    head.as_object_mut().expect("object").extend(header);
+    writeln!(out, "{head}")?;
+    let mut summary = Summary::new();
+    let mut count = 0u64;
+    for item in records {
+        let (k, v) = item?;
+        let Some(kind) = KeyKind::of(&k).filter(|k| !k.is_internal()) else {
+            continue;
+        };
+        let line = json!({"type": kind.name(), "key": hex::encode(&k), "value": hex::encode(&v)});
+        writeln!(out, "{line}")?;
+        *summary.entry(kind.name()).or_default() += 1;
+        count += 1;
     }
-    s
+    writeln!(out, "{}", json!({"type": "end", "records": count}))?;
+    out.flush()?;
+    Ok(summary)
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
+/// Checks that a snapshot record is a key docflow writes with a value its
+/// decoders read; `Ok(false)` for a record that is dropped (alert state and
+/// outbox).
+fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
+    let kind = KeyKind::of(key).ok_or("a key docflow never writes")?;
+    let utf8 = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .map(|_| ())
+            .map_err(|_| "key is not UTF-8".to_string())
+    };
+    let fixed = |n: usize| {
+        if key.len() == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} key of {} bytes, not {n}",
+                kind.name(),
+                key.len()
+            ))
+        }
+    };
+    let empty = || {
+        if value.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} value must be empty", kind.name()))
+        }
+    };
+    let decoded = |r: Result<(), super::codec::DecodeError>| r.map_err(|e| e.to_string());
+    match kind {
+        KeyKind::Version | KeyKind::Meta | KeyKind::Importing | KeyKind::Probe => {
+            return Err("reserved key".into())
+        }
+        KeyKind::AlertState | KeyKind::AlertOutbox => return Ok(false),
+        KeyKind::Settings => decoded(super::decode_settings(value).map(drop))?,
+        KeyKind::Page => {
+            utf8(&key[1..])?;
+            decoded(decode_page(value).map(drop))?
+        }
+        KeyKind::PageIndex => {
+            utf8(&key[1..])?;
+            empty()?
+        }
+        KeyKind::Day => {
+            fixed(5)?;
+            decoded(decode_day(value).map(drop))?
+        }
+        KeyKind::RejectedDay => {
+            fixed(5)?;
+            decoded(decode_rejected_day(value).map(drop))?
+        }
+        KeyKind::ShaLog => {
+            fixed(10)?;
+            let pairs = decoded_sha_log(value)?;
+            if pairs.iter().any(|(sha, _)| sha_partition(sha) != key[1]) {
+                return Err("sha256 log entry in the wrong partition".into());
+            }
+        }
+        KeyKind::Pending => {
+            utf8(&key[1..])?;
+            decoded(decode_pending(value).map(drop))?
+        }
+        KeyKind::Seen => {
+            fixed(10)?;
+            if key[1] > 1 || value.len() % 8 != 0 {
+                return Err("bad seen event ids".into());
+            }
+        }
+        KeyKind::Source => {
+            utf8(&key[1..])?;
+            decoded(decode_source(value).map(drop))?
+        }
+        KeyKind::EdxmlFile => {
+            utf8(&key[1..])?;
+            if !key[1..].contains(&0) {
+                return Err("edXML file key without its source".into());
+            }
+            empty()?
+        }
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    Ok(true)
+}
+
+fn decoded_sha_log(value: &[u8]) -> Result<Vec<(String, String)>, String> {
+    decode_sha_log(value).map_err(|e| e.to_string())
+}
+
+/// One line of at most [`MAX_LINE_BYTES`], with its newline; `None` at the end.
+fn read_line(
+    input: &mut impl BufRead,
+    n: u64,
+    buf: &mut Vec<u8>,
+) -> Result<Option<()>, SnapshotError> {
+    buf.clear();
+    let read = input
+        .by_ref()
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if buf.len() > MAX_LINE_BYTES {
+        return Err(SnapshotError::Bad {
+            line: n,
+            message: format!("longer than {MAX_LINE_BYTES} bytes"),
+        });
+    }
+    // Every line of a snapshot ends with a newline: one that does not was cut.
+    if buf.last() != Some(&b'\n') {
+        return Err(SnapshotError::Truncated(n.saturating_sub(1)));
+    }
+    Ok(Some(()))
+}
+
+/// Counts the bytes read and refuses more than a cap.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more than the cap means the input is too large.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "over the cap",
+                )),
+            };
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 impl Store {
-    /// Writes the snapshot; commits wait until it is written, so it is one
-    /// consistent point (positions agree with counts). `header` fields are
-    /// added to the header line.
+    /// Writes a snapshot of the store as it is now; for a store no writer
+    /// uses (the daemon spools instead, see [`Store::spool`]).
     pub fn export(
         &self,
         header: serde_json::Map<String, Value>,
         out: &mut impl Write,
     ) -> Result<Summary, SnapshotError> {
-        let _paused = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut head = json!({
-            "docflow_snapshot": SNAPSHOT_FORMAT,
-            "store_version": STORE_VERSION,
-            "docflowd": env!("CARGO_PKG_VERSION"),
-            "exported_at": chrono::Utc::now().to_rfc3339(),
+        let records = self.db.iter().map(|kv| {
+            let (k, v) = kv?;
+            Ok((k.to_vec(), v.to_vec()))
         });
-        head.as_object_mut().expect("object").extend(header);
-        writeln!(out, "{head}")?;
-        let mut summary = Summary::new();
+        write_snapshot(header, records, out)
+    }
+
+    /// Copies every key and value into an unnamed file in `dir`, holding
+    /// commits for the time of the copy only, so the copy is one consistent
+    /// point (positions agree with counts). `stop` cuts it short.
+    pub fn spool(
+        &self,
+        dir: &std::path::Path,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Spool, SnapshotError> {
+        let file = tempfile::tempfile_in(dir)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut records = 0u64;
-        for item in self.db.iter() {
-            let (k, v) = item.map_err(StoreError::from)?;
-            if k.as_ref() == KEY_VERSION || k.as_ref() == KEY_META {
-                continue;
+        {
+            let _paused = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            for item in self.db.iter() {
+                let (k, v) = item?;
+                write_record(&mut out, &k, &v)?;
+                records += 1;
+                if records % 4096 == 0 && stop() {
+                    return Err(SnapshotError::Cancelled);
+                }
             }
-            let t = key_type(&k);
-            let line = json!({"type": t, "key": hex(&k), "value": hex(&v)});
-            writeln!(out, "{line}")?;
-            *summary.entry(t).or_default() += 1;
-            records += 1;
         }
-        writeln!(out, "{}", json!({"type": "end", "records": records}))?;
-        out.flush()?;
-        Ok(summary)
-    }
-
-    /// Every key and value under a one-byte prefix, as stored.
-    pub fn raw_with_prefix(&self, prefix: u8) -> Result<RawPairs, StoreError> {
-        self.db
-            .scan_prefix([prefix])
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((k.to_vec(), v.to_vec()))
-            })
-            .collect()
-    }
-
-    /// Writes keys and values as they are, in one atomic batch.
-    pub fn put_raw(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in pairs {
-            batch.insert(k.as_slice(), v.as_slice());
-        }
-        self.db.apply_batch(batch)?;
-        Ok(())
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        Ok(Spool {
+            file: std::io::BufReader::with_capacity(1 << 20, file),
+            records,
+        })
     }
 
     /// Whether the store holds nothing but its version and metadata.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         for item in self.db.iter().keys() {
-            let k = item?;
-            if k.as_ref() != KEY_VERSION && k.as_ref() != KEY_META {
+            if !KeyKind::of(&item?).is_some_and(KeyKind::is_internal) {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    /// Reads a snapshot into this store, which must be empty. Until the end
-    /// line is read and applied, the store carries a marker that makes
-    /// [`Store::open`] refuse it, so a failed import never looks like data.
-    pub fn import(&mut self, input: impl BufRead) -> Result<Summary, SnapshotError> {
+    /// Reads a snapshot into this store, which must be empty (see the module
+    /// doc for what is checked). Until the end line is read and applied, the
+    /// store carries a marker that makes [`Store::open`] refuse it, so a
+    /// failed import never looks like data; callers import into a staging
+    /// directory and discard it on error.
+    pub fn import(
+        &mut self,
+        input: impl BufRead,
+        rules: &ImportRules,
+    ) -> Result<Summary, SnapshotError> {
         if !self.is_empty()? {
             return Err(SnapshotError::NotEmpty(self.path.clone()));
         }
+        let cap = rules.max_bytes;
+        let mut input = std::io::BufReader::new(Capped {
+            inner: input,
+            left: cap,
+        });
+        self.import_lines(&mut input, rules).map_err(|e| match e {
+            SnapshotError::Io(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+                SnapshotError::TooLarge(cap)
+            }
+            e => e,
+        })
+    }
+
+    fn import_lines(
+        &mut self,
+        input: &mut impl BufRead,
+        rules: &ImportRules,
+    ) -> Result<Summary, SnapshotError> {
         let bad = |line: u64, message: String| SnapshotError::Bad { line, message };
-        let mut input = input;
-        // Every line of a snapshot ends with a newline: one that does not was cut.
-        let mut next_line = |n: u64| -> Result<Option<String>, SnapshotError> {
-            let mut line = String::new();
-            if input.read_line(&mut line)? == 0 {
-                return Ok(None);
-            }
-            if !line.ends_with('\n') {
-                return Err(SnapshotError::Truncated(n.saturating_sub(1)));
-            }
-            Ok(Some(line))
-        };
-        let header: Value = match next_line(1)? {
-            None => return Err(bad(1, "empty input: no snapshot header".into())),
-            Some(l) => serde_json::from_str(&l).map_err(|e| bad(1, format!("header: {e}")))?,
-        };
-        if header["docflow_snapshot"].as_u64() != Some(u64::from(SNAPSHOT_FORMAT)) {
-            return Err(bad(
-                1,
-                format!(
-                    "not a docflow snapshot of format {SNAPSHOT_FORMAT} (header {header}); it may come from a newer docflowd"
-                ),
-            ));
+        let mut buf = Vec::new();
+        if read_line(input, 1, &mut buf)?.is_none() {
+            return Err(bad(1, "empty input: no snapshot header".into()));
         }
-        let version = header["store_version"]
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| bad(1, "header lacks store_version".into()))?;
-        if version > STORE_VERSION || version == 0 {
-            return Err(bad(
-                1,
-                format!("snapshot of store layout {version}; this docflowd understands up to {STORE_VERSION}: upgrade docflowd"),
-            ));
-        }
+        let header: Value =
+            serde_json::from_slice(&buf).map_err(|e| bad(1, format!("header: {e}")))?;
+        let version = check_header(&header, rules)?;
         let mut batch = sled::Batch::default();
         batch.insert(KEY_IMPORTING, &[]);
         // Migrations (if any) run on the imported data as on a stored one.
@@ -200,19 +384,19 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         let mut summary = Summary::new();
-        let mut records = 0u64;
-        let mut n = 1u64;
-        let mut ended = false;
+        let (mut records, mut n, mut ended) = (0u64, 1u64, false);
         loop {
             n += 1;
-            let Some(line) = next_line(n)? else { break };
-            if line.trim().is_empty() {
+            if read_line(input, n, &mut buf)?.is_none() {
+                break;
+            }
+            if buf.trim_ascii().is_empty() {
                 continue;
             }
             if ended {
                 return Err(bad(n, "data after the end line".into()));
             }
-            let v: Value = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+            let v: Value = serde_json::from_slice(&buf).map_err(|e| bad(n, e.to_string()))?;
             if v["type"] == "end" {
                 if v["records"].as_u64() != Some(records) {
                     return Err(bad(
@@ -225,19 +409,18 @@ impl Store {
             }
             let field = |f: &str| {
                 v[f].as_str()
-                    .and_then(unhex)
+                    .and_then(|h| hex::decode(h).ok())
                     .ok_or_else(|| bad(n, format!("`{f}` missing or not hex")))
             };
             let (key, value) = (field("key")?, field("value")?);
-            if key.as_slice() == KEY_IMPORTING
-                || key.as_slice() == KEY_VERSION
-                || key.as_slice() == KEY_META
-            {
-                return Err(bad(n, "reserved key".into()));
-            }
-            *summary.entry(key_type(&key)).or_default() += 1;
-            batch.insert(key, value);
             records += 1;
+            let kind = KeyKind::of(&key).map_or("unknown", KeyKind::name);
+            if !check_record(&key, &value).map_err(|m| bad(n, format!("{kind}: {m}")))? {
+                *summary.entry(dropped(kind)).or_default() += 1;
+                continue;
+            }
+            *summary.entry(kind).or_default() += 1;
+            batch.insert(key, value);
             in_batch += 1;
             if in_batch >= IMPORT_BATCH {
                 self.db.apply_batch(std::mem::take(&mut batch))?;
@@ -251,113 +434,48 @@ impl Store {
         if version < STORE_VERSION {
             migrate::migrate(&self.db, version, STORE_VERSION)?;
         }
+        self.check_pages()?;
         self.db.remove(KEY_IMPORTING)?;
         self.db.flush()?;
         Ok(summary)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::store::{Commit, PendingSha, SourceState};
-
-    fn filled(path: &std::path::Path) -> Store {
-        let mut s = Store::open(path, 1 << 20).unwrap();
-        s.record_batch_once(&Commit {
-            sha_log: vec![("aa".into(), "D1".into())],
-            pending_put: vec![("bb".into(), PendingSha::default())],
-            seen: [vec![1, 2], vec![3]],
-            sources: vec![(
-                "exchange".into(),
-                SourceState {
-                    accepted: 2,
-                    ..Default::default()
-                },
-            )],
-            ..Commit::default()
-        })
-        .unwrap();
-        s.put_raw(&[(b"Arule".to_vec(), b"firing".to_vec())])
-            .unwrap();
-        s
-    }
-
-    fn contents(s: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
-        s.db.iter()
-            .map(|kv| kv.unwrap())
-            .filter(|(k, _)| k.as_ref() != KEY_META)
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn export_then_import_gives_the_same_store() {
-        let a = tempfile::tempdir().unwrap();
-        let b = tempfile::tempdir().unwrap();
-        let source = filled(a.path());
-        let mut out = Vec::new();
-        source.export(Default::default(), &mut out).unwrap();
-        let mut target = Store::open(b.path(), 1 << 20).unwrap();
-        let summary = target.import(out.as_slice()).unwrap();
-        assert_eq!(summary["alert_state"], 1);
-        assert_eq!(summary["source_state"], 1);
-        drop(target);
-        let target = Store::open(b.path(), 1 << 20).unwrap();
-        assert_eq!(contents(&target), contents(&source));
-        // A second import into the now filled store is refused.
-        let mut target = target;
-        assert!(matches!(
-            target.import(out.as_slice()),
-            Err(SnapshotError::NotEmpty(_))
-        ));
-    }
-
-    #[test]
-    fn a_cut_or_foreign_snapshot_is_refused_and_never_opens_as_data() {
-        let a = tempfile::tempdir().unwrap();
-        let source = filled(a.path());
-        let mut out = Vec::new();
-        source.export(Default::default(), &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let without_end: String = text
-            .lines()
-            .take(text.lines().count() - 1)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        for (input, what) in [
-            (without_end.as_str(), "truncated"),
-            (&text[..text.len() - 5], "truncated"),
-            ("{\"docflow_snapshot\":99,\"store_version\":1}\n", "format"),
-            (
-                "{\"docflow_snapshot\":1,\"store_version\":99}\n{\"type\":\"end\",\"records\":0}\n",
-                "upgrade",
-            ),
-            ("", "empty"),
-        ] {
-            let b = tempfile::tempdir().unwrap();
-            let mut target = Store::open(b.path(), 1 << 20).unwrap();
-            let e = target
-                .import(input.as_bytes())
-                .expect_err("refused")
-                .to_string();
-            assert!(e.contains(what), "{what}: {e}");
-            drop(target);
-            if what == "truncated" {
-                let e = Store::open(b.path(), 1 << 20)
-                    .err()
-                    .expect("half import refused");
-                assert!(e.to_string().contains("import"), "{e}");
-            }
-        }
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        let b: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex(&b)).unwrap(), b);
-        assert!(unhex("abc").is_none());
-        assert!(unhex("zz").is_none());
+/// The summary name of records a snapshot carries but an import drops.
+fn dropped(kind: &'static str) -> &'static str {
+    match kind {
+        "alert_state" => "alert_state_dropped",
+        _ => "alert_outbox_dropped",
     }
 }
+
+/// The header's store layout version, once the header is known to be a
+/// snapshot of this agency that this binary can read.
+fn check_header(header: &Value, rules: &ImportRules) -> Result<u32, SnapshotError> {
+    let bad = |message: String| SnapshotError::Bad { line: 1, message };
+    if header["docflow_snapshot"].as_u64() != Some(u64::from(SNAPSHOT_FORMAT)) {
+        return Err(bad(format!(
+            "not a docflow snapshot of format {SNAPSHOT_FORMAT}; it may come from a newer docflowd"
+        )));
+    }
+    let found = header["agency"].as_str().unwrap_or_default();
+    if found != rules.agency {
+        return Err(SnapshotError::ForeignAgency {
+            found: found.to_string(),
+            expected: rules.agency.clone(),
+        });
+    }
+    let version = header["store_version"]
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| bad("header lacks store_version".into()))?;
+    if version > STORE_VERSION || version == 0 {
+        return Err(bad(format!(
+            "snapshot of store layout {version}; this docflowd understands up to {STORE_VERSION}: upgrade docflowd"
+        )));
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests;
