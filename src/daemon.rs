@@ -230,6 +230,7 @@ async fn run_once(
     let store_keepalive = store.clone();
     // Stops serving on shutdown and on a restart for an import.
     let serving = CancellationToken::new();
+    let tcp_closed = CancellationToken::new();
     let config_arc = Arc::new(config.clone());
     let state = AppState {
         config: config_arc.clone(),
@@ -248,6 +249,7 @@ async fn run_once(
         web: process.web.clone(),
         stop: serving.clone(),
         importing: Arc::default(),
+        tcp_closed: tcp_closed.clone(),
     };
     let (tcp_router, admin_router) = routers(config, process, state, admin_state);
     let watchdog_stop = serving.clone();
@@ -265,7 +267,7 @@ async fn run_once(
         );
         async move {
             tokio::join!(
-                crate::server::serve_tcp(tcp, web, tcp_router, limits, stop.clone()),
+                crate::server::serve_tcp(tcp, web, tcp_router, limits, stop.clone(), tcp_closed),
                 crate::server::serve_unix(admin, admin_router, limits, stop),
             );
         }

@@ -128,13 +128,16 @@ impl Registry {
     }
 }
 
-/// Serves `router` on the TCP listener (TLS per the current web config) until `stop`.
+/// Serves `router` on the TCP listener (TLS per the current web config)
+/// until `stop`; `closed` is cancelled once no new connection is accepted
+/// (connections then wait in the listener's backlog for the next server).
 pub async fn serve_tcp(
     listener: Arc<TcpListener>,
     web: Arc<Web>,
     router: Router,
     limits: Limits,
     stop: CancellationToken,
+    closed: CancellationToken,
 ) {
     let registry = Arc::new(Registry::default());
     let tracker = tokio_util::task::TaskTracker::new();
@@ -180,6 +183,7 @@ pub async fn serve_tcp(
             registry.remove(id);
         });
     }
+    closed.cancel();
     tracker.close();
     let _ = tokio::time::timeout(limits.drain + Duration::from_secs(1), tracker.wait()).await;
 }

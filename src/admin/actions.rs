@@ -134,7 +134,7 @@ pub(super) async fn import(
             stage_import(&config, &staged, reader, Some(&live)).map_err(|e| format!("{e:#}"))
         })
     };
-    let fed = feed(body, tx).await;
+    let fed = feed(body, tx, s.config.storage.max_import_size).await;
     let result = match task.await {
         Ok(Ok(summary)) => match fed {
             Ok(()) => Ok(summary),
@@ -150,6 +150,13 @@ pub(super) async fn import(
         Ok(summary) => {
             s.audit(&who, "import", "ok", &format!("{summary:?}"));
             s.restart.request(staged);
+            let closed = s.tcp_closed.cancelled();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the listener did not stop accepting within 5 s of the import");
+            }
             Json(json!({"imported": summary, "restarting": true})).into_response()
         }
         Err(e) => {
@@ -160,24 +167,51 @@ pub(super) async fn import(
     }
 }
 
-/// Sends the request body's chunks to the import until it ends or the
-/// import stops reading (its own error is reported then).
+/// Longest wait for the next piece of an import's body.
+const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends the request body's chunks to the import until it ends. Once the
+/// import stops reading (it refused the snapshot; its error is reported),
+/// the rest is read and dropped up to `cap` bytes, so that the client, still
+/// sending, receives the reason instead of a broken pipe.
 async fn feed(
     mut body: axum::body::Body,
     tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    cap: u64,
 ) -> Result<(), String> {
+    let mut tx = Some(tx);
+    let mut dropped = 0u64;
     loop {
-        let frame = std::future::poll_fn(|cx| {
+        let next = std::future::poll_fn(|cx| {
             http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
-        })
-        .await;
+        });
+        let frame = match tokio::time::timeout(BODY_IDLE, next).await {
+            Ok(frame) => frame,
+            Err(_) => {
+                return Err(format!(
+                    "no data for {} s: the upload stalled",
+                    BODY_IDLE.as_secs()
+                ))
+            }
+        };
         match frame {
             None => return Ok(()),
             Some(Err(e)) => return Err(format!("reading the snapshot: {e}")),
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if tx.send(data).await.is_err() {
-                        return Ok(());
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                match &tx {
+                    Some(sender) => {
+                        if sender.send(data).await.is_err() {
+                            tx = None;
+                        }
+                    }
+                    None => {
+                        dropped += data.len() as u64;
+                        if dropped > cap {
+                            return Ok(());
+                        }
                     }
                 }
             }

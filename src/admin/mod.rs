@@ -146,6 +146,10 @@ pub struct AdminState {
     pub stop: CancellationToken,
     /// Set while an import runs (one at a time).
     pub importing: Arc<AtomicBool>,
+    /// Cancelled once the TCP listener stops accepting for this run: an
+    /// import answers only then, so a request sent after the answer is
+    /// served by the restarted daemon, on the imported store.
+    pub tcp_closed: CancellationToken,
 }
 
 impl AdminState {

@@ -2,6 +2,7 @@
 //! files, its input logs, signals and its HTTP API. One test binary.
 
 mod alerts;
+mod attacks;
 mod common;
 mod config_check;
 mod corpus;
