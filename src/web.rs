@@ -519,6 +519,59 @@ mod tests {
     }
 
     #[test]
+    fn a_bcrypt_cost_over_the_cap_is_refused_naming_the_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let costly = bcrypt::hash("pw", 4).unwrap().replacen("$04$", "$14$", 1);
+        let e = WebConfig::load(&write(
+            dir.path(),
+            "w.yml",
+            &format!("basic_auth_users:\n  prometheus: {costly}\n"),
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("basic_auth_users.prometheus") && e.contains("cost 14"),
+            "{e}"
+        );
+        let fine = bcrypt::hash("pw", 4).unwrap();
+        assert!(WebConfig::load(&write(
+            dir.path(),
+            "v.yml",
+            &format!("basic_auth_users:\n  prometheus: {fine}\n")
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn admin_users_need_tls_and_a_known_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let e = WebConfig::load(&write(
+            dir.path(),
+            "a.yml",
+            &format!("basic_auth_users:\n  quantri: {hash}\nadmin_users: [quantri]\n"),
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("admin_users") && e.contains("tls_server_config"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn failed_logins_are_throttled_per_address_for_a_minute() {
+        let web = Web::new(None);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILURES {
+            assert!(!web.throttled(a, t0));
+            web.record_failure(a, t0);
+        }
+        assert!(web.throttled(a, t0));
+        assert!(!web.throttled(b, t0), "another address is not affected");
+        assert!(!web.throttled(a, t0 + FAILURE_WINDOW), "the window ends");
+    }
+
+    #[test]
     fn basic_auth_checks_bcrypt_and_caches_only_successes() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let auth = BasicAuth {

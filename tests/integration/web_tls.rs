@@ -141,3 +141,97 @@ fn tls_and_basic_auth_from_the_web_config_with_reload() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["agency"], "H40.27.01");
 }
+
+#[test]
+#[ignore = "needs curl"]
+fn remote_admin_is_for_admin_users_over_tls_never_for_the_scrape_user_or_a_web_page() {
+    require_tool("curl");
+    let env = Env::exchange_and_signatures();
+    let d = crate::corpus::run_on_corpus(&env);
+    let snapshot = env.cli(&["export", "-c", &env.config.display().to_string()]);
+    assert!(snapshot.status.success(), "{}", printed(&snapshot));
+    d.stop();
+    let dir = env.dir.path();
+    make_certs(dir);
+    std::fs::write(dir.join("snapshot.jsonl"), &snapshot.stdout).unwrap();
+    let (scrape, admin) = (
+        bcrypt::hash("scrape-pw", 4).unwrap(),
+        bcrypt::hash("admin-pw", 4).unwrap(),
+    );
+    std::fs::write(
+        dir.join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {scrape}\n  quantri: {admin}\nadmin_users: [quantri]\n"
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("[server]\n", "[server]\nweb_config_file = \"web.yml\"\n");
+    std::fs::write(&env.config, text).unwrap();
+    let d = env.start_with_env(&[], |addr| std::net::TcpStream::connect(addr).is_ok());
+    let ca = dir.join("ca.pem").display().to_string();
+    let import_url = format!("https://{}/api/v1/import", d.addr);
+    let body = format!("@{}", dir.join("snapshot.jsonl").display());
+    let post = |user: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--cacert",
+            &ca,
+            "-u",
+            user,
+            "-H",
+            "Content-Type: application/jsonl",
+            "--data-binary",
+            &body,
+        ];
+        args.extend_from_slice(extra);
+        curl(&args, &import_url)
+    };
+    let (code, _, answer) = post("prometheus:scrape-pw", &[]);
+    assert_eq!(code, 403, "the scrape user imported: {answer}");
+    let (code, _, answer) = post("quantri:admin-pw", &["-H", "Origin: https://evil.example"]);
+    assert_eq!(code, 403, "a web page imported: {answer}");
+    let (code, _, answer) = post("quantri:admin-pw", &[]);
+    assert_eq!(code, 200, "the admin could not import: {answer}");
+    let (code, _, answer) = curl(
+        &["--cacert", &ca, "-u", "quantri:admin-pw"],
+        &format!("https://{}/api/v1/export", d.addr),
+    );
+    assert_eq!(code, 200, "{answer}");
+    assert!(answer.contains("\"type\":\"end\""), "a whole snapshot");
+    let log = d.stderr_text();
+    assert!(
+        log.contains("user quantri from 127.0.0.1"),
+        "the audit line names the user:\n{log}"
+    );
+    d.stop();
+}
+
+#[test]
+#[ignore = "needs curl"]
+fn repeated_failed_logins_are_answered_429_until_the_window_ends() {
+    require_tool("curl");
+    let env = Env::exchange_and_signatures();
+    let dir = env.dir.path();
+    make_certs(dir);
+    let hash = bcrypt::hash("right", 4).unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("[server]\n", "[server]\nweb_config_file = \"web.yml\"\n");
+    std::fs::write(&env.config, text).unwrap();
+    let d = env.start_with_env(&[], |addr| std::net::TcpStream::connect(addr).is_ok());
+    let ca = dir.join("ca.pem").display().to_string();
+    let url = format!("https://{}/metrics", d.addr);
+    for i in 0..10 {
+        let (code, _, _) = curl(&["--cacert", &ca, "-u", "prometheus:wrong"], &url);
+        assert_eq!(code, 401, "attempt {i}");
+    }
+    let (code, _, body) = curl(&["--cacert", &ca, "-u", "prometheus:right"], &url);
+    assert_eq!(code, 429, "the 11th attempt, even right, waits: {body}");
+    d.stop();
+}
