@@ -674,8 +674,15 @@ fn validate_http(
     loc: &Locator,
     base: &Path,
 ) -> Result<HttpConfig, ConfigError> {
-    let url = reqwest::Url::parse(u.get_ref().trim())
-        .map_err(|e| loc.error_at(u, format!("bad URL {:?}: {e}", u.get_ref())))?;
+    let url = reqwest::Url::parse(u.get_ref().trim()).map_err(|e| {
+        loc.error_at(
+            u,
+            format!(
+                "bad URL {:?}: {e}",
+                crate::sources::http::redact_url(u.get_ref())
+            ),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(loc.error_at(u, "the URL must start with http:// or https://"));
     }
@@ -1804,6 +1811,19 @@ url = "https://hub.example.gov.vn/api/v1/exchange"
         let e = err(&format!("{MINIMAL}timeout = \"5s\"\n"));
         assert!(
             e.contains("key `sources.timeout`") && e.contains("only to an HTTP"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_shown_without_its_secrets() {
+        let e = err(&HTTP.replace(
+            "https://hub.example.gov.vn/api/v1/exchange",
+            "https://hub.example.gov.vn:99999/feed?agency=H40&access_token=s3cr3t",
+        ));
+        assert!(e.contains(":11: key `sources.url`"), "{e}");
+        assert!(
+            e.contains("agency=H40&access_token=REDACTED") && !e.contains("s3cr3t"),
             "{e}"
         );
     }

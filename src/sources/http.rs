@@ -1,6 +1,7 @@
 //! HTTP feed sources (SPEC §3.3): a thread per source polls `GET {url}` then
 //! `GET {url}?cursor={next_cursor}`, turns each page into one batch that carries
 //! the next cursor (committed with the page's effects), and backs off on faults.
+//! Every URL it logs or reports goes through [`redact_url`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,20 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(180);
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 /// Redirects followed before the request counts as a redirect loop.
 const MAX_REDIRECTS: usize = 10;
+/// Parts of query parameter and header names that mark a secret (lowercase).
+const SECRET_NAME_PARTS: [&str; 11] = [
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "sig",
+    "session",
+    "credential",
+    "cookie",
+];
 
 /// Why a poll failed; the `kind` label of `docflow_source_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +328,88 @@ impl Jitter {
     }
 }
 
+/// Whether a query parameter or header name looks like it carries a secret
+/// (`access_token`, `X-API-Key`, `Authorization`…; case-insensitive).
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+}
+
+/// `%XX` and `+` decoded, for matching a query parameter's name.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `name=value&…` with the values of secret-looking names replaced.
+fn redact_pairs(pairs: &str) -> String {
+    pairs
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(&percent_decode(name)) => {
+                format!("{name}=REDACTED")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A URL as it may be logged or shown: the values of secret-looking query (and
+/// fragment) parameters and any user info become `REDACTED`, the rest is kept
+/// as written. Works on text that is not a valid URL too.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://REDACTED{}", &rest[at..]),
+                None => base.to_string(),
+            }
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&redact_pairs(q));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(&redact_pairs(f));
+    }
+    out
+}
+
 /// The HTTP client of one feed.
 pub struct Feed {
     client: reqwest::Client,
@@ -334,9 +431,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn classify(e: &reqwest::Error) -> Fault {
-    let message = chain(e);
-    let lower = message.to_ascii_lowercase();
+fn classify(e: reqwest::Error) -> Fault {
+    // The URL may carry a secret in its query, and its text must not steer the kind.
+    let url = e.url().map(|u| redact_url(u.as_str()));
+    let e = e.without_url();
+    let causes = chain(&e);
+    let lower = causes.to_ascii_lowercase();
     let kind = if e.is_timeout() {
         FaultKind::Timeout
     } else if e.is_redirect() {
@@ -350,6 +450,15 @@ fn classify(e: &reqwest::Error) -> Fault {
         FaultKind::Body
     } else {
         FaultKind::Connect
+    };
+    let message = match url {
+        // reqwest's own shape: "error sending request for url (…): causes".
+        Some(url) => {
+            let head = e.to_string();
+            let causes = causes.strip_prefix(head.as_str()).unwrap_or(&causes);
+            format!("{head} for url ({url}){causes}")
+        }
+        None => causes,
     };
     Fault::new(kind, message)
 }
@@ -429,7 +538,7 @@ impl Feed {
                 password_file,
             } => req.basic_auth(username, Some(read_secret(password_file, "password_file")?)),
         };
-        let mut resp = req.send().await.map_err(|e| classify(&e))?;
+        let mut resp = req.send().await.map_err(classify)?;
         let status = resp.status();
         if !status.is_success() {
             let retry_after = resp
@@ -470,7 +579,7 @@ impl Feed {
             .map(str::to_string);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
-            let mut f = classify(&e);
+            let mut f = classify(e);
             if f.kind == FaultKind::Connect {
                 f.kind = FaultKind::Body;
             }
@@ -577,7 +686,7 @@ async fn poll(
     };
     let parser = RecordParser::new(&cfg, tz);
     let mut pos = handle.committed_state().feed;
-    info!(source = %cfg.name, url = %http.url, cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
+    info!(source = %cfg.name, url = %redact_url(&http.url), cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
     let mut feed: Option<Feed> = None;
     let mut jitter = Jitter::new(index);
     let mut seq = 0u64;
@@ -1138,6 +1247,77 @@ mod tests {
         std::fs::remove_file(&token).unwrap();
         let f = fetch(&url, &bearer).await.unwrap_err();
         assert_eq!(f.kind, FaultKind::Credentials);
+    }
+
+    #[test]
+    fn secrets_in_urls_are_redacted_for_display() {
+        let cases = [
+            ("https://hub.test/feed", "https://hub.test/feed"),
+            (
+                "https://hub.test/feed?agency=H40&access_token=s3&limit=5",
+                "https://hub.test/feed?agency=H40&access_token=REDACTED&limit=5",
+            ),
+            (
+                "https://hub.test/f?API_KEY=1&apikey=2&key=3&Secret=4&password=5&passwd=6&pwd=7",
+                "https://hub.test/f?API_KEY=REDACTED&apikey=REDACTED&key=REDACTED&Secret=REDACTED\
+                 &password=REDACTED&passwd=REDACTED&pwd=REDACTED",
+            ),
+            (
+                "http://h/f?auth=1&sig=2&signature=3&session_id=4&credential=5&token=6&cursor=7",
+                "http://h/f?auth=REDACTED&sig=REDACTED&signature=REDACTED&session_id=REDACTED\
+                 &credential=REDACTED&token=REDACTED&cursor=7",
+            ),
+            (
+                "http://h/f?access%5Ftoken=1&x=a+b%26c",
+                "http://h/f?access%5Ftoken=REDACTED&x=a+b%26c",
+            ),
+            ("http://h/f?token&token=", "http://h/f?token&token=REDACTED"),
+            (
+                "https://user:pw@hub.test:8443/f?q=1",
+                "https://REDACTED@hub.test:8443/f?q=1",
+            ),
+            (
+                "https://hub.test/cb#access_token=1&state=x",
+                "https://hub.test/cb#access_token=REDACTED&state=x",
+            ),
+            (
+                "not a url ?apikey=1&page=2",
+                "not a url ?apikey=REDACTED&page=2",
+            ),
+            (
+                "https://hub.test:99999/f?token=1",
+                "https://hub.test:99999/f?token=REDACTED",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_message_never_shows_a_secret_of_the_url() {
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let f = fetch(
+            &format!("http://{refused}/feed?agency=H40&access_token=s3cr3t"),
+            "",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(f.kind, FaultKind::Connect);
+        assert!(
+            f.message.contains("/feed?agency=H40&access_token=REDACTED")
+                && !f.message.contains("s3cr3t"),
+            "{}",
+            f.message
+        );
+        // The URL's text does not steer the kind of fault.
+        let f = fetch(&format!("http://{refused}/tls/certificate"), "")
+            .await
+            .unwrap_err();
+        assert_eq!(f.kind, FaultKind::Connect, "{}", f.message);
     }
 
     fn start_source(
