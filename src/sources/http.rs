@@ -797,6 +797,9 @@ async fn poll(
     let parser = RecordParser::new(&cfg, tz);
     let mut pos = handle.committed_state().feed;
     info!(source = %cfg.name, url = %redact_url(&http.url), cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
+    if http.allow_insecure_http && http.url.starts_with("http:") && http.sends_secrets() {
+        warn!(source = %cfg.name, "credentials are sent over plain http (allow_insecure_http = true)");
+    }
     let mut feed: Option<Feed> = None;
     let mut jitter = Jitter::new(index);
     let mut seq = 0u64;
@@ -1419,10 +1422,13 @@ mod tests {
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "pw").unwrap();
         let url = format!("http://{addr}/auth");
-        let bearer = format!("bearer_token_file = \"{}\"\n", token.display());
+        let bearer = format!(
+            "bearer_token_file = \"{}\"\nallow_insecure_http = true\n",
+            token.display()
+        );
         assert!(fetch(&url, &bearer).await.is_ok());
         let basic = format!(
-            "username = \"docflow\"\npassword_file = \"{}\"\n",
+            "username = \"docflow\"\npassword_file = \"{}\"\nallow_insecure_http = true\n",
             pw.display()
         );
         assert!(fetch(&url, &basic).await.is_ok());
@@ -1471,7 +1477,7 @@ mod tests {
         let (a, a_hits) = server::start().await;
         let (b, b_hits) = server::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let extra = secrets(dir.path(), "");
+        let extra = secrets(dir.path(), "allow_insecure_http = true\n");
 
         // Same origin: a relative redirect keeps them.
         fetch(&format!("http://{a}/redirect?to=/record"), &extra)
