@@ -194,9 +194,10 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    /// Whether requests carry credentials or a header that looks like one.
+    /// Whether requests carry credentials, or a header or query parameter that looks like one.
     pub fn sends_secrets(&self) -> bool {
         self.auth != HttpAuth::None
+            || reqwest::Url::parse(&self.url).is_ok_and(|u| query_has_secret(&u))
             || self
                 .headers
                 .iter()
@@ -831,7 +832,7 @@ fn validate_http(
     };
     let allow_insecure_http = s.allow_insecure_http.as_ref().is_some_and(|a| *a.get_ref());
     if url.scheme() == "http" && !allow_insecure_http {
-        refuse_secrets_in_clear(s, loc)?;
+        refuse_secrets_in_clear(s, u, &url, loc)?;
     }
     Ok(HttpConfig {
         url: url.to_string(),
@@ -850,7 +851,12 @@ fn validate_http(
 
 /// A source with an `http://` URL: secrets would cross the network unencrypted.
 /// Loopback addresses are not exempt: one simple rule, one explicit opt-out.
-fn refuse_secrets_in_clear(s: &RawSource, loc: &Locator) -> Result<(), ConfigError> {
+fn refuse_secrets_in_clear(
+    s: &RawSource,
+    u: &Spanned<String>,
+    url: &reqwest::Url,
+    loc: &Locator,
+) -> Result<(), ConfigError> {
     let secret_header = s.headers.as_ref().and_then(|table| {
         table
             .get_ref()
@@ -862,6 +868,7 @@ fn refuse_secrets_in_clear(s: &RawSource, loc: &Locator) -> Result<(), ConfigErr
         s.bearer_token_file.as_ref().map(Spanned::span),
         s.password_file.as_ref().map(Spanned::span),
         secret_header,
+        query_has_secret(url).then(|| u.span()),
     ];
     match spans.into_iter().flatten().next() {
         Some(span) => Err(loc.error(
@@ -871,6 +878,12 @@ fn refuse_secrets_in_clear(s: &RawSource, loc: &Locator) -> Result<(), ConfigErr
         )),
         None => Ok(()),
     }
+}
+
+/// Whether a query parameter of `url` looks like a secret (`access_token=`…).
+fn query_has_secret(url: &reqwest::Url) -> bool {
+    url.query_pairs()
+        .any(|(name, _)| crate::sources::http::is_secret_name(&name))
 }
 
 /// Relative paths in the config are relative to the config file's directory.
@@ -1888,6 +1901,15 @@ url = "https://hub.example.gov.vn/api/v1/exchange"
                 "{extra:?}: {e}"
             );
         }
+        let e = err(&HTTP.replace(
+            "https://hub.example.gov.vn/api/v1/exchange",
+            "http://hub.example.gov.vn/feed?agency=H40&api_key=s3cr3t",
+        ));
+        assert!(
+            e.contains(":11: key `sources.url`") && e.contains("allow_insecure_http"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cr3t"), "a secret is never echoed: {e}");
         for name in [
             "X-API-Key",
             "x-auth-token",

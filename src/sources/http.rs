@@ -1695,7 +1695,7 @@ mod tests {
         };
         let f = fetch(
             &format!("http://{refused}/feed?agency=H40&access_token=s3cr3t"),
-            "",
+            "allow_insecure_http = true\n",
         )
         .await
         .unwrap_err();
