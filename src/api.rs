@@ -19,6 +19,7 @@ use crate::ingest::Shared;
 use crate::parse::normalize::{normalize_unit, Direction};
 use crate::parse::time::{local_day, parse_date};
 use crate::report::{build, ReportRange};
+use crate::sources::http::redact_url;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -337,13 +338,13 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                     "kind": h.config.kind.as_str(),
                     "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv", (None, crate::config::Format::Edxml) => "edxml" },
                     "path": h.config.http.is_none().then_some(&h.config.path),
-                    "url": h.config.http.as_ref().map(|http| &http.url),
+                    "url": h.config.http.as_ref().map(|http| redact_url(&http.url)),
                     "position": match &h.config.http {
                         None => json!({
                             "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
                         }),
                         Some(http) => json!({
-                            "url": http.url,
+                            "url": redact_url(&http.url),
                             "cursor": p.state.feed.cursor,
                             "index": p.state.feed.skip,
                             "pages": p.state.feed.pages,

@@ -100,6 +100,7 @@ struct RawSource {
     password_file: Option<Spanned<String>>,
     ca_file: Option<Spanned<String>>,
     max_response_bytes: Option<Spanned<toml::Value>>,
+    allow_insecure_http: Option<Spanned<bool>>,
     /// edXML: how long a file's size and mtime must stay unchanged before it is read.
     settle: Option<Spanned<String>>,
     #[serde(default)]
@@ -198,6 +199,20 @@ pub struct HttpConfig {
     /// PEM bundle of extra trusted CA certificates.
     pub ca_file: Option<PathBuf>,
     pub max_response_bytes: u64,
+    /// Credentials and secret-looking headers may go to an `http://` URL.
+    pub allow_insecure_http: bool,
+}
+
+impl HttpConfig {
+    /// Whether requests carry credentials, or a header or query parameter that looks like one.
+    pub fn sends_secrets(&self) -> bool {
+        self.auth != HttpAuth::None
+            || reqwest::Url::parse(&self.url).is_ok_and(|u| query_has_secret(&u))
+            || self
+                .headers
+                .iter()
+                .any(|(name, _)| crate::sources::http::is_secret_name(name))
+    }
 }
 
 /// How an HTTP feed source authenticates; secrets live in files, read at each request.
@@ -660,6 +675,7 @@ fn refuse_http_keys(s: &RawSource, loc: &Locator) -> Result<(), ConfigError> {
         s.password_file.as_ref().map(Spanned::span),
         s.ca_file.as_ref().map(Spanned::span),
         s.max_response_bytes.as_ref().map(Spanned::span),
+        s.allow_insecure_http.as_ref().map(Spanned::span),
     ];
     match spans.into_iter().flatten().next() {
         Some(span) => Err(loc.error(span, "applies only to an HTTP feed source (`url =`)")),
@@ -700,8 +716,15 @@ fn validate_http(
     loc: &Locator,
     base: &Path,
 ) -> Result<HttpConfig, ConfigError> {
-    let url = reqwest::Url::parse(u.get_ref().trim())
-        .map_err(|e| loc.error_at(u, format!("bad URL {:?}: {e}", u.get_ref())))?;
+    let url = reqwest::Url::parse(u.get_ref().trim()).map_err(|e| {
+        loc.error_at(
+            u,
+            format!(
+                "bad URL {:?}: {e}",
+                crate::sources::http::redact_url(u.get_ref())
+            ),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(loc.error_at(u, "the URL must start with http:// or https://"));
     }
@@ -833,6 +856,10 @@ fn validate_http(
             }
         }
     };
+    let allow_insecure_http = s.allow_insecure_http.as_ref().is_some_and(|a| *a.get_ref());
+    if url.scheme() == "http" && !allow_insecure_http {
+        refuse_secrets_in_clear(s, u, &url, loc)?;
+    }
     Ok(HttpConfig {
         url: url.to_string(),
         timeout,
@@ -844,7 +871,45 @@ fn validate_http(
         auth,
         ca_file,
         max_response_bytes,
+        allow_insecure_http,
     })
+}
+
+/// A source with an `http://` URL: secrets would cross the network unencrypted.
+/// Loopback addresses are not exempt: one simple rule, one explicit opt-out.
+fn refuse_secrets_in_clear(
+    s: &RawSource,
+    u: &Spanned<String>,
+    url: &reqwest::Url,
+    loc: &Locator,
+) -> Result<(), ConfigError> {
+    let secret_header = s.headers.as_ref().and_then(|table| {
+        table
+            .get_ref()
+            .iter()
+            .find(|(name, _)| crate::sources::http::is_secret_name(name))
+            .map(|(_, value)| value.span())
+    });
+    let spans = [
+        s.bearer_token_file.as_ref().map(Spanned::span),
+        s.password_file.as_ref().map(Spanned::span),
+        secret_header,
+        query_has_secret(url).then(|| u.span()),
+    ];
+    match spans.into_iter().flatten().next() {
+        Some(span) => Err(loc.error(
+            span,
+            "a secret would be sent unencrypted to the plain http:// `url`: use https://, \
+             or set `allow_insecure_http = true` on this source to accept that",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether a query parameter of `url` looks like a secret (`access_token=`…).
+fn query_has_secret(url: &reqwest::Url) -> bool {
+    url.query_pairs()
+        .any(|(name, _)| crate::sources::http::is_secret_name(&name))
 }
 
 /// Relative paths in the config are relative to the config file's directory.
@@ -1830,6 +1895,106 @@ url = "https://hub.example.gov.vn/api/v1/exchange"
         let e = err(&format!("{MINIMAL}timeout = \"5s\"\n"));
         assert!(
             e.contains("key `sources.timeout`") && e.contains("only to an HTTP"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_over_plain_http_need_allow_insecure_http() {
+        let plain = HTTP.replace("https://hub.example.gov.vn", "http://hub.example.gov.vn");
+        let loopback = HTTP.replace("https://hub.example.gov.vn", "http://127.0.0.1:8080");
+        let refused = [
+            (
+                plain.clone(),
+                "bearer_token_file = \"t\"\n",
+                ":12: key `sources.bearer_token_file`",
+            ),
+            (
+                plain.clone(),
+                "username = \"u\"\npassword_file = \"p\"\n",
+                ":13: key `sources.password_file`",
+            ),
+            (
+                loopback.clone(),
+                "bearer_token_file = \"t\"\n",
+                ":12: key `sources.bearer_token_file`",
+            ),
+        ];
+        for (base, extra, at) in refused {
+            let e = err(&format!("{base}{extra}"));
+            assert!(
+                e.contains(at) && e.contains("allow_insecure_http = true"),
+                "{extra:?}: {e}"
+            );
+        }
+        let e = err(&HTTP.replace(
+            "https://hub.example.gov.vn/api/v1/exchange",
+            "http://hub.example.gov.vn/feed?agency=H40&api_key=s3cr3t",
+        ));
+        assert!(
+            e.contains(":11: key `sources.url`") && e.contains("allow_insecure_http"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cr3t"), "a secret is never echoed: {e}");
+        for name in [
+            "X-API-Key",
+            "x-auth-token",
+            "PRIVATE-TOKEN",
+            "X-Client-Secret",
+            "Cookie",
+            "X-Hub-Signature",
+            "Proxy-Auth",
+        ] {
+            let e = err(&format!(
+                "{plain}[sources.headers]\nX-Agency = \"H40\"\n\"{name}\" = \"abc\"\n"
+            ));
+            let at = format!(":14: key `sources.headers.{name}`");
+            assert!(
+                e.contains(&at) && e.contains("allow_insecure_http"),
+                "{name}: {e}"
+            );
+            assert!(!e.contains("abc"), "a secret is never echoed: {e}");
+        }
+        let parse = |text: &str| Config::parse(Path::new("docflow.toml"), text);
+        // Headers that are no credential, https, or the explicit opt-out: accepted.
+        let c = parse(&format!(
+            "{plain}[sources.headers]\nX-Agency = \"H40\"\nAccept-Language = \"vi\"\n"
+        ))
+        .unwrap();
+        assert!(!c.sources[0].http.as_ref().unwrap().allow_insecure_http);
+        parse(&format!(
+            "{HTTP}bearer_token_file = \"t\"\n[sources.headers]\nX-API-Key = \"k\"\n"
+        ))
+        .unwrap();
+        for base in [&plain, &loopback] {
+            let c = parse(&format!(
+                "{base}bearer_token_file = \"t\"\nallow_insecure_http = true\n\
+                 [sources.headers]\nX-API-Key = \"k\"\n"
+            ))
+            .unwrap();
+            let http = c.sources[0].http.as_ref().unwrap();
+            assert!(http.allow_insecure_http && http.sends_secrets());
+        }
+        let e = err(&format!(
+            "{plain}bearer_token_file = \"t\"\nallow_insecure_http = false\n"
+        ));
+        assert!(e.contains("key `sources.bearer_token_file`"), "{e}");
+        let e = err(&format!("{MINIMAL}allow_insecure_http = true\n"));
+        assert!(
+            e.contains("key `sources.allow_insecure_http`") && e.contains("only to an HTTP"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_shown_without_its_secrets() {
+        let e = err(&HTTP.replace(
+            "https://hub.example.gov.vn/api/v1/exchange",
+            "https://hub.example.gov.vn:99999/feed?agency=H40&access_token=s3cr3t",
+        ));
+        assert!(e.contains(":11: key `sources.url`"), "{e}");
+        assert!(
+            e.contains("agency=H40&access_token=REDACTED") && !e.contains("s3cr3t"),
             "{e}"
         );
     }

@@ -1,6 +1,8 @@
 //! HTTP feed sources (SPEC §3.3): a thread per source polls `GET {url}` then
 //! `GET {url}?cursor={next_cursor}`, turns each page into one batch that carries
 //! the next cursor (committed with the page's effects), and backs off on faults.
+//! It follows redirects itself so that credentials never leave the configured
+//! origin, and shows every URL through [`redact_url`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,20 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(180);
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 /// Redirects followed before the request counts as a redirect loop.
 const MAX_REDIRECTS: usize = 10;
+/// Parts of query parameter and header names that mark a secret (lowercase).
+const SECRET_NAME_PARTS: [&str; 11] = [
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "auth",
+    "sig",
+    "session",
+    "credential",
+    "cookie",
+];
 
 /// Why a poll failed; the `kind` label of `docflow_source_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,10 +329,143 @@ impl Jitter {
     }
 }
 
+/// Whether a query parameter or header name looks like it carries a secret
+/// (`access_token`, `X-API-Key`, `Authorization`…; case-insensitive).
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+}
+
+/// `%XX` and `+` decoded, for matching a query parameter's name.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `name=value&…` with the values of secret-looking names replaced.
+fn redact_pairs(pairs: &str) -> String {
+    pairs
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(&percent_decode(name)) => {
+                format!("{name}=REDACTED")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A URL as it may be logged or shown: the values of secret-looking query (and
+/// fragment) parameters and any user info become `REDACTED`, the rest is kept
+/// as written. Works on text that is not a valid URL too.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://REDACTED{}", &rest[at..]),
+                None => base.to_string(),
+            }
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&redact_pairs(q));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(&redact_pairs(f));
+    }
+    out
+}
+
+/// Where a redirect from `from` leads, or why it is not followed: no usable
+/// `Location`, a scheme other than http(s), or a step down from https to http.
+pub fn redirect_target(from: &reqwest::Url, location: Option<&str>) -> Result<reqwest::Url, Fault> {
+    let Some(location) = location else {
+        return Err(Fault::new(
+            FaultKind::Redirect,
+            format!(
+                "redirect without a Location header from {}",
+                redact_url(from.as_str())
+            ),
+        ));
+    };
+    let to = from.join(location.trim()).map_err(|e| {
+        Fault::new(
+            FaultKind::Redirect,
+            format!(
+                "redirect to a bad Location {:?} from {}: {e}",
+                redact_url(location),
+                redact_url(from.as_str())
+            ),
+        )
+    })?;
+    if !matches!(to.scheme(), "http" | "https") {
+        return Err(Fault::new(
+            FaultKind::Redirect,
+            format!(
+                "redirect to a {}: URL refused (only http and https are followed), from {}",
+                to.scheme(),
+                redact_url(from.as_str())
+            ),
+        ));
+    }
+    if from.scheme() == "https" && to.scheme() == "http" {
+        return Err(Fault::new(
+            FaultKind::Redirect,
+            format!(
+                "redirect from https to plain http refused: the request would cross the \
+                 network unencrypted ({} -> {})",
+                redact_url(from.as_str()),
+                redact_url(to.as_str())
+            ),
+        ));
+    }
+    Ok(to)
+}
+
 /// The HTTP client of one feed.
 pub struct Feed {
     client: reqwest::Client,
     config: HttpConfig,
+    /// The configured origin (scheme, host, port): the only one that gets
+    /// `headers` and the credentials.
+    origin: reqwest::Url,
+    /// `[sources.headers]`.
+    headers: reqwest::header::HeaderMap,
 }
 
 /// The error and its causes on one line (reqwest's own message is terse).
@@ -334,9 +483,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn classify(e: &reqwest::Error) -> Fault {
-    let message = chain(e);
-    let lower = message.to_ascii_lowercase();
+fn classify(e: reqwest::Error) -> Fault {
+    // The URL may carry a secret in its query, and its text must not steer the kind.
+    let url = e.url().map(|u| redact_url(u.as_str()));
+    let e = e.without_url();
+    let causes = chain(&e);
+    let lower = causes.to_ascii_lowercase();
     let kind = if e.is_timeout() {
         FaultKind::Timeout
     } else if e.is_redirect() {
@@ -350,6 +502,15 @@ fn classify(e: &reqwest::Error) -> Fault {
         FaultKind::Body
     } else {
         FaultKind::Connect
+    };
+    let message = match url {
+        // reqwest's own shape: "error sending request for url (…): causes".
+        Some(url) => {
+            let head = e.to_string();
+            let causes = causes.strip_prefix(head.as_str()).unwrap_or(&causes);
+            format!("{head} for url ({url}){causes}")
+        }
+        None => causes,
     };
     Fault::new(kind, message)
 }
@@ -368,11 +529,14 @@ fn read_secret(path: &std::path::Path, key: &str) -> Result<String, Fault> {
 
 impl Feed {
     pub fn new(config: &HttpConfig) -> Result<Feed, Fault> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
+        let origin = reqwest::Url::parse(&config.url)
+            .map_err(|e| Fault::new(FaultKind::HttpStatus, format!("bad URL: {e}")))?;
+        let mut accept = reqwest::header::HeaderMap::new();
+        accept.insert(
             reqwest::header::ACCEPT,
             reqwest::header::HeaderValue::from_static("application/json"),
         );
+        let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &config.headers {
             // Validated with the config.
             if let (Ok(n), Ok(v)) = (
@@ -384,10 +548,13 @@ impl Feed {
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("docflowd/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
+            .default_headers(accept)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+            // Followed in `Feed::get`: reqwest would re-send our headers to any host,
+            // step down from https to http and send a Referer with the query.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false);
         if let Some(ca) = &config.ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
                 Fault::new(
@@ -412,14 +579,18 @@ impl Feed {
         Ok(Feed {
             client,
             config: config.clone(),
+            origin,
+            headers,
         })
     }
 
-    /// Fetches the page at `cursor`; reads at most `max_response_bytes` of body.
-    pub async fn fetch(&self, cursor: Option<&str>) -> Result<Page, Fault> {
-        let cfg = &self.config;
-        let mut req = self.client.get(page_url(cfg, cursor)?);
-        req = match &cfg.auth {
+    /// Adds `[sources.headers]` and the credentials (secret files read now).
+    fn with_credentials(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Fault> {
+        let req = req.headers(self.headers.clone());
+        Ok(match &self.config.auth {
             HttpAuth::None => req,
             HttpAuth::Bearer { token_file } => {
                 req.bearer_auth(read_secret(token_file, "bearer_token_file")?)
@@ -428,8 +599,56 @@ impl Feed {
                 username,
                 password_file,
             } => req.basic_auth(username, Some(read_secret(password_file, "password_file")?)),
-        };
-        let mut resp = req.send().await.map_err(|e| classify(&e))?;
+        })
+    }
+
+    /// GETs `url`, following up to [`MAX_REDIRECTS`] redirects within one
+    /// `timeout`; headers and credentials go only to the configured origin.
+    async fn get(&self, url: reqwest::Url) -> Result<reqwest::Response, Fault> {
+        let deadline = Instant::now() + self.config.timeout;
+        let mut url = url;
+        let mut redirects = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Fault::new(
+                    FaultKind::Timeout,
+                    format!(
+                        "timed out after {redirects} redirects, at {}",
+                        redact_url(url.as_str())
+                    ),
+                ));
+            }
+            let mut req = self.client.get(url.clone()).timeout(left);
+            if url.origin() == self.origin.origin() {
+                req = self.with_credentials(req)?;
+            }
+            let resp = req.send().await.map_err(classify)?;
+            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            if redirects == MAX_REDIRECTS {
+                return Err(Fault::new(
+                    FaultKind::Redirect,
+                    format!(
+                        "more than {MAX_REDIRECTS} redirects (a redirect loop?), last to {}",
+                        redact_url(url.as_str())
+                    ),
+                ));
+            }
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            url = redirect_target(&url, location.as_deref())?;
+            redirects += 1;
+        }
+    }
+
+    /// Fetches the page at `cursor`; reads at most `max_response_bytes` of body.
+    pub async fn fetch(&self, cursor: Option<&str>) -> Result<Page, Fault> {
+        let cfg = &self.config;
+        let mut resp = self.get(page_url(cfg, cursor)?).await?;
         let status = resp.status();
         if !status.is_success() {
             let retry_after = resp
@@ -470,7 +689,7 @@ impl Feed {
             .map(str::to_string);
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
-            let mut f = classify(&e);
+            let mut f = classify(e);
             if f.kind == FaultKind::Connect {
                 f.kind = FaultKind::Body;
             }
@@ -577,7 +796,10 @@ async fn poll(
     };
     let parser = RecordParser::new(&cfg, tz);
     let mut pos = handle.committed_state().feed;
-    info!(source = %cfg.name, url = %http.url, cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
+    info!(source = %cfg.name, url = %redact_url(&http.url), cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
+    if http.allow_insecure_http && http.url.starts_with("http:") && http.sends_secrets() {
+        warn!(source = %cfg.name, "credentials are sent over plain http (allow_insecure_http = true)");
+    }
     let mut feed: Option<Feed> = None;
     let mut jitter = Jitter::new(index);
     let mut seq = 0u64;
@@ -883,18 +1105,29 @@ mod tests {
     /// A feed server on 127.0.0.1:0 with one route per fault.
     mod server {
         use std::net::SocketAddr;
+        use std::path::Path;
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
+        use std::sync::{Arc, Mutex};
 
         use axum::extract::{Query, State};
-        use axum::http::{header, HeaderMap, StatusCode};
+        use axum::http::{header, HeaderMap, StatusCode, Uri};
         use axum::response::{IntoResponse, Response};
         use axum::routing::get;
         use axum::Router;
 
-        /// Requests served, per test.
+        /// Requests served by `/flaky` and `/outage`, and the path and headers
+        /// of every request to `/redirect` and `/record`, per test.
         #[derive(Clone, Default)]
-        pub struct Hits(pub Arc<AtomicUsize>);
+        pub struct Hits {
+            pub count: Arc<AtomicUsize>,
+            pub seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+        }
+
+        impl Hits {
+            pub fn take_seen(&self) -> Vec<(String, HeaderMap)> {
+                std::mem::take(&mut *self.seen.lock().unwrap())
+            }
+        }
 
         fn event(i: usize) -> serde_json::Value {
             serde_json::json!({"event_id": format!("e{i}"), "time": "2026-06-14T09:00:00+07:00",
@@ -914,14 +1147,14 @@ mod tests {
             State(hits): State<Hits>,
             q: Query<std::collections::HashMap<String, String>>,
         ) -> Response {
-            if hits.0.fetch_add(1, Ordering::SeqCst) < 2 {
+            if hits.count.fetch_add(1, Ordering::SeqCst) < 2 {
                 return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
             }
             feed(q).await
         }
 
         async fn outage(State(hits): State<Hits>) -> Response {
-            hits.0.fetch_add(1, Ordering::SeqCst);
+            hits.count.fetch_add(1, Ordering::SeqCst);
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "3600")],
@@ -943,10 +1176,79 @@ mod tests {
             }
         }
 
+        /// `/redirect?to=URL`: 302 to `URL`.
+        async fn redirect(
+            State(hits): State<Hits>,
+            uri: Uri,
+            headers: HeaderMap,
+            Query(q): Query<std::collections::HashMap<String, String>>,
+        ) -> Response {
+            hits.seen
+                .lock()
+                .unwrap()
+                .push((uri.path().to_string(), headers));
+            let to = q.get("to").cloned().unwrap_or_default();
+            (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+        }
+
+        /// `/record`: an empty page.
+        async fn record(State(hits): State<Hits>, uri: Uri, headers: HeaderMap) -> Response {
+            hits.seen
+                .lock()
+                .unwrap()
+                .push((uri.path().to_string(), headers));
+            axum::Json(serde_json::json!({"events": [], "next_cursor": null})).into_response()
+        }
+
         pub async fn start() -> (SocketAddr, Hits) {
             let hits = Hits::default();
-            let app = Router::new()
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = routes(hits.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (addr, hits)
+        }
+
+        /// The same routes over TLS (our own listener), with a certificate for
+        /// 127.0.0.1 signed by a test CA written to `dir/ca.pem`.
+        pub async fn start_tls(dir: &Path) -> (SocketAddr, Hits) {
+            use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+            let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+            std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+            std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+            std::fs::write(
+                dir.join("web.yml"),
+                "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n",
+            )
+            .unwrap();
+            let web = crate::web::WebConfig::load(&dir.join("web.yml")).unwrap();
+            let web = Arc::new(crate::web::Web::new(Some(Arc::new(web))));
+            let hits = Hits::default();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let listener = crate::web::WebListener::new(
+                listener,
+                web,
+                tokio_util::sync::CancellationToken::new(),
+            );
+            let app = routes(hits.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (addr, hits)
+        }
+
+        fn routes(hits: Hits) -> Router {
+            Router::new()
                 .route("/feed", get(feed))
+                .route("/redirect", get(redirect))
+                .route("/record", get(record))
                 .route("/flaky", get(flaky))
                 .route("/outage", get(outage))
                 .route("/auth", get(auth))
@@ -1013,11 +1315,7 @@ mod tests {
                     "/loop",
                     get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
                 )
-                .with_state(hits.clone());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            (addr, hits)
+                .with_state(hits)
         }
 
         /// A raw server that streams a chunked body without Content-Length,
@@ -1124,10 +1422,13 @@ mod tests {
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "pw").unwrap();
         let url = format!("http://{addr}/auth");
-        let bearer = format!("bearer_token_file = \"{}\"\n", token.display());
+        let bearer = format!(
+            "bearer_token_file = \"{}\"\nallow_insecure_http = true\n",
+            token.display()
+        );
         assert!(fetch(&url, &bearer).await.is_ok());
         let basic = format!(
-            "username = \"docflow\"\npassword_file = \"{}\"\n",
+            "username = \"docflow\"\npassword_file = \"{}\"\nallow_insecure_http = true\n",
             pw.display()
         );
         assert!(fetch(&url, &basic).await.is_ok());
@@ -1138,6 +1439,278 @@ mod tests {
         std::fs::remove_file(&token).unwrap();
         let f = fetch(&url, &bearer).await.unwrap_err();
         assert_eq!(f.kind, FaultKind::Credentials);
+    }
+
+    /// A bearer token file in `dir`, then `[sources.headers]` with a credential and a plain header.
+    fn secrets(dir: &std::path::Path, before: &str) -> String {
+        let token = dir.join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        format!(
+            "{before}bearer_token_file = \"{}\"\n[sources.headers]\nX-API-Key = \"k3y\"\n\
+             X-Agency = \"H40.27.01\"\n",
+            token.display()
+        )
+    }
+
+    /// Whether a request carried the token and both headers, or nothing of them.
+    fn carried(headers: &axum::http::HeaderMap) -> (bool, bool) {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let all = get("authorization") == Some("Bearer s3cret")
+            && get("x-api-key") == Some("k3y")
+            && get("x-agency") == Some("H40.27.01");
+        let none = ["authorization", "x-api-key", "x-agency", "referer"]
+            .iter()
+            .all(|n| get(n).is_none())
+            && headers.values().all(|v| {
+                let v = String::from_utf8_lossy(v.as_bytes());
+                !v.contains("s3cr") && !v.contains("k3y")
+            });
+        (all, none)
+    }
+
+    fn paths(seen: &[(String, axum::http::HeaderMap)]) -> Vec<&str> {
+        seen.iter().map(|(p, _)| p.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn redirects_carry_headers_and_credentials_only_within_the_configured_origin() {
+        let (a, a_hits) = server::start().await;
+        let (b, b_hits) = server::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let extra = secrets(dir.path(), "allow_insecure_http = true\n");
+
+        // Same origin: a relative redirect keeps them.
+        fetch(&format!("http://{a}/redirect?to=/record"), &extra)
+            .await
+            .unwrap();
+        let seen = a_hits.take_seen();
+        assert_eq!(paths(&seen), ["/redirect", "/record"]);
+        assert!(seen.iter().all(|(_, h)| carried(h).0), "{seen:?}");
+
+        // Another port is another origin: neither headers, nor token, nor a
+        // Referer with the query's secret.
+        fetch(
+            &format!("http://{a}/redirect?to=http://{b}/record&access_token=s3cr3t"),
+            &extra,
+        )
+        .await
+        .unwrap();
+        let (at_a, at_b) = (a_hits.take_seen(), b_hits.take_seen());
+        assert_eq!(
+            (paths(&at_a), paths(&at_b)),
+            (vec!["/redirect"], vec!["/record"])
+        );
+        assert!(carried(&at_a[0].1).0, "{at_a:?}");
+        assert!(carried(&at_b[0].1).1, "leaked to another origin: {at_b:?}");
+
+        // Back at the configured origin, they are sent again.
+        fetch(
+            &format!("http://{a}/redirect?to=http://{b}/redirect?to=http://{a}/record"),
+            &extra,
+        )
+        .await
+        .unwrap();
+        let (at_a, at_b) = (a_hits.take_seen(), b_hits.take_seen());
+        assert_eq!(paths(&at_a), ["/redirect", "/record"]);
+        assert!(at_a.iter().all(|(_, h)| carried(h).0), "{at_a:?}");
+        assert!(carried(&at_b[0].1).1, "{at_b:?}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_https_to_http_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, a_hits) = server::start_tls(dir.path()).await;
+        let (b, b_hits) = server::start().await;
+        let ca = format!("ca_file = \"{}\"\n", dir.path().join("ca.pem").display());
+        let extra = secrets(dir.path(), &ca);
+
+        // Over TLS, within the origin: followed, with the credentials.
+        fetch(&format!("https://{a}/redirect?to=/record"), &extra)
+            .await
+            .unwrap();
+        let seen = a_hits.take_seen();
+        assert_eq!(paths(&seen), ["/redirect", "/record"]);
+        assert!(seen.iter().all(|(_, h)| carried(h).0), "{seen:?}");
+
+        // Down to plain http, even on the same host: refused before any request.
+        for to in [format!("http://{b}/record"), format!("http://{a}/record")] {
+            let url = format!("https://{a}/redirect?to={to}&access_token=s3cr3t");
+            let f = fetch(&url, &extra).await.unwrap_err();
+            assert_eq!(f.kind, FaultKind::Redirect, "{}", f.message);
+            assert!(
+                f.message.contains("from https to plain http refused")
+                    && f.message.contains("access_token=REDACTED")
+                    && !f.message.contains("s3cr3t"),
+                "{}",
+                f.message
+            );
+        }
+        assert!(b_hits.take_seen().is_empty(), "nothing reached plain http");
+        assert_eq!(paths(&a_hits.take_seen()), ["/redirect", "/redirect"]);
+    }
+
+    #[test]
+    fn redirect_targets_are_resolved_and_downgrades_refused() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let followed = [
+            (
+                "https://hub.test/a/feed?x=1",
+                Some("next"),
+                "https://hub.test/a/next",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("/v2/feed"),
+                "https://hub.test/v2/feed",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("https://cdn.test/f"),
+                "https://cdn.test/f",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("//cdn.test/f"),
+                "https://cdn.test/f",
+            ),
+            (
+                "http://hub.test/feed",
+                Some("https://hub.test/feed"),
+                "https://hub.test/feed",
+            ),
+            (
+                "http://hub.test/feed",
+                Some("http://other.test:81/"),
+                "http://other.test:81/",
+            ),
+        ];
+        for (from, location, to) in followed {
+            assert_eq!(
+                redirect_target(&url(from), location).unwrap(),
+                url(to),
+                "{from}"
+            );
+        }
+        let refused = [
+            (
+                "https://hub.test/feed",
+                Some("http://hub.test/feed"),
+                "plain http refused",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("HTTP://hub.test:443/"),
+                "plain http refused",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("ftp://hub.test/f"),
+                "ftp: URL refused",
+            ),
+            (
+                "https://hub.test/feed",
+                Some("file:///etc/passwd"),
+                "file: URL refused",
+            ),
+            ("https://hub.test/feed", Some("http://[::1"), "bad Location"),
+            ("https://hub.test/feed", None, "without a Location"),
+        ];
+        for (from, location, why) in refused {
+            let f = redirect_target(&url(from), location).unwrap_err();
+            assert_eq!(f.kind, FaultKind::Redirect);
+            assert!(f.message.contains(why), "{location:?}: {}", f.message);
+        }
+        let f = redirect_target(
+            &url("https://hub.test/feed?token=a1"),
+            Some("http://evil.test/?sig=b2"),
+        )
+        .unwrap_err();
+        assert!(
+            !f.message.contains("a1") && !f.message.contains("b2"),
+            "{}",
+            f.message
+        );
+        // What counts as the same origin for headers and credentials.
+        let same = |a: &str, b: &str| url(a).origin() == url(b).origin();
+        assert!(same(
+            "https://hub.test/feed",
+            "https://HUB.test:443/other?x"
+        ));
+        assert!(!same("https://hub.test/feed", "http://hub.test/feed"));
+        assert!(!same("http://127.0.0.1:80/", "http://127.0.0.1:8080/"));
+        assert!(!same("http://127.0.0.1/", "http://localhost/"));
+        assert!(!same("https://hub.test/", "https://api.hub.test/"));
+    }
+
+    #[test]
+    fn secrets_in_urls_are_redacted_for_display() {
+        let cases = [
+            ("https://hub.test/feed", "https://hub.test/feed"),
+            (
+                "https://hub.test/feed?agency=H40&access_token=s3&limit=5",
+                "https://hub.test/feed?agency=H40&access_token=REDACTED&limit=5",
+            ),
+            (
+                "https://hub.test/f?API_KEY=1&apikey=2&key=3&Secret=4&password=5&passwd=6&pwd=7",
+                "https://hub.test/f?API_KEY=REDACTED&apikey=REDACTED&key=REDACTED&Secret=REDACTED\
+                 &password=REDACTED&passwd=REDACTED&pwd=REDACTED",
+            ),
+            (
+                "http://h/f?auth=1&sig=2&signature=3&session_id=4&credential=5&token=6&cursor=7",
+                "http://h/f?auth=REDACTED&sig=REDACTED&signature=REDACTED&session_id=REDACTED\
+                 &credential=REDACTED&token=REDACTED&cursor=7",
+            ),
+            (
+                "http://h/f?access%5Ftoken=1&x=a+b%26c",
+                "http://h/f?access%5Ftoken=REDACTED&x=a+b%26c",
+            ),
+            ("http://h/f?token&token=", "http://h/f?token&token=REDACTED"),
+            (
+                "https://user:pw@hub.test:8443/f?q=1",
+                "https://REDACTED@hub.test:8443/f?q=1",
+            ),
+            (
+                "https://hub.test/cb#access_token=1&state=x",
+                "https://hub.test/cb#access_token=REDACTED&state=x",
+            ),
+            (
+                "not a url ?apikey=1&page=2",
+                "not a url ?apikey=REDACTED&page=2",
+            ),
+            (
+                "https://hub.test:99999/f?token=1",
+                "https://hub.test:99999/f?token=REDACTED",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_message_never_shows_a_secret_of_the_url() {
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let f = fetch(
+            &format!("http://{refused}/feed?agency=H40&access_token=s3cr3t"),
+            "allow_insecure_http = true\n",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(f.kind, FaultKind::Connect);
+        assert!(
+            f.message.contains("/feed?agency=H40&access_token=REDACTED")
+                && !f.message.contains("s3cr3t"),
+            "{}",
+            f.message
+        );
+        // The URL's text does not steer the kind of fault.
+        let f = fetch(&format!("http://{refused}/tls/certificate"), "")
+            .await
+            .unwrap_err();
+        assert_eq!(f.kind, FaultKind::Connect, "{}", f.message);
     }
 
     fn start_source(
@@ -1212,7 +1785,7 @@ mod tests {
         assert_eq!(m.errors.with_label_values(&["server_error"]).get(), 2);
         assert!(m.poll_seconds.get_sample_count() >= 5);
         assert_eq!(handle.progress().last_error_kind, Some("server_error"));
-        assert!(hits.0.load(std::sync::atomic::Ordering::SeqCst) >= 5);
+        assert!(hits.count.load(std::sync::atomic::Ordering::SeqCst) >= 5);
         cancel.cancel();
         tokio::task::block_in_place(|| thread.join().unwrap());
 
@@ -1243,14 +1816,15 @@ mod tests {
             start_source(&format!("http://{addr}/outage"), Default::default())
         });
         let deadline = Instant::now() + Duration::from_secs(10);
-        while hits.0.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        while hits.count.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!handle.progress().up);
         assert!(!handle.caught_up());
         assert_eq!(
-            hits.0.load(std::sync::atomic::Ordering::SeqCst),
+            hits.count.load(std::sync::atomic::Ordering::SeqCst),
             1,
             "Retry-After: 3600 is honoured"
         );

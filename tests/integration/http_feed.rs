@@ -36,6 +36,8 @@ struct Feed {
     /// Every request answers 503 while set; counted in `outage_hits`.
     outage: bool,
     outage_hits: usize,
+    /// Every `access_token` the feed was sent.
+    access_tokens: HashSet<String>,
 }
 
 type Shared = Arc<Mutex<Feed>>;
@@ -46,6 +48,9 @@ async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, Strin
     let (fault, page) = {
         let mut f = state.lock().unwrap();
         f.requests += 1;
+        if let Some(t) = q.get("access_token") {
+            f.access_tokens.insert(t.clone());
+        }
         if f.outage {
             f.outage_hits += 1;
             return (StatusCode::SERVICE_UNAVAILABLE, "bảo trì").into_response();
@@ -417,4 +422,75 @@ fn http_feed_server_down_means_refused_then_followed_when_back() {
     assert_eq!(log.matches("HTTP feed poll failed").count(), 1, "{log}");
     assert_eq!(log.matches("HTTP feed reachable again").count(), 1, "{log}");
     d.stop();
+}
+
+#[test]
+fn http_feed_secret_in_the_url_query_is_never_shown() {
+    let mut server = FeedServer::start((0..30).map(event).collect(), HashMap::new());
+    let env = Env::new(&hub_source(&server, "10s").replace(
+        "/feed\"\n",
+        "/feed?agency=H40&access_token=s3cr3t\"\nallow_insecure_http = true\n",
+    ));
+    let d = env.start();
+    assert_exact(&d, &env, 30);
+    assert_eq!(
+        server.with(|f| f.access_tokens.clone()),
+        HashSet::from(["s3cr3t".to_string()]),
+        "the feed is sent the real token"
+    );
+
+    // A fault whose message names the URL (reqwest puts it in its errors).
+    server.shut_down();
+    d.wait_status(Duration::from_secs(10), "source down", |s| {
+        s["sources"][0]["up"] == false
+    });
+    let (code, status) = d.get("/api/v1/status");
+    assert_eq!(code, 200, "{status}");
+    let status_json: Value = serde_json::from_str(&status).unwrap();
+    let hub = &status_json["sources"][0];
+    let shown = format!(
+        "http://{}/feed?agency=H40&access_token=REDACTED",
+        server.addr
+    );
+    assert_eq!(hub["url"], shown.as_str(), "{hub}");
+    assert_eq!(hub["position"]["url"], shown.as_str(), "{hub}");
+    let message = hub["last_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("access_token=REDACTED&cursor=30"),
+        "the failing URL is named, redacted: {message}"
+    );
+    let log = d.stderr_text();
+    assert!(
+        log.contains("polling HTTP feed") && log.contains("HTTP feed poll failed"),
+        "{log}"
+    );
+    assert!(log.contains("access_token=REDACTED"), "{log}");
+    assert!(
+        log.contains("credentials are sent over plain http"),
+        "the opt-out is logged: {log}"
+    );
+    d.stop();
+    let log = std::fs::read_to_string(env.stderr_path()).unwrap();
+    assert!(
+        !status.contains("s3cr3t"),
+        "status shows the secret: {status}"
+    );
+    assert!(!log.contains("s3cr3t"), "the log shows the secret:\n{log}");
+
+    // A config error that quotes the URL.
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        config.replace(&server.addr.to_string(), "127.0.0.1:99999"),
+    )
+    .unwrap();
+    let check = env.cli(&["check-config", "-c", &env.config.display().to_string()]);
+    let text = printed(&check);
+    assert!(!check.status.success(), "{text}");
+    assert!(
+        text.contains("key `sources.url`: bad URL")
+            && text.contains("access_token=REDACTED")
+            && !text.contains("s3cr3t"),
+        "{text}"
+    );
 }
