@@ -1234,13 +1234,15 @@ mod tests {
             let hits = Hits::default();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let listener = crate::web::WebListener::new(
-                listener,
-                web,
-                tokio_util::sync::CancellationToken::new(),
-            );
             let app = routes(hits.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            tokio::spawn(crate::server::serve_tcp(
+                Arc::new(listener),
+                web,
+                app,
+                crate::server::Limits::default(),
+                tokio_util::sync::CancellationToken::new(),
+                tokio_util::sync::CancellationToken::new(),
+            ));
             (addr, hits)
         }
 
