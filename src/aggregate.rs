@@ -16,6 +16,14 @@ pub fn day_number(date: NaiveDate) -> Day {
     date.num_days_from_ce()
 }
 
+/// The date of a day number (for messages).
+pub fn date_of(day: Day) -> String {
+    NaiveDate::from_num_days_from_ce_opt(day).map_or_else(
+        || format!("day {day}"),
+        |d| d.format("%d/%m/%Y").to_string(),
+    )
+}
+
 /// Where one document counts: its local day, unit, direction and class.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slot {

@@ -40,6 +40,7 @@ pub struct AppState {
 
 /// The router of the read endpoints (admin actions are in [`crate::admin`]).
 pub fn router(state: AppState) -> Router {
+    let guard = axum::middleware::from_fn_with_state(state.clone(), refuse_if_damaged);
     Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(report))
         .route("/api/v1/documents", get(documents))
         .route("/api/v1/status", get(status))
+        .layer(guard)
         .with_state(state)
 }
 
@@ -97,6 +99,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
         body.push_str(&alerts.render_metrics());
     }
     body.push_str(&s.admin_metrics.render());
+    body.push_str("# HELP docflow_store_damaged 1 while the store failed a check and no counts are served.\n# TYPE docflow_store_damaged gauge\ndocflow_store_damaged 0\n");
     (
         [(
             header::CONTENT_TYPE,
@@ -108,7 +111,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) && s.shared.store_ok.load(Ordering::Relaxed) {
+    let health = &s.shared.health;
+    if s.ready.load(Ordering::Relaxed)
+        && s.shared.store_ok.load(Ordering::Relaxed)
+        && health.verified()
+        && !health.is_damaged()
+    {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
@@ -257,6 +265,9 @@ async fn documents(
             None => return bad_request("bad `cursor`"),
         },
     };
+    if !s.shared.health.verified() || s.shared.health.is_damaged() {
+        return store_unavailable(&s);
+    }
     let tz = s.config.agency.timezone;
     let required = s.config.required_roles;
     let store = s.store.clone();
@@ -303,17 +314,55 @@ async fn documents(
             "next_cursor": next,
         }))
         .into_response(),
+        Ok(Err(e)) if e.is_damage() => {
+            s.shared.health.report_damage(&e.to_string());
+            store_unavailable(&s)
+        }
         Ok(Err(e)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
+            Json(json!({"error": format!("store {}: {e}", s.store.path().display())})),
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => {
+            // sled panics on some damaged files instead of returning an error.
+            s.shared
+                .health
+                .report_damage(&format!("the store panicked while being read: {e}"));
+            store_unavailable(&s)
+        }
     }
+}
+
+/// 503 while the store's full check has not passed, or once it failed.
+fn store_unavailable(s: &AppState) -> Response {
+    let message = match s.shared.health.damage() {
+        Some(what) => format!(
+            "store {} is damaged ({what}); no numbers are served from it",
+            s.store.path().display()
+        ),
+        None => format!(
+            "store {} is being checked; documents are listed once the check passes",
+            s.store.path().display()
+        ),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        Json(json!({"error": message})),
+    )
+        .into_response()
+}
+
+/// Middleware: no answer from a store found damaged (the run is ending).
+pub async fn refuse_if_damaged(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if s.shared.health.is_damaged() && req.uri().path() != "/healthz" {
+        return store_unavailable(&s);
+    }
+    next.run(req).await
 }
 
 /// The cursor after the last document of a full page.
@@ -369,7 +418,7 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
         "agency": {"code": s.config.agency.code, "name": s.config.agency.name, "timezone": tz.name()},
         "version": env!("CARGO_PKG_VERSION"),
         "ready": s.ready.load(Ordering::Relaxed),
-        "store": {"path": s.store.path().display().to_string(), "ok": s.shared.store_ok.load(Ordering::Relaxed)},
+        "store": {"path": s.store.path().display().to_string(), "ok": s.shared.store_ok.load(Ordering::Relaxed), "verified": s.shared.health.verified(), "damage": s.shared.health.damage()},
         "caught_up": all_caught_up,
         "sources": sources,
         "alerts": s.alerts.as_ref().map_or_else(|| json!({"rules": [], "outbox": []}), |a| a.status()),

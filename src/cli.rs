@@ -166,12 +166,13 @@ pub fn import(
         }
         let summary =
             crate::admin::stage_import(config, &staged, std::io::BufReader::new(input), None)?;
-        crate::store::swap::install(path, &staged, None).with_context(|| {
-            format!(
-                "cannot put the imported store in place in {}",
-                path.display()
-            )
-        })?;
+        crate::store::swap::install(path, &staged, crate::store::swap::Replace::Store)
+            .with_context(|| {
+                format!(
+                    "cannot put the imported store in place in {}",
+                    path.display()
+                )
+            })?;
         Ok(serde_json::json!({ "imported": summary }))
     })();
     if result.is_err() && created {
@@ -179,4 +180,69 @@ pub fn import(
         let _ = std::fs::remove_dir_all(path);
     }
     result
+}
+
+/// The full check of the store: by the running daemon (beside its writer),
+/// or, when none runs, on the store itself with the per-day counts
+/// recounted from the documents and the sha256 log matched against them.
+/// A damaged store is an error naming it and the remedy.
+pub fn verify(config: &Config) -> anyhow::Result<String> {
+    let damaged = |what: &str| {
+        anyhow::anyhow!(
+            "store {} is damaged: {what}. Rebuild it from the logs: docflowd rebuild -c {}",
+            config.storage.path.display(),
+            config.file.display()
+        )
+    };
+    if let Some(client) = crate::admin::client::connect(config)? {
+        let answer = crate::admin::client::verify(&client, config)?;
+        if answer["sound"] != true {
+            return Err(damaged(answer["error"].as_str().unwrap_or("unknown")));
+        }
+        return Ok(format!(
+            "store {} is sound: {} keys, {} pages checked by the running daemon in {:.1} s",
+            config.storage.path.display(),
+            answer["keys"],
+            answer["pages"],
+            answer["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0
+        ));
+    }
+    let checked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<_, StoreError> {
+            let store =
+                crate::store::Store::open(&config.storage.path, config.storage.cache_capacity)?;
+            store.check_quick()?;
+            let settings = store.settings()?;
+            let tz = settings
+                .as_ref()
+                .and_then(|s| s.timezone.parse::<chrono_tz::Tz>().ok())
+                .unwrap_or(config.agency.timezone);
+            let roles = settings.map_or(config.required_roles, |s| s.required_roles);
+            let deep = crate::store::verify::DeepCheck {
+                slot_of: Box::new(move |doc| crate::ingest::Ingestor::slot(doc, tz, roles)),
+            };
+            store.verify(&crate::store::verify::VerifyOptions {
+                lock_share: 1.0,
+                stop: &|| false,
+                progress: &|_| {},
+                deep: Some(deep),
+            })
+        }));
+    match checked {
+        Ok(Ok(Some(r))) => Ok(format!(
+            "store {} is sound: {} keys, {} pages, {} documents checked in {:.1} s (counts recounted from the documents, sha256 log matched)",
+            config.storage.path.display(),
+            r.keys,
+            r.pages,
+            r.documents,
+            r.elapsed.as_secs_f64()
+        )),
+        Ok(Ok(None)) => bail!("the check was stopped"),
+        Ok(Err(e)) if e.is_damage() => Err(damaged(&e.to_string())),
+        Ok(Err(e)) => Err(e.into()),
+        Err(panic) => Err(damaged(&format!(
+            "the store panicked while being read: {}",
+            crate::store::panic_text(&panic)
+        ))),
+    }
 }

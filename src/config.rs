@@ -60,6 +60,8 @@ struct RawStorage {
     path: PathBuf,
     cache_capacity: Option<Spanned<String>>,
     max_import_size: Option<Spanned<String>>,
+    on_damage: Option<Spanned<String>>,
+    scrub_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -139,7 +141,24 @@ pub struct Storage {
     pub cache_capacity: u64,
     /// Largest snapshot `docflowd import` reads.
     pub max_import_size: u64,
+    /// What the daemon does with a store that fails a check.
+    pub on_damage: OnDamage,
+    /// Time between background full checks (`None`: never, only at start).
+    pub scrub_interval: Option<Duration>,
 }
+
+/// What the daemon does when the store fails a check (it never serves
+/// numbers from it either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Rebuild from the logs beside it, keep it for inspection, swap.
+    Rebuild,
+    /// Wait for the operator (503 everywhere).
+    Refuse,
+}
+
+/// Default `storage.scrub_interval`.
+pub const DEFAULT_SCRUB_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -375,6 +394,31 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
             loc.error_at(s, format!("bad size {:?} (e.g. \"64GiB\")", s.get_ref()))
         })?,
     };
+    let on_damage = match raw
+        .storage
+        .on_damage
+        .as_ref()
+        .map(|s| (s, s.get_ref().as_str()))
+    {
+        None | Some((_, "rebuild")) => OnDamage::Rebuild,
+        Some((_, "refuse")) => OnDamage::Refuse,
+        Some((s, other)) => {
+            return Err(loc.error_at(s, format!("unknown on_damage {other:?} (rebuild, refuse)")))
+        }
+    };
+    let scrub_interval = match &raw.storage.scrub_interval {
+        None => Some(DEFAULT_SCRUB_INTERVAL),
+        Some(s) if matches!(s.get_ref().trim(), "off" | "0") => None,
+        Some(s) => Some(humantime::parse_duration(s.get_ref()).map_err(|e| {
+            loc.error_at(
+                s,
+                format!(
+                    "bad duration {:?} ({e}; e.g. \"7d\", or \"off\")",
+                    s.get_ref()
+                ),
+            )
+        })?),
+    };
     let max_connections = match &raw.server.max_connections {
         None => crate::server::DEFAULT_MAX_CONNECTIONS,
         Some(n) => match usize::try_from(*n.get_ref()) {
@@ -459,6 +503,8 @@ fn validate(raw: RawConfig, path: &Path, loc: &Locator) -> Result<Config, Config
             path: resolve(&base, &raw.storage.path.to_string_lossy()),
             cache_capacity,
             max_import_size,
+            on_damage,
+            scrub_interval,
         },
         server: Server {
             listen,

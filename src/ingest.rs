@@ -63,6 +63,8 @@ pub struct Shared {
     pub sources: Vec<Arc<SourceHandle>>,
     /// False while the store refuses writes.
     pub store_ok: AtomicBool,
+    /// Whether the store passed its checks (documents are served only then).
+    pub health: crate::state::StoreHealth,
 }
 
 impl Shared {
@@ -72,6 +74,7 @@ impl Shared {
             aggregates: RwLock::new(aggregates),
             sources,
             store_ok: AtomicBool::new(true),
+            health: Default::default(),
         })
     }
 }
@@ -321,6 +324,12 @@ impl Ingestor {
         self.heartbeat.clone()
     }
 
+    /// Beats `heartbeat` (the process's, which the watchdog reads) instead of its own.
+    pub fn with_heartbeat(mut self, heartbeat: Arc<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
     /// Stops the writer at the first failed store write and fires `token`,
     /// instead of retrying in place.
     pub fn stop_on_store_failure(mut self, token: tokio_util::sync::CancellationToken) -> Self {
@@ -424,6 +433,12 @@ impl Ingestor {
                     }
                 },
             };
+            if error.is_damage() {
+                // A read that fails or does not decode: the store is damaged,
+                // and retrying reads the same damage.
+                self.shared.health.report_damage(&error.to_string());
+                return false;
+            }
             let sled_failed = matches!(error, StoreError::Write(_));
             if !failing {
                 self.shared.store_ok.store(false, Ordering::Relaxed);

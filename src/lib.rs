@@ -35,5 +35,6 @@ pub mod report;
 pub mod server;
 pub mod service;
 pub mod sources;
+pub mod state;
 pub mod store;
 pub mod web;

@@ -86,6 +86,11 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Check the whole store against its last commit (through the running daemon, or the store itself).
+    Verify {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Generate a synthetic feed and run the daemon on it.
     Demo(docflow::demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
@@ -108,7 +113,12 @@ fn init_logging() {
     }
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
+/// Time from SIGTERM to the process's end at most, whatever is stuck
+/// (below the unit's `TimeoutStopSec=30s`).
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Cancels `token` on SIGTERM or SIGINT; past [`SHUTDOWN_DEADLINE`] the
+/// process exits with status 1 without waiting for anything.
 fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -119,7 +129,24 @@ fn cancel_on_signals(token: CancellationToken) {
             _ = int.recv() => tracing::info!("SIGINT received"),
         }
         token.cancel();
+        std::thread::spawn(|| {
+            std::thread::sleep(SHUTDOWN_DEADLINE);
+            tracing::error!(
+                deadline_s = SHUTDOWN_DEADLINE.as_secs(),
+                "shutdown did not finish in time; exiting without waiting"
+            );
+            std::process::exit(1);
+        });
     });
+}
+
+/// Panics (sled has some on damaged files) are logged as one ERROR line;
+/// the code that catches them reports the store as damaged.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        tracing::error!(thread = thread.name().unwrap_or("unnamed"), panic = %info, "internal error");
+    }));
 }
 
 /// Blocking threads of the daemon's runtime at most: well under the unit's
@@ -137,6 +164,7 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     init_logging();
+    log_panics();
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -218,6 +246,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 r.elapsed.as_secs_f64(),
                 r.carried
             );
+            Ok(())
+        }
+        Command::Verify { config } => {
+            let c = Config::load(&config)?;
+            let report = docflow::cli::verify(&c)?;
+            println!("{report}");
             Ok(())
         }
         Command::Export { config } => {

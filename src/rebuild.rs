@@ -1,9 +1,11 @@
-//! `docflowd rebuild`: a new store made by re-reading every source from the
-//! beginning, into `{storage.path}.rebuild`, which replaces the old store
+//! Rebuilding a store by re-reading every source from the beginning, into a
+//! staging store inside the store directory that replaces the old store
 //! only once every source is caught up. Alert state is carried over.
+//! `docflowd rebuild` does it with the daemon stopped; the daemon does it on
+//! a damaged store (`storage.on_damage = "rebuild"`).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,13 +35,6 @@ pub struct Rebuilt {
     pub elapsed: Duration,
 }
 
-/// `{path}{suffix}` next to the store.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// Bytes of all files the sources name, and bytes read so far.
 fn progress_bytes(handles: &[Arc<SourceHandle>]) -> (u64, u64) {
     let mut total = 0;
@@ -61,19 +56,12 @@ fn progress_bytes(handles: &[Arc<SourceHandle>]) -> (u64, u64) {
     (total, done.min(total))
 }
 
-/// Rebuilds the store of `config` from its sources.
+/// Rebuilds the store of `config` from its sources (`docflowd rebuild`, the
+/// daemon stopped): into a staging store inside the store directory, which
+/// replaces the old store's files (and `rejected/`) once every source has
+/// caught up. Alert state is carried over from the old store when it opens.
 pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
-    let started = Instant::now();
     let path = config.storage.path.clone();
-    let work = sibling(&path, ".rebuild");
-    let old = sibling(&path, ".old");
-    if old.exists() {
-        bail!(
-            "{} exists (left by an interrupted rebuild?): check it and remove it first",
-            old.display()
-        );
-    }
-
     // Holding the old store open keeps a daemon from starting meanwhile.
     let mut carried = Vec::new();
     let old_store = if Store::exists(&path) {
@@ -95,16 +83,57 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
     } else {
         None
     };
+    std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let staged = crate::store::swap::staging_dir(&path, "rebuild");
+    let rebuilt = rebuild_into(
+        config,
+        &staged,
+        &carried,
+        &CancellationToken::new(),
+        std::io::stderr().is_terminal(),
+    )?;
+    drop(old_store);
+    crate::store::swap::install(&path, &staged, crate::store::swap::Replace::WithRejected)
+        .with_context(|| {
+            format!(
+                "cannot put the rebuilt store in place in {}",
+                path.display()
+            )
+        })?;
+    Ok(rebuilt)
+}
 
-    if work.exists() {
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("cannot remove the unfinished {}", work.display()))?;
+/// Builds a store at `staged` from every source of `config`, read from the
+/// beginning until all have caught up, with `carried` alert records; `stop`
+/// ends it early (an error). On error nothing is left at `staged`.
+pub fn rebuild_into(
+    config: &Config,
+    staged: &Path,
+    carried: &[(Vec<u8>, Vec<u8>)],
+    stop: &CancellationToken,
+    bar: bool,
+) -> anyhow::Result<Rebuilt> {
+    crate::store::swap::discard(staged);
+    let result = build(config, staged, carried, stop, bar);
+    if result.is_err() {
+        crate::store::swap::discard(staged);
     }
+    result
+}
+
+fn build(
+    config: &Config,
+    work: &Path,
+    carried: &[(Vec<u8>, Vec<u8>)],
+    stop: &CancellationToken,
+    bar: bool,
+) -> anyhow::Result<Rebuilt> {
+    let started = Instant::now();
     let mut work_config = config.clone();
-    work_config.storage.path = work.clone();
+    work_config.storage.path = work.to_path_buf();
     let (store, aggregates) = crate::daemon::open_store(&work_config)?;
-    store.put_raw(&carried)?;
-    info!(from = %work.display(), carried = carried.len(), "rebuilding the store from the sources");
+    store.put_raw(carried)?;
+    info!(into = %work.display(), carried = carried.len(), "rebuilding the store from the sources");
 
     let handles: Vec<Arc<SourceHandle>> = config
         .sources
@@ -128,11 +157,59 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
         let queue = queue.clone();
         move || ingestor.run(&queue)
     })?;
-    let stop = CancellationToken::new();
-    let readers = crate::daemon::Readers::spawn(&handles, config, &reader_store, &queue, &stop)?;
+    let readers_stop = stop.child_token();
+    let readers =
+        crate::daemon::Readers::spawn(&handles, config, &reader_store, &queue, &readers_stop)?;
     drop(reader_store);
+    let outcome = wait_caught_up(&handles, &store_failed, &shared, stop, bar);
+    readers_stop.cancel();
+    readers.wake_and_join();
+    let store = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    match outcome {
+        Outcome::CaughtUp => {}
+        Outcome::Failed => {
+            // sled refuses writes after a failure and its drop would block.
+            std::mem::forget(store);
+            bail!(
+                "writing the new store {} failed (disk full?); the old store is unchanged",
+                work.display()
+            );
+        }
+        Outcome::Stopped => bail!("the rebuild was stopped before every source caught up"),
+    }
+    store.flush()?;
+    drop(store);
+    let sources = handles
+        .iter()
+        .map(|h| {
+            let s = h.committed_state();
+            (h.config.name.clone(), s.accepted, s.duplicate, s.invalid)
+        })
+        .collect();
+    Ok(Rebuilt {
+        sources,
+        carried: carried.len(),
+        elapsed: started.elapsed(),
+    })
+}
 
-    let bar = std::io::stderr().is_terminal().then(|| {
+enum Outcome {
+    CaughtUp,
+    Failed,
+    Stopped,
+}
+
+/// Shows progress until every source has caught up, a write failed or `stop`.
+fn wait_caught_up(
+    handles: &[Arc<SourceHandle>],
+    store_failed: &CancellationToken,
+    shared: &Shared,
+    stop: &CancellationToken,
+    show_bar: bool,
+) -> Outcome {
+    let bar = show_bar.then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -144,11 +221,14 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
         bar
     });
     let mut last_log = Instant::now();
-    let failed = loop {
-        if store_failed.is_cancelled() {
-            break true;
+    let outcome = loop {
+        if store_failed.is_cancelled() || shared.health.is_damaged() {
+            break Outcome::Failed;
         }
-        let (total, done) = progress_bytes(&handles);
+        if stop.is_cancelled() {
+            break Outcome::Stopped;
+        }
+        let (total, done) = progress_bytes(handles);
         let events: u64 = handles.iter().map(|h| h.progress().state.accepted).sum();
         if let Some(bar) = &bar {
             bar.set_length(total);
@@ -164,63 +244,12 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
             last_log = Instant::now();
         }
         if handles.iter().all(|h| h.caught_up()) {
-            break false;
+            break Outcome::CaughtUp;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    stop.cancel();
-    readers.wake_and_join();
-    let store = writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
-    if failed {
-        // sled refuses writes after a failure and its drop would block.
-        std::mem::forget(store);
-        bail!(
-            "writing the new store {} failed (disk full?); the old store is unchanged",
-            work.display()
-        );
-    }
-    store.flush()?;
-    drop(store);
-    let sources = handles
-        .iter()
-        .map(|h| {
-            let s = h.committed_state();
-            (h.config.name.clone(), s.accepted, s.duplicate, s.invalid)
-        })
-        .collect();
-
-    drop(old_store);
-    if path.exists() {
-        std::fs::rename(&path, &old).with_context(|| {
-            format!(
-                "cannot move the old store {} aside to {}",
-                path.display(),
-                old.display()
-            )
-        })?;
-    }
-    if let Err(e) = std::fs::rename(&work, &path) {
-        let _ = std::fs::rename(&old, &path);
-        return Err(e).with_context(|| {
-            format!(
-                "cannot move the new store {} to {}",
-                work.display(),
-                path.display()
-            )
-        });
-    }
-    if old.exists() {
-        std::fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove the old store {}", old.display()))?;
-    }
-    Ok(Rebuilt {
-        sources,
-        carried: carried.len(),
-        elapsed: started.elapsed(),
-    })
+    outcome
 }

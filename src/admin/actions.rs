@@ -167,6 +167,54 @@ pub(super) async fn import(
     }
 }
 
+/// `POST /api/v1/verify`: the full check, beside the writer (holding commits
+/// at most half the time); damage found is reported like a scrub's.
+pub(super) async fn verify(
+    State(s): State<AdminState>,
+    Extension(who): Extension<Who>,
+) -> Response {
+    let (store, stop) = (s.store.clone(), s.stop.clone());
+    let ran = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.verify(&crate::store::verify::VerifyOptions {
+                lock_share: 0.5,
+                stop: &|| stop.is_cancelled(),
+                progress: &|_| {},
+                deep: None,
+            })
+        }))
+    })
+    .await;
+    match ran {
+        Ok(Ok(Ok(Some(r)))) => {
+            s.audit(
+                &who,
+                "verify",
+                "ok",
+                &format!("{} keys, {} pages", r.keys, r.pages),
+            );
+            Json(json!({"sound": true, "keys": r.keys, "pages": r.pages, "elapsed_ms": r.elapsed.as_millis() as u64})).into_response()
+        }
+        Ok(Ok(Ok(None))) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopped before the check finished".into(),
+        ),
+        Ok(Ok(Err(e))) => {
+            s.audit(&who, "verify", "failed", &e.to_string());
+            if e.is_damage() {
+                s.health.health.report_damage(&e.to_string());
+            }
+            Json(json!({"sound": false, "error": e.to_string()})).into_response()
+        }
+        Ok(Err(_)) | Err(_) => {
+            let what = "the store panicked while being read";
+            s.audit(&who, "verify", "failed", what);
+            s.health.health.report_damage(what);
+            Json(json!({"sound": false, "error": what})).into_response()
+        }
+    }
+}
+
 /// Longest wait for the next piece of an import's body.
 const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 

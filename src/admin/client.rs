@@ -99,3 +99,15 @@ pub(crate) fn import(
     }
     r.json().context("unreadable answer from the daemon")
 }
+
+/// Asks the daemon to check its store; its answer.
+pub(crate) fn verify(client: &reqwest::blocking::Client, config: &Config) -> anyhow::Result<Value> {
+    let r = client
+        .post(format!("{BASE}/api/v1/verify"))
+        .send()
+        .context("verify through the admin socket")?;
+    if !r.status().is_success() {
+        bail!("{}", refused(&super::socket_path(config), r));
+    }
+    r.json().context("unreadable answer from the daemon")
+}

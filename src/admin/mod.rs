@@ -96,7 +96,7 @@ impl Default for AdminMetrics {
         let actions = IntCounterVec::new(
             Opts::new(
                 "docflow_admin_actions_total",
-                "Admin actions (import, export) by result (ok, failed, refused).",
+                "Admin actions (import, export, verify) by result (ok, failed, refused).",
             ),
             &["action", "result"],
         )
@@ -104,7 +104,7 @@ impl Default for AdminMetrics {
         registry
             .register(Box::new(actions.clone()))
             .expect("metric registered once");
-        for action in ["import", "export"] {
+        for action in ["import", "export", "verify"] {
             for result in ["ok", "failed", "refused"] {
                 actions.with_label_values(&[action, result]);
             }
@@ -146,6 +146,8 @@ pub struct AdminState {
     pub stop: CancellationToken,
     /// Set while an import runs (one at a time).
     pub importing: Arc<AtomicBool>,
+    /// The store's health: a verify that finds damage reports it here.
+    pub health: Arc<crate::ingest::Shared>,
     /// Cancelled once the TCP listener stops accepting for this run: an
     /// import answers only then, so a request sent after the answer is
     /// served by the restarted daemon, on the imported store.
@@ -172,6 +174,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/v1/export", get(actions::export))
         .route("/api/v1/import", post(actions::import))
+        .route("/api/v1/verify", post(actions::verify))
         .route("/admin/healthz", get(|| async { "ok\n" }))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -235,11 +238,10 @@ async fn authorize(State(s): State<AdminState>, mut req: Request, next: Next) ->
             next.run(req).await
         }
         Err(why) => {
-            let action = if req.uri().path().ends_with("import") {
-                "import"
-            } else {
-                "export"
-            };
+            let action = ["import", "verify"]
+                .into_iter()
+                .find(|a| req.uri().path().ends_with(a))
+                .unwrap_or("export");
             let peer = req
                 .extensions()
                 .get::<Peer>()

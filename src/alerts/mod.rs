@@ -119,6 +119,15 @@ pub struct Alerting {
     inner: Mutex<Inner>,
 }
 
+/// Whether a stored alert record (rule state `A…` or mail `O…`) decodes.
+pub fn record_decodes(key: &[u8], value: &[u8]) -> bool {
+    match key.first() {
+        Some(b'A') => serde_json::from_slice::<RuleRecord>(value).is_ok(),
+        Some(b'O') => key.len() == 9 && serde_json::from_slice::<OutboxEntry>(value).is_ok(),
+        _ => false,
+    }
+}
+
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("alert records serialise")
 }

@@ -61,13 +61,20 @@ impl Store {
             .collect()
     }
 
-    /// Writes keys and values as they are, in one atomic batch.
+    /// Writes alert state and outbox records as they are, in one atomic
+    /// batch; any other key is refused (it would escape the commit proof).
     pub fn put_raw(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (k, v) in pairs {
+            if !k
+                .first()
+                .is_some_and(|p| super::keys::ALERT_PREFIXES.contains(p))
+            {
+                return Err(super::codec::DecodeError("only alert records are written raw").into());
+            }
             batch.insert(k.as_slice(), v.as_slice());
         }
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(StoreError::Write)?;
         Ok(())
     }
 
@@ -83,9 +90,9 @@ impl Store {
         for seq in &commit.outbox_remove {
             batch.remove(prefixed(PREFIX_OUTBOX, &seq.to_be_bytes()));
         }
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(StoreError::Write)?;
         // A mail must not be sent twice after a crash: make the change durable now.
-        self.db.flush()?;
+        self.db.flush().map_err(StoreError::Write)?;
         Ok(())
     }
 }

@@ -12,6 +12,8 @@ pub(crate) const KEY_META: &[u8] = b"\x00meta";
 pub(crate) const KEY_IMPORTING: &[u8] = b"\x00importing";
 /// Written and removed to learn whether the store takes writes.
 pub(crate) const KEY_PROBE: &[u8] = b"\x00probe";
+/// The commit proof ([`super::proof::Proof`]), since layout 4.
+pub(crate) const KEY_COMMIT: &[u8] = b"\x00commit";
 
 pub(crate) const PREFIX_PAGE: u8 = b'P';
 pub(crate) const PREFIX_PAGE_KEY: u8 = b'I';
@@ -41,6 +43,7 @@ pub enum KeyKind {
     Meta,
     Importing,
     Probe,
+    Commit,
     Page,
     PageIndex,
     Day,
@@ -64,6 +67,7 @@ impl KeyKind {
             KEY_META => Meta,
             KEY_IMPORTING => Importing,
             KEY_PROBE => Probe,
+            KEY_COMMIT => Commit,
             [PREFIX_PAGE, ..] => Page,
             [PREFIX_PAGE_KEY, ..] => PageIndex,
             [PREFIX_DAY, ..] => Day,
@@ -88,6 +92,7 @@ impl KeyKind {
             Meta => "meta",
             Importing => "importing",
             Probe => "probe",
+            Commit => "commit",
             Page => "document_page",
             PageIndex => "page_index",
             Day => "day_counts",
@@ -106,8 +111,33 @@ impl KeyKind {
     pub fn is_internal(self) -> bool {
         matches!(
             self,
-            KeyKind::Version | KeyKind::Meta | KeyKind::Importing | KeyKind::Probe
+            KeyKind::Version
+                | KeyKind::Meta
+                | KeyKind::Importing
+                | KeyKind::Probe
+                | KeyKind::Commit
         )
+    }
+
+    /// A stable code of the kind, for records that name kinds: the key
+    /// prefix, or 1 for the settings.
+    pub(crate) fn byte(self) -> u8 {
+        use KeyKind::*;
+        match self {
+            Settings => 1,
+            Page => PREFIX_PAGE,
+            PageIndex => PREFIX_PAGE_KEY,
+            Day => PREFIX_DAY,
+            RejectedDay => PREFIX_REJECTED_DAY,
+            ShaLog => PREFIX_SHA_LOG,
+            Pending => PREFIX_PENDING,
+            Seen => PREFIX_SEEN,
+            Source => PREFIX_SOURCE,
+            EdxmlFile => PREFIX_EDXML_FILE,
+            AlertState => PREFIX_ALERT,
+            AlertOutbox => PREFIX_OUTBOX,
+            Version | Meta | Importing | Probe | Commit => 0,
+        }
     }
 }
 
@@ -117,12 +147,13 @@ mod tests {
 
     #[test]
     fn every_prefix_has_its_own_kind_and_name() {
-        let keys: [&[u8]; 16] = [
+        let keys: [&[u8]; 17] = [
             KEY_VERSION,
             KEY_SETTINGS,
             KEY_META,
             KEY_IMPORTING,
             KEY_PROBE,
+            KEY_COMMIT,
             b"P1",
             b"I1",
             b"a1234",

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         what: "pages may be written LZ4-compressed (format 4)",
         run: v2_to_v3,
     },
+    Migration {
+        from: 3,
+        what: "a commit record (sequence number and per-kind sums) written with every commit, checked at start",
+        run: v3_to_v4,
+    },
 ];
 
 /// What one applied step did.
@@ -108,8 +113,8 @@ pub fn migrate(db: &sled::Db, found: u32, target: u32) -> Result<Vec<StepReport>
         let mut batch = sled::Batch::default();
         let counts = (step.run)(db, &mut batch)?;
         batch.insert(KEY_VERSION, &(version + 1).to_le_bytes());
-        db.apply_batch(batch)?;
-        db.flush()?;
+        db.apply_batch(batch).map_err(StoreError::Write)?;
+        db.flush().map_err(StoreError::Write)?;
         reports.push(StepReport {
             from: version,
             to: version + 1,
@@ -131,6 +136,20 @@ fn record_step(db: &sled::Db, batch: &mut sled::Batch, from: u32) -> Result<(), 
         .push((from, now(), env!("CARGO_PKG_VERSION").to_string()));
     batch.insert(KEY_META, encode_meta(&meta));
     Ok(())
+}
+
+/// v3 → v4: the commit proof, summed over the store as it is. From now on
+/// every commit keeps it up to date, and a binary that would not (older
+/// than layout 4) refuses the store.
+fn v3_to_v4(db: &sled::Db, batch: &mut sled::Batch) -> Result<StepCounts, StoreError> {
+    record_step(db, batch, 3)?;
+    let proof = super::verify::tally_all(db)?;
+    batch.insert(super::keys::KEY_COMMIT, proof.encode());
+    let keys = super::proof::COVERED
+        .iter()
+        .map(|k| proof.tally(*k).count)
+        .sum();
+    Ok(StepCounts::from([("keys_summed", keys)]))
 }
 
 /// v2 → v3: nothing is rewritten. Layout 3 lets pages be written
@@ -266,10 +285,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         legacy::write_v1_store(dir.path());
         let (mut store, reports) = Store::open_migrating(dir.path(), 1 << 20).unwrap();
-        assert_eq!(reports.len(), 2);
+        assert_eq!(reports.len(), 3);
         let r = &reports[0];
         assert_eq!((r.from, r.to), (1, 2));
         assert_eq!((reports[1].from, reports[1].to), (2, 3));
+        assert_eq!((reports[2].from, reports[2].to), (3, 4));
+        // The commit proof sums what the migrations left: a sound store.
+        store.check_quick().expect("quick check after migration");
         assert_eq!(r.counts["seen_id_lists_before"], 2 * legacy::SEEN_LISTS);
         assert_eq!(r.counts["seen_id_lists_after"], 2);
         assert_eq!(r.counts["seen_ids"], 2 * 3 * legacy::SEEN_LISTS);
@@ -279,9 +301,10 @@ mod tests {
             .meta()
             .unwrap()
             .expect("meta written by the migration");
-        assert_eq!(meta.migrations.len(), 2);
+        assert_eq!(meta.migrations.len(), 3);
         assert_eq!(meta.migrations[0].0, 1);
         assert_eq!(meta.migrations[1].0, 2);
+        assert_eq!(meta.migrations[2].0, 3);
         // Nothing lost: every seen id, the counts, the positions, the documents.
         for (kind, k) in [(SourceKind::Exchange, 0u8), (SourceKind::Signature, 1)] {
             let seen = store.seen_ids(kind).unwrap();

@@ -6,12 +6,15 @@
 pub mod alerts;
 mod check;
 pub mod codec;
+mod commit;
 pub mod encoding;
 pub mod keys;
 pub mod migrate;
 pub mod pages;
+pub(crate) mod proof;
 pub mod snapshot;
 pub(crate) mod swap;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +27,7 @@ use encoding::*;
 use keys::*;
 
 /// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
-pub const STORE_VERSION: u32 = 3;
+pub const STORE_VERSION: u32 = 4;
 
 const FORMAT_SETTINGS: u8 = 1;
 
@@ -43,8 +46,8 @@ pub enum StoreError {
     NewerVersion { path: PathBuf, found: u32 },
     #[error("store {path} holds data but no docflow version key: it is not a docflow store or it is damaged; rebuild it from the logs: docflowd rebuild -c CONFIG")]
     NotDocflow { path: PathBuf },
-    #[error("store {path} exists but reads as empty: its files are damaged (sled recovered nothing). Refusing to start from zero; rebuild it from the logs: docflowd rebuild -c CONFIG")]
-    Damaged { path: PathBuf },
+    #[error("store {path} is damaged: {what}. Refusing to serve numbers from it; rebuild it from the logs: docflowd rebuild -c CONFIG")]
+    Damaged { path: PathBuf, what: String },
     #[error("store {path} cannot be read ({what}); rebuild it from the logs: docflowd rebuild -c CONFIG")]
     Unreadable { path: PathBuf, what: String },
     #[error("migrating store {path} from layout version {from}: {source}")]
@@ -53,12 +56,36 @@ pub enum StoreError {
         from: u32,
         source: Box<StoreError>,
     },
-    #[error("store write failed: {0}")]
-    Write(#[from] sled::Error),
+    #[error("reading the store failed: {0}")]
+    Read(#[from] sled::Error),
+    #[error("writing the store failed: {0}")]
+    Write(sled::Error),
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("rejected-events file: {0}")]
     Rejected(std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the error says the store's contents cannot be trusted (as
+    /// opposed to a store that is busy, too new, or out of space).
+    pub fn is_damage(&self) -> bool {
+        match self {
+            StoreError::Damaged { .. }
+            | StoreError::Unreadable { .. }
+            | StoreError::NotDocflow { .. }
+            | StoreError::Decode(_)
+            | StoreError::Read(_) => true,
+            StoreError::Open { source, .. } => !matches!(source, sled::Error::Io(_)),
+            StoreError::Migration { source, .. } => source.is_damage(),
+            _ => false,
+        }
+    }
+
+    /// Whether the error is the filesystem refusing to grow.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Open { source: sled::Error::Io(e), .. } | StoreError::Write(sled::Error::Io(e)) | StoreError::Read(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull)
+    }
 }
 
 /// Valid signatures collected under one join key.
@@ -351,8 +378,10 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     sha_log_seq: u64,
-    /// Held by each commit and by an export, so an export sees no half batch.
-    commit_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The proof of the last commit, and a scrub's progress. Its lock is the
+    /// commit lock: held by each commit, by an export's copy and by each
+    /// step of a scrub, so none of them sees half a batch.
+    committed: std::sync::Arc<std::sync::Mutex<commit::Committed>>,
 }
 
 fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
@@ -473,14 +502,16 @@ impl Store {
             None if db.is_empty() && existed => {
                 return Err(StoreError::Damaged {
                     path: path.to_path_buf(),
+                    what: "it exists but reads as empty (sled recovered nothing)".into(),
                 })
             }
             None if db.is_empty() => {
                 let mut batch = sled::Batch::default();
                 batch.insert(KEY_VERSION, &STORE_VERSION.to_le_bytes());
                 batch.insert(KEY_META, migrate::encode_meta(&migrate::new_meta()));
-                db.apply_batch(batch)?;
-                db.flush()?;
+                batch.insert(KEY_COMMIT, proof::Proof::default().encode());
+                db.apply_batch(batch).map_err(StoreError::Write)?;
+                db.flush().map_err(StoreError::Write)?;
             }
             None => {
                 return Err(StoreError::NotDocflow {
@@ -521,12 +552,23 @@ impl Store {
                 sha_log_seq = sha_log_seq.max(u64::from_be_bytes(b) + 1);
             }
         }
+        let proof = match db.get(KEY_COMMIT)? {
+            Some(v) => proof::Proof::decode(&v).map_err(|e| unreadable(e.into()))?,
+            None => {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    what: "its commit record is missing".into(),
+                })
+            }
+        };
         Ok((
             Store {
                 db,
                 path: path.to_path_buf(),
                 sha_log_seq,
-                commit_lock: Default::default(),
+                committed: std::sync::Arc::new(std::sync::Mutex::new(commit::Committed::new(
+                    proof,
+                ))),
             },
             reports,
         ))
@@ -570,29 +612,27 @@ impl Store {
                 agg.apply(&slot, 1);
             }
         }
-        let mut batch = sled::Batch::default();
-        for item in self.db.scan_prefix([PREFIX_DAY]) {
-            let (k, _) = item?;
-            batch.remove(k);
-        }
-        for item in self.db.scan_prefix([PREFIX_REJECTED_DAY]) {
-            let (k, _) = item?;
-            batch.remove(k);
+        let mut ops = commit::Ops::new();
+        for prefix in [PREFIX_DAY, PREFIX_REJECTED_DAY] {
+            for item in self.db.scan_prefix([prefix]) {
+                ops.insert(item?.0.to_vec(), None);
+            }
         }
         for day in agg.days() {
-            batch.insert(&day_key(day), encode_day(&agg.day_counts(day)));
+            ops.insert(
+                day_key(day).to_vec(),
+                Some(encode_day(&agg.day_counts(day)).into()),
+            );
         }
         for day in agg.rejected_days() {
-            batch.insert(
-                &rejected_day_key(day),
-                encode_rejected_day(agg.rejected_day(day)),
-            );
+            let counts = encode_rejected_day(agg.rejected_day(day));
+            ops.insert(rejected_day_key(day).to_vec(), Some(counts.into()));
         }
         let mut w = Writer::new(FORMAT_SETTINGS);
         w.str(&settings.timezone).u8(settings.required_roles);
-        batch.insert(KEY_SETTINGS, w.buf);
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
+        ops.insert(KEY_SETTINGS.to_vec(), Some(w.buf.into()));
+        self.apply_tracked(ops)?;
+        self.db.flush().map_err(StoreError::Write)?;
         Ok(agg)
     }
 
@@ -734,93 +774,6 @@ impl Store {
             .transpose()?)
     }
 
-    /// Commits a batch's effects and the sources' new positions in one atomic write.
-    pub fn record_batch_once(&mut self, commit: &Commit) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (key, page) in &commit.pages {
-            batch.insert(prefixed(PREFIX_PAGE, key.as_bytes()), page.clone());
-        }
-        for key in &commit.new_pages {
-            batch.insert(prefixed(PREFIX_PAGE_KEY, key.as_bytes()), &[]);
-        }
-        for (day, counts) in &commit.days {
-            if counts.is_empty() {
-                batch.remove(&day_key(*day));
-            } else {
-                batch.insert(&day_key(*day), encode_day(counts));
-            }
-        }
-        let mut seq = self.sha_log_seq;
-        if !commit.sha_log.is_empty() {
-            let mut partitions: BTreeMap<u8, Vec<(String, String)>> = BTreeMap::new();
-            for (sha, doc_id) in &commit.sha_log {
-                partitions
-                    .entry(sha_partition(sha))
-                    .or_default()
-                    .push((sha.clone(), doc_id.clone()));
-            }
-            for (partition, pairs) in partitions {
-                let mut key = vec![PREFIX_SHA_LOG, partition];
-                key.extend_from_slice(&seq.to_be_bytes());
-                batch.insert(key, encode_sha_log(&pairs));
-            }
-        }
-        seq += 1;
-        for (kind, ids) in commit.seen.iter().enumerate() {
-            if !ids.is_empty() {
-                let mut key = vec![PREFIX_SEEN, kind as u8];
-                key.extend_from_slice(&self.sha_log_seq.to_be_bytes());
-                let mut v = Vec::with_capacity(ids.len() * 8);
-                for id in ids {
-                    v.extend_from_slice(&id.to_le_bytes());
-                }
-                batch.insert(key, v);
-            }
-        }
-        for (sha, p) in &commit.pending_put {
-            batch.insert(prefixed(PREFIX_PENDING, sha.as_bytes()), encode_pending(p));
-        }
-        for sha in &commit.pending_remove {
-            batch.remove(prefixed(PREFIX_PENDING, sha.as_bytes()));
-        }
-        for (name, state) in &commit.sources {
-            batch.insert(
-                prefixed(PREFIX_SOURCE, name.as_bytes()),
-                encode_source(state),
-            );
-        }
-        for (day, counts) in &commit.rejected_days {
-            if *counts == [0, 0] {
-                batch.remove(&rejected_day_key(*day));
-            } else {
-                batch.insert(&rejected_day_key(*day), encode_rejected_day(*counts));
-            }
-        }
-        for (source, path) in &commit.edxml_files {
-            batch.insert(edxml_file_key(source, path), &[]);
-        }
-        {
-            let _commit = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.db.apply_batch(batch)?;
-        }
-        self.sha_log_seq = seq;
-        Ok(())
-    }
-
-    /// Writes and removes a probe key, durably: whether the store takes writes.
-    pub fn probe_write(&self) -> Result<(), StoreError> {
-        self.db.insert(KEY_PROBE, &[1u8])?;
-        self.db.remove(KEY_PROBE)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Writes everything to disk (on shutdown).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
     #[cfg(test)]
     fn insert_raw(&self, key: &[u8], value: &[u8]) {
         self.db.insert(key, value).unwrap();
@@ -857,7 +810,7 @@ fn remove_unfinished_snapshots(path: &Path) -> bool {
 }
 
 /// The message of a caught panic.
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -145,7 +145,7 @@ fn write_snapshot(
 /// Checks that a snapshot record is a key docflow writes with a value its
 /// decoders read; `Ok(false)` for a record that is dropped (alert state and
 /// outbox).
-fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
+pub(crate) fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
     let kind = KeyKind::of(key).ok_or("a key docflow never writes")?;
     let utf8 = |b: &[u8]| {
         std::str::from_utf8(b)
@@ -172,9 +172,11 @@ fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
     };
     let decoded = |r: Result<(), super::codec::DecodeError>| r.map_err(|e| e.to_string());
     match kind {
-        KeyKind::Version | KeyKind::Meta | KeyKind::Importing | KeyKind::Probe => {
-            return Err("reserved key".into())
-        }
+        KeyKind::Version
+        | KeyKind::Meta
+        | KeyKind::Importing
+        | KeyKind::Probe
+        | KeyKind::Commit => return Err("reserved key".into()),
         KeyKind::AlertState | KeyKind::AlertOutbox => return Ok(false),
         KeyKind::Settings => decoded(super::decode_settings(value).map(drop))?,
         KeyKind::Page => {
@@ -309,7 +311,7 @@ impl Store {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut records = 0u64;
         {
-            let _paused = self.commit_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _paused = self.lock_commits();
             for item in self.db.iter() {
                 let (k, v) = item?;
                 write_record(&mut out, &k, &v)?;
@@ -380,7 +382,7 @@ impl Store {
         batch.insert(KEY_IMPORTING, &[]);
         // Migrations (if any) run on the imported data as on a stored one.
         batch.insert(KEY_VERSION, &version.to_le_bytes());
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(StoreError::Write)?;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         let mut summary = Summary::new();
@@ -423,20 +425,23 @@ impl Store {
             batch.insert(key, value);
             in_batch += 1;
             if in_batch >= IMPORT_BATCH {
-                self.db.apply_batch(std::mem::take(&mut batch))?;
+                self.db
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(StoreError::Write)?;
                 in_batch = 0;
             }
         }
         if !ended {
             return Err(SnapshotError::Truncated(n - 1));
         }
-        self.db.apply_batch(batch)?;
+        self.db.apply_batch(batch).map_err(StoreError::Write)?;
         if version < STORE_VERSION {
             migrate::migrate(&self.db, version, STORE_VERSION)?;
         }
         self.check_pages()?;
-        self.db.remove(KEY_IMPORTING)?;
-        self.db.flush()?;
+        self.seal()?;
+        self.db.remove(KEY_IMPORTING).map_err(StoreError::Write)?;
+        self.db.flush().map_err(StoreError::Write)?;
         Ok(summary)
     }
 }

@@ -12,9 +12,23 @@ use std::path::{Path, PathBuf};
 const JOURNAL: &str = ".swap-journal";
 
 /// Whether a directory entry belongs to sled's files or docflow's marker (not
-/// `rejected/`, staging directories, sockets or anything else).
-fn is_store_entry(name: &str) -> bool {
-    matches!(name, "db" | "conf" | "blobs" | super::MARKER_FILE) || name.starts_with("snap.")
+/// `rejected/`, staging directories, sockets or anything else); with
+/// `rejected`, the rejected-events directory too.
+fn is_store_entry(name: &str, rejected: bool) -> bool {
+    matches!(name, "db" | "conf" | "blobs" | super::MARKER_FILE)
+        || name.starts_with("snap.")
+        || (rejected && name == "rejected")
+}
+
+/// What a new store replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replace {
+    /// The store's files (an import: the rejected events stay).
+    Store,
+    /// The store's files and `rejected/` (a rebuild re-wrote them).
+    WithRejected,
+    /// Both, keeping the old ones in this subdirectory for inspection.
+    KeepingOld(String),
 }
 
 /// A directory inside the store directory where a new store is prepared.
@@ -26,21 +40,27 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn write_journal(path: &Path, phase: u8, staged: &str, old: &str) -> std::io::Result<()> {
+fn write_journal(
+    path: &Path,
+    phase: u8,
+    staged: &str,
+    old: &str,
+    rejected: bool,
+) -> std::io::Result<()> {
     let tmp = path.join(format!("{JOURNAL}.tmp"));
     let mut f = std::fs::File::create(&tmp)?;
-    writeln!(f, "{phase}\n{staged}\n{old}")?;
+    writeln!(f, "{phase}\n{staged}\n{old}\n{}", u8::from(rejected))?;
     f.sync_all()?;
     std::fs::rename(&tmp, path.join(JOURNAL))?;
     fsync_dir(path)
 }
 
 /// Moves every store entry of `from` into `to` (which exists).
-fn move_entries(from: &Path, to: &Path) -> std::io::Result<()> {
+fn move_entries(from: &Path, to: &Path, rejected: bool) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if is_store_entry(&name.to_string_lossy()) {
+        if is_store_entry(&name.to_string_lossy(), rejected) {
             std::fs::rename(entry.path(), to.join(&name))?;
         }
     }
@@ -48,10 +68,12 @@ fn move_entries(from: &Path, to: &Path) -> std::io::Result<()> {
     fsync_dir(to)
 }
 
+/// Old files moved out during a swap that keeps nothing.
+const DISCARDED: &str = ".old.swapping";
+
 /// Puts the store staged in `staged` (a subdirectory of `path`, closed) in
-/// place of the store files of `path` (closed, or none). The old files are
-/// kept in `path/{keep_old}` when given, else deleted.
-pub(crate) fn install(path: &Path, staged: &Path, keep_old: Option<&str>) -> std::io::Result<()> {
+/// place of the store files of `path` (closed, or none).
+pub(crate) fn install(path: &Path, staged: &Path, replace: Replace) -> std::io::Result<()> {
     let staged_name = staged
         .strip_prefix(path)
         .ok()
@@ -61,8 +83,12 @@ pub(crate) fn install(path: &Path, staged: &Path, keep_old: Option<&str>) -> std
             std::io::Error::other("the staged store must be directly inside the store directory")
         })?
         .to_string();
-    let old = keep_old.map_or_else(|| ".old.swapping".to_string(), str::to_string);
-    write_journal(path, 1, &staged_name, &old)?;
+    let (old, rejected) = match replace {
+        Replace::Store => (DISCARDED.to_string(), false),
+        Replace::WithRejected => (DISCARDED.to_string(), true),
+        Replace::KeepingOld(dir) => (dir, true),
+    };
+    write_journal(path, 1, &staged_name, &old, rejected)?;
     resume(path)
 }
 
@@ -78,38 +104,32 @@ pub(crate) fn finish_interrupted(path: &Path) -> std::io::Result<bool> {
 
 fn resume(path: &Path) -> std::io::Result<()> {
     let text = std::fs::read_to_string(path.join(JOURNAL))?;
-    let mut lines = text.lines();
-    let (Some(phase), Some(staged), Some(old)) = (lines.next(), lines.next(), lines.next()) else {
+    let lines: Vec<&str> = text.lines().collect();
+    let [phase, staged, old, rejected] = lines[..] else {
         return Err(std::io::Error::other(format!(
             "{}: unreadable journal {JOURNAL}",
             path.display()
         )));
     };
-    let (staged, old_dir) = (path.join(staged), path.join(old));
+    let rejected = rejected == "1";
+    let (staged_dir, old_dir) = (path.join(staged), path.join(old));
     if phase == "1" {
         // Old files move out; none of the staged ones has moved in yet.
         std::fs::create_dir_all(&old_dir)?;
-        move_entries(path, &old_dir)?;
-        write_journal(path, 2, staged_name(&staged), old)?;
+        move_entries(path, &old_dir, rejected)?;
+        write_journal(path, 2, staged, old, rejected)?;
     }
     // Phase 2: the store directory holds no old file, only staged ones moving in.
-    if staged.exists() {
-        move_entries(&staged, path)?;
-        std::fs::remove_dir_all(&staged)?;
+    if staged_dir.exists() {
+        move_entries(&staged_dir, path, rejected)?;
+        std::fs::remove_dir_all(&staged_dir)?;
     }
     std::fs::remove_file(path.join(JOURNAL))?;
     fsync_dir(path)?;
-    if old == ".old.swapping" {
+    if old == DISCARDED {
         std::fs::remove_dir_all(&old_dir)?;
     }
     Ok(())
-}
-
-fn staged_name(staged: &Path) -> &str {
-    staged
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
 }
 
 /// Removes a staging directory left by an import or rebuild that did not finish.
@@ -155,7 +175,7 @@ mod tests {
         std::fs::write(path.join("rejected/x.jsonl"), "kept\n").unwrap();
         let staged = staging_dir(path, "import");
         store_with(&staged, 2);
-        install(path, &staged, None).unwrap();
+        install(path, &staged, Replace::Store).unwrap();
         assert_eq!(accepted(path), 2);
         assert!(!staged.exists());
         assert_eq!(
@@ -176,7 +196,7 @@ mod tests {
         store_with(dir.path(), 1);
         let staged = staging_dir(dir.path(), "rebuild");
         store_with(&staged, 2);
-        install(dir.path(), &staged, Some("damaged.1")).unwrap();
+        install(dir.path(), &staged, Replace::KeepingOld("damaged.1".into())).unwrap();
         assert_eq!(accepted(dir.path()), 2);
         assert_eq!(accepted(&dir.path().join("damaged.1")), 1);
     }
@@ -192,11 +212,11 @@ mod tests {
             let staged = staging_dir(path, "import");
             store_with(&staged, 2);
             match moved_in {
-                None => write_journal(path, 1, ".import.staging", ".old.swapping").unwrap(),
+                None => write_journal(path, 1, ".import.staging", DISCARDED, false).unwrap(),
                 Some(n) => {
-                    std::fs::create_dir_all(path.join(".old.swapping")).unwrap();
-                    move_entries(path, &path.join(".old.swapping")).unwrap();
-                    write_journal(path, 2, ".import.staging", ".old.swapping").unwrap();
+                    std::fs::create_dir_all(path.join(DISCARDED)).unwrap();
+                    move_entries(path, &path.join(DISCARDED), false).unwrap();
+                    write_journal(path, 2, ".import.staging", DISCARDED, false).unwrap();
                     let mut names: Vec<_> = std::fs::read_dir(&staged)
                         .unwrap()
                         .map(|e| e.unwrap().file_name())

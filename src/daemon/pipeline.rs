@@ -1,0 +1,415 @@
+//! One run of the daemon on one store: open it (with the quick check), serve
+//! reads, run the full check, then start the writer, the sources and the
+//! alerts, and drain them in order when the run ends (shutdown, an import,
+//! damage).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::{disk_full, routers, Process};
+use crate::api::AppState;
+use crate::config::Config;
+use crate::ingest::{trim_rejected, Ingestor, Shared};
+use crate::service;
+use crate::sources::file::Waker;
+use crate::sources::merge::MergeQueue;
+use crate::sources::SourceHandle;
+use crate::store::verify::VerifyOptions;
+use crate::store::{Settings, Store, StoreError};
+
+/// Opens the store, checks that its counts are those of its last commit, and
+/// brings them in line with the configured settings.
+pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
+    std::fs::create_dir_all(&config.storage.path).with_context(|| {
+        format!(
+            "cannot create storage directory {}",
+            config.storage.path.display()
+        )
+    })?;
+    let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
+    store.check_quick()?;
+    let settings = Settings {
+        timezone: config.agency.timezone.name().to_string(),
+        required_roles: config.required_roles,
+    };
+    let aggregates = match store.settings()? {
+        Some(s) if s == settings => store.aggregates()?,
+        previous => {
+            if previous.is_some() {
+                info!("timezone or required signature roles changed: recounting documents");
+            }
+            let tz = config.agency.timezone;
+            let roles = config.required_roles;
+            store.recount(&settings, |doc| Ingestor::slot(doc, tz, roles))?
+        }
+    };
+    Ok((store, aggregates))
+}
+
+/// The reader threads of the sources, one per source.
+pub struct Readers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Readers {
+    /// Starts a reader per source (file tailer, HTTP feed or edXML
+    /// directory), sending to `queue` until `stop`.
+    pub fn spawn(
+        handles: &[Arc<SourceHandle>],
+        config: &Config,
+        store: &Store,
+        queue: &Arc<MergeQueue>,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Readers> {
+        let mut readers = Readers {
+            threads: Vec::new(),
+            wakers: Vec::new(),
+        };
+        let tz = config.agency.timezone;
+        for (i, handle) in handles.iter().enumerate() {
+            let waker = Arc::new(Waker::default());
+            readers.wakers.push(waker.clone());
+            let (handle, queue, stop) = (handle.clone(), queue.clone(), stop.clone());
+            let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
+            readers
+                .threads
+                .push(if handle.config.format == crate::config::Format::Edxml {
+                    let done = store.edxml_files(&handle.config.name)?;
+                    let code = config.agency.code.clone();
+                    thread.spawn(move || {
+                        crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
+                    })?
+                } else if handle.config.http.is_some() {
+                    thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
+                } else {
+                    thread.spawn(move || {
+                        crate::sources::file::run(i, handle, tz, queue, stop, waker)
+                    })?
+                });
+        }
+        Ok(readers)
+    }
+
+    /// Wakes readers waiting for file changes (their stop token must be
+    /// cancelled first) and waits for them to end.
+    pub fn wake_and_join(self) {
+        for w in &self.wakers {
+            w.wake();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How a run ended.
+pub(super) enum Ended {
+    /// Shutdown, or an import waiting to be put in place.
+    Stopped,
+    /// A check found damage, or a read failed: what was found.
+    Damaged(String),
+}
+
+/// What a run started besides the servers: writer, readers, alerts.
+struct Pipeline {
+    writer: std::thread::JoinHandle<std::thread::Result<Store>>,
+    readers: Readers,
+    queue: Arc<MergeQueue>,
+    sources_stop: CancellationToken,
+    alerts: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    recovery: tokio::task::JoinHandle<()>,
+}
+
+/// Runs one pipeline until `shutdown`, `restart` (an import) or damage.
+pub(super) async fn run_once(
+    config: &Config,
+    shutdown: &CancellationToken,
+    process: &Process,
+    restart: crate::admin::Restart,
+) -> anyhow::Result<Ended> {
+    let (store, aggregates) = open_store(config)?;
+    if crate::ingest::store_failing() {
+        store.probe_write()?;
+        crate::ingest::store_recovered();
+    }
+    let committed = store.sources()?;
+    let rejected_dir = config.storage.path.join("rejected");
+    let mut handles = Vec::new();
+    for source in &config.sources {
+        let state = committed.get(&source.name).cloned().unwrap_or_default();
+        trim_rejected(&rejected_dir, &source.name, state.rejected_len).with_context(|| {
+            format!(
+                "cannot trim {}/{}.jsonl",
+                rejected_dir.display(),
+                source.name
+            )
+        })?;
+        handles.push(Arc::new(SourceHandle::new(source.clone(), state)));
+    }
+    let shared = Shared::new(aggregates, handles.clone());
+    let ready = Arc::new(AtomicBool::new(true));
+    // Ends the run: on shutdown, on a restart for an import, on damage.
+    let serving = shutdown.child_token();
+    tokio::spawn({
+        let (serving, restart, shared) = (serving.clone(), restart.token.clone(), shared.clone());
+        async move {
+            tokio::select! {
+                _ = serving.cancelled() => {}
+                _ = restart.cancelled() => {}
+                _ = shared.health.damaged() => {}
+            }
+            serving.cancel();
+        }
+    });
+    let tcp_closed = CancellationToken::new();
+    let config_arc = Arc::new(config.clone());
+    let alerting = crate::alerts::Alerting::open(config, store.clone(), shared.clone())
+        .context("cannot read alert state")?;
+    let state = AppState {
+        config: config_arc.clone(),
+        shared: shared.clone(),
+        store: store.clone(),
+        ready: ready.clone(),
+        reload: process.reload_status.clone(),
+        alerts: alerting.clone(),
+        admin_metrics: process.admin_metrics.clone(),
+    };
+    let admin_state = crate::admin::AdminState {
+        config: config_arc,
+        store: store.clone(),
+        restart: restart.clone(),
+        metrics: process.admin_metrics.clone(),
+        web: process.web.clone(),
+        stop: serving.clone(),
+        importing: Arc::default(),
+        health: shared.clone(),
+        tcp_closed: tcp_closed.clone(),
+    };
+    let servers = process.serve(
+        config,
+        routers(config, process, state, admin_state),
+        &serving,
+        tcp_closed,
+    );
+    service::notify_ready(&format!(
+        "serving on {}, {} sources",
+        config.server.listen,
+        handles.len()
+    ));
+    info!(sources = handles.len(), store = %config.storage.path.display(), "store open; checking it before reading the sources");
+
+    let verified = verify(&store, &serving, 1.0).await;
+    let pipeline = match verified {
+        Check::Sound => {
+            shared.health.set_verified();
+            Some(start(
+                config, &store, &shared, &handles, process, shutdown, alerting,
+            )?)
+        }
+        Check::Damaged(what) => {
+            shared.health.report_damage(&what);
+            None
+        }
+        Check::Stopped => None,
+    };
+    if pipeline.is_some() {
+        if let Some(every) = config.storage.scrub_interval {
+            tokio::spawn(scrub(store.clone(), shared.clone(), every, serving.clone()));
+        }
+    }
+    drop(store);
+    serving.cancelled().await;
+    let _ = servers.await;
+    info!("stopping sources");
+    ready.store(false, Ordering::Relaxed);
+    if let Some(p) = pipeline {
+        p.stop().await;
+    }
+    Ok(match shared.health.damage() {
+        Some(what) => Ended::Damaged(what),
+        None => Ended::Stopped,
+    })
+}
+
+/// The writer, readers, alerts and disk-full recovery of a sound store.
+fn start(
+    config: &Config,
+    store: &Store,
+    shared: &Arc<Shared>,
+    handles: &[Arc<SourceHandle>],
+    process: &Process,
+    shutdown: &CancellationToken,
+    alerting: Option<Arc<crate::alerts::Alerting>>,
+) -> anyhow::Result<Pipeline> {
+    let queue = Arc::new(MergeQueue::new(handles.len()));
+    let store_failed = CancellationToken::new();
+    let ingestor = Ingestor::new(
+        store.clone(),
+        config.agency.timezone,
+        config.required_roles,
+        config.storage.path.join("rejected"),
+        shared.clone(),
+    )?
+    .with_heartbeat(process.heartbeat.clone())
+    .stop_on_store_failure(store_failed.clone());
+    let writer = std::thread::Builder::new().name("writer".into()).spawn({
+        let (queue, shared) = (queue.clone(), shared.clone());
+        move || {
+            let ran =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ingestor.run(&queue)));
+            if let Err(panic) = &ran {
+                // sled panics on some damaged files instead of returning an error.
+                shared.health.report_damage(&format!(
+                    "the store panicked while being read: {}",
+                    crate::store::panic_text(panic)
+                ));
+            }
+            ran
+        }
+    })?;
+    let sources_stop = shutdown.child_token();
+    let readers = Readers::spawn(handles, config, store, &queue, &sources_stop)?;
+    let alerts = alerting.map(|a| {
+        let stop = shutdown.child_token();
+        (tokio::spawn(a.run(stop.clone())), stop)
+    });
+    let recovery = tokio::spawn(disk_full::recover_after_store_failure(
+        store_failed,
+        shutdown.clone(),
+        sources_stop.clone(),
+        store.clone(),
+        config.storage.path.clone(),
+        process.heartbeat.clone(),
+    ));
+    Ok(Pipeline {
+        writer,
+        readers,
+        queue,
+        sources_stop,
+        alerts,
+        recovery,
+    })
+}
+
+impl Pipeline {
+    /// Stops the alerts and the sources, lets the writer finish its batch.
+    async fn stop(self) {
+        if let Some((task, stop)) = self.alerts {
+            stop.cancel();
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                warn!("alert delivery did not stop within 10 s");
+            }
+        }
+        self.sources_stop.cancel();
+        // The writer finishes its current batch only: what is still queued was
+        // never committed and is read again at the next start.
+        let dropped = self.queue.discard_queued();
+        if dropped > 0 {
+            info!(batches = dropped, "queued batches left for the next start");
+        }
+        let (readers, writer) = (self.readers, self.writer);
+        let joined = tokio::task::spawn_blocking(move || {
+            readers.wake_and_join();
+            writer.join()
+        });
+        match tokio::time::timeout(super::JOIN_DEADLINE, joined).await {
+            Ok(Ok(Ok(Ok(_store)))) => info!("store flushed"),
+            Ok(_) => warn!("writer thread ended abnormally"),
+            Err(_) => {
+                // Whatever is stuck (a reader on a dead mount, sled) would
+                // also hold up the runtime's drop: leave without waiting.
+                error!(
+                    deadline_s = super::JOIN_DEADLINE.as_secs(),
+                    "the writer or a source did not stop in time; exiting without waiting"
+                );
+                std::process::exit(1);
+            }
+        }
+        self.recovery.abort();
+        // Its clone of the store must be gone before the store is reopened.
+        let _ = self.recovery.await;
+    }
+}
+
+/// The outcome of a full check.
+enum Check {
+    Sound,
+    Damaged(String),
+    Stopped,
+}
+
+/// Runs the full check on a blocking thread, holding commits at most
+/// `lock_share` of the time; stops when `stop` fires.
+async fn verify(store: &Store, stop: &CancellationToken, lock_share: f64) -> Check {
+    let (store, stop) = (store.clone(), stop.clone());
+    let started = std::time::Instant::now();
+    let run = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.verify(&VerifyOptions {
+                lock_share,
+                stop: &|| stop.is_cancelled(),
+                progress: &|_| {},
+                deep: None,
+            })
+        }))
+    })
+    .await;
+    match run {
+        Ok(Ok(Ok(Some(report)))) => {
+            info!(
+                keys = report.keys,
+                pages = report.pages,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "store checked: every key is the last commit's"
+            );
+            Check::Sound
+        }
+        Ok(Ok(Ok(None))) => Check::Stopped,
+        Ok(Ok(Err(e))) if !e.is_damage() => {
+            warn!(error = %e, "the store check could not finish");
+            Check::Stopped
+        }
+        Ok(Ok(Err(e))) => Check::Damaged(e.to_string()),
+        Ok(Err(panic)) => Check::Damaged(format!(
+            "the store panicked while being read: {}",
+            crate::store::panic_text(&panic)
+        )),
+        Err(e) => Check::Damaged(format!("the store check failed: {e}")),
+    }
+}
+
+/// Checks the store again every `every`, beside the writer (holding commits
+/// at most a tenth of the time); reports damage to `shared`.
+async fn scrub(store: Store, shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        info!("scrub: checking the store in the background");
+        match verify(&store, &stop, 0.1).await {
+            Check::Damaged(what) => {
+                shared.health.report_damage(&what);
+                return;
+            }
+            Check::Sound | Check::Stopped => {}
+        }
+    }
+}
+
+/// Whether an error of a run is the store's damage (rather than, say, a
+/// busy port or a full disk).
+pub(super) fn damage_of(e: &anyhow::Error) -> Option<String> {
+    e.downcast_ref::<StoreError>()
+        .filter(|s| s.is_damage())
+        .map(ToString::to_string)
+}
