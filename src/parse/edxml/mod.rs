@@ -1,17 +1,18 @@
 //! edXML messages of the national document-exchange axis (QCVN 102:2016/BTTTT):
 //! one message per file, read as a stream (attachments are hashed while they
 //! are decoded, never held whole), then turned into an exchange or status event.
+//! `text` streams element text, `event` interprets a message read here.
+
+mod event;
+mod text;
 
 use std::io::BufRead;
 
-use chrono_tz::Tz;
 use quick_xml::events::Event as XmlEvent;
 use quick_xml::Reader;
-use sha2::{Digest, Sha256};
 
-use super::normalize::{normalize_unit, Channel, Confidentiality, Direction};
-use super::record::{Event, ExchangeEvent, StatusEvent};
-use super::time::parse_time;
+use super::normalize::normalize_unit;
+use text::{stream_text, Base64Hasher, Sink, TextCollector};
 
 /// Deepest element nesting accepted (edXML needs about 8).
 pub const MAX_DEPTH: usize = 64;
@@ -117,13 +118,6 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
 }
 
-/// What a text node feeds.
-enum Sink {
-    Discard,
-    Field,
-    Attachment,
-}
-
 /// A header field that keeps its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -186,251 +180,6 @@ fn target_for(path: &[String]) -> Option<Target> {
 fn is_attachment_content(path: &[String]) -> bool {
     let n = path.len();
     n >= 2 && path[n - 1] == "ContentTransferEncoded" && path[n - 2] == "Attachment"
-}
-
-/// Decodes base64 in pieces and hashes the bytes.
-struct Base64Hasher {
-    hasher: Sha256,
-    quad: [u8; 4],
-    filled: usize,
-    padding: usize,
-    bytes: u64,
-    valid: bool,
-}
-
-impl Base64Hasher {
-    fn new() -> Base64Hasher {
-        Base64Hasher {
-            hasher: Sha256::new(),
-            quad: [0; 4],
-            filled: 0,
-            padding: 0,
-            bytes: 0,
-            valid: true,
-        }
-    }
-
-    /// Decoding table: 0–63 for base64 digits, `SKIP` for white space, `PAD`, `BAD`.
-    const TABLE: [u8; 256] = {
-        let mut t = [Self::BAD; 256];
-        let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut i = 0;
-        while i < 64 {
-            t[digits[i] as usize] = i as u8;
-            i += 1;
-        }
-        t[b' ' as usize] = Self::SKIP;
-        t[b'\t' as usize] = Self::SKIP;
-        t[b'\r' as usize] = Self::SKIP;
-        t[b'\n' as usize] = Self::SKIP;
-        t[b'=' as usize] = Self::PAD;
-        t
-    };
-    const SKIP: u8 = 0xfd;
-    const PAD: u8 = 0xfe;
-    const BAD: u8 = 0xff;
-
-    fn feed(&mut self, data: &[u8]) {
-        if !self.valid {
-            return;
-        }
-        let mut out = [0u8; 3 * 1024];
-        let mut len = 0;
-        for &c in data {
-            let v = Self::TABLE[c as usize];
-            if v < 64 {
-                if self.padding > 0 {
-                    self.valid = false; // data after padding
-                    return;
-                }
-                self.quad[self.filled] = v;
-            } else if v == Self::SKIP {
-                continue;
-            } else if v == Self::PAD && self.filled >= 2 {
-                self.padding += 1;
-                self.quad[self.filled] = 0;
-            } else {
-                self.valid = false;
-                return;
-            }
-            self.filled += 1;
-            if self.filled == 4 {
-                let q = self.quad;
-                let n = (u32::from(q[0]) << 18)
-                    | (u32::from(q[1]) << 12)
-                    | (u32::from(q[2]) << 6)
-                    | u32::from(q[3]);
-                let keep = 3 - self.padding.min(2);
-                out[len] = (n >> 16) as u8;
-                out[len + 1] = (n >> 8) as u8;
-                out[len + 2] = n as u8;
-                len += keep;
-                self.filled = 0;
-                if len + 3 > out.len() {
-                    self.hasher.update(&out[..len]);
-                    self.bytes += len as u64;
-                    len = 0;
-                }
-            }
-        }
-        self.hasher.update(&out[..len]);
-        self.bytes += len as u64;
-    }
-
-    fn invalidate(&mut self) {
-        self.valid = false;
-    }
-
-    fn finish(self) -> (u64, Option<String>) {
-        if !self.valid || self.filled != 0 {
-            return (self.bytes, None);
-        }
-        let digest = self.hasher.finalize();
-        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (self.bytes, Some(hex))
-    }
-}
-
-/// The text of the field being read, with entity references resolved.
-struct TextCollector {
-    bytes: Vec<u8>,
-    /// Inside `&...;`: the name read so far.
-    entity: Option<Vec<u8>>,
-}
-
-/// Resolves a predefined entity or a character reference.
-fn resolve_entity(name: &[u8]) -> Result<char, EdxmlError> {
-    let s = String::from_utf8_lossy(name);
-    let c = match s.as_ref() {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        n => {
-            if let Some(hex) = n.strip_prefix("#x").or_else(|| n.strip_prefix("#X")) {
-                u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
-            } else if let Some(dec) = n.strip_prefix('#') {
-                dec.parse::<u32>().ok().and_then(char::from_u32)
-            } else {
-                None
-            }
-        }
-    };
-    c.filter(|&c| c != '\0')
-        .ok_or_else(|| EdxmlError::UnknownEntity(s.into_owned()))
-}
-
-/// A run of raw text: plain bytes, or the name of a reference `&name;`.
-enum Piece<'a> {
-    Plain(&'a [u8]),
-    Ref(&'a [u8]),
-}
-
-/// Splits raw text into plain runs and references; `entity` carries a
-/// reference cut by a chunk boundary.
-fn split_refs(
-    data: &[u8],
-    entity: &mut Option<Vec<u8>>,
-    mut visit: impl FnMut(Piece) -> Result<(), EdxmlError>,
-) -> Result<(), EdxmlError> {
-    let mut start = 0;
-    for (i, &c) in data.iter().enumerate() {
-        if let Some(name) = entity.as_mut() {
-            if c == b';' {
-                let name = entity.take().expect("inside a reference");
-                visit(Piece::Ref(&name))?;
-                start = i + 1;
-            } else if name.len() >= 16 {
-                return Err(EdxmlError::UnknownEntity(
-                    String::from_utf8_lossy(name).into_owned(),
-                ));
-            } else {
-                name.push(c);
-            }
-        } else if c == b'&' {
-            visit(Piece::Plain(&data[start..i]))?;
-            *entity = Some(Vec::new());
-        }
-    }
-    if entity.is_none() {
-        visit(Piece::Plain(&data[start.min(data.len())..]))?;
-    }
-    Ok(())
-}
-
-/// Reads text up to the next markup straight from the input, feeding `sink`.
-fn stream_text<R: BufRead>(
-    reader: &mut Reader<R>,
-    sink: &mut Sink,
-    field: &mut TextCollector,
-    attachment: &mut Option<Base64Hasher>,
-    element: &str,
-) -> Result<(), EdxmlError> {
-    let mut stream = reader.stream();
-    loop {
-        let buf = stream
-            .fill_buf()
-            .map_err(|e| EdxmlError::Io(e.to_string()))?;
-        if buf.is_empty() {
-            return Ok(()); // the reader reports the truncation
-        }
-        let end = buf.iter().position(|&b| b == b'<');
-        let chunk = &buf[..end.unwrap_or(buf.len())];
-        match sink {
-            Sink::Discard => {}
-            Sink::Field => {
-                let bytes = &mut field.bytes;
-                split_refs(chunk, &mut field.entity, |piece| {
-                    match piece {
-                        Piece::Plain(p) => bytes.extend_from_slice(p),
-                        Piece::Ref(name) => {
-                            let c = resolve_entity(name)?;
-                            let mut b = [0u8; 4];
-                            bytes.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-                        }
-                    }
-                    Ok(())
-                })?;
-                if field.bytes.len() > MAX_FIELD_BYTES {
-                    return Err(EdxmlError::FieldTooLong(element.to_string()));
-                }
-            }
-            Sink::Attachment => {
-                if let Some(h) = attachment.as_mut() {
-                    if field.entity.is_none() && !chunk.contains(&b'&') {
-                        h.feed(chunk);
-                        let n = chunk.len();
-                        stream.consume(n);
-                        if end.is_some() {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                    let mut invalid = false;
-                    split_refs(chunk, &mut field.entity, |piece| {
-                        match piece {
-                            Piece::Plain(p) => h.feed(p),
-                            // Line breaks written as character references are fine in base64.
-                            Piece::Ref(name) => match resolve_entity(name) {
-                                Ok(c) if c.is_ascii_whitespace() => {}
-                                _ => invalid = true,
-                            },
-                        }
-                        Ok(())
-                    })?;
-                    if invalid {
-                        h.invalidate();
-                    }
-                }
-            }
-        }
-        let n = chunk.len();
-        stream.consume(n);
-        if end.is_some() {
-            return Ok(());
-        }
-    }
 }
 
 impl Message {
@@ -655,171 +404,14 @@ fn end_element(
     Ok(())
 }
 
-/// Parses `yyyy/MM/dd HH:mm:ss` or `yyyy/MM/dd` (local), or any time format of SPEC §2.3.
-fn edxml_time(s: &str, tz: Tz) -> Result<i64, String> {
-    let t = s.trim();
-    let b = t.as_bytes();
-    let iso = if b.len() >= 10 && b[4] == b'/' && b[7] == b'/' {
-        let mut v = t.to_string();
-        v.replace_range(4..5, "-");
-        v.replace_range(7..8, "-");
-        if v.len() == 10 {
-            v.push_str(" 00:00:00");
-        }
-        v
-    } else {
-        t.to_string()
-    };
-    parse_time(&iso, tz).map_err(|e| e.to_string())
-}
-
-fn same_organ(a: &str, b: &str) -> bool {
-    !a.is_empty() && a.trim().eq_ignore_ascii_case(b.trim())
-}
-
-impl Message {
-    /// Whether this is a status message (it carries a `StatusCode`).
-    pub fn is_status(&self) -> bool {
-        !self.status_code.is_empty()
-    }
-
-    /// The exchange event (with its business type 0–3) or status event this
-    /// message means for the agency `agency_code`, or why it cannot be used.
-    pub fn to_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
-        if self.is_status() {
-            return self.status_event(agency_code, tz);
-        }
-        if self.document_id.is_empty() {
-            return Err("neither a document message (MessageHeader/DocumentId) nor a status message (MessageHeader/StatusCode)".into());
-        }
-        if self.from.id.is_empty() {
-            return Err("missing From/OrganId".into());
-        }
-        let direction = if same_organ(&self.from.id, agency_code) {
-            Direction::Outgoing
-        } else if self.to.iter().any(|t| same_organ(&t.id, agency_code)) {
-            Direction::Incoming
-        } else {
-            let to: Vec<&str> = self.to.iter().map(|t| t.id.as_str()).collect();
-            return Err(format!(
-                "message is neither from nor to this agency ({agency_code}): From/OrganId {}, To/OrganId [{}]",
-                self.from.id,
-                to.join(", ")
-            ));
-        };
-        let mut time: Option<i64> = None;
-        for ts in &self.trace_timestamps {
-            let t = edxml_time(ts, tz).map_err(|e| format!("TraceHeader/Timestamp: {e}"))?;
-            time = Some(time.map_or(t, |old| old.min(t)));
-        }
-        let time =
-            match time {
-                Some(t) => t,
-                None if !self.promulgation_date.is_empty() => {
-                    edxml_time(&self.promulgation_date, tz)
-                        .map_err(|e| format!("PromulgationInfo/PromulgationDate: {e}"))?
-                }
-                None => return Err(
-                    "no time: neither TraceHeader/Timestamp nor PromulgationInfo/PromulgationDate"
-                        .into(),
-                ),
-            };
-        let business = match self.business_doc_type.as_str() {
-            "" => 0,
-            s => match s.parse::<u8>() {
-                Ok(n @ 0..=3) => n,
-                _ => return Err(format!("unknown BussinessDocType {s:?} (0, 1, 2, 3)")),
-            },
-        };
-        let doc_number = match (self.code_number.is_empty(), self.code_notation.is_empty()) {
-            (false, false) => format!("{}/{}", self.code_number, self.code_notation),
-            (false, true) => self.code_number.clone(),
-            (true, _) => self.code_notation.clone(),
-        };
-        let counterpart = match direction {
-            Direction::Outgoing => self
-                .to
-                .iter()
-                .filter(|t| !t.id.is_empty())
-                .map(Organ::label)
-                .collect::<Vec<_>>()
-                .join("; "),
-            Direction::Incoming => self.from.label(),
-        };
-        let exchange = ExchangeEvent {
-            event_id: None,
-            time,
-            doc_id: self.document_id.clone(),
-            direction,
-            channel: Channel::Electronic,
-            confidentiality: Confidentiality::Normal,
-            unit: String::new(),
-            doc_number,
-            doc_type: self.type_name.clone(),
-            subject: self.subject.clone(),
-            counterpart: truncate_chars(&counterpart, 1000),
-            sha256: self.attachments.first().and_then(|a| a.sha256.clone()),
-        };
-        Ok(Event::EdxmlExchange(exchange, business))
-    }
-
-    fn status_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
-        let code = self
-            .status_code
-            .parse::<u8>()
-            .ok()
-            .filter(|c| STATUS_CODES.contains(c))
-            .ok_or_else(|| {
-                format!(
-                    "unknown StatusCode {:?} (01–06, 13, 15, 16)",
-                    self.status_code
-                )
-            })?;
-        if self.response_for_document.is_empty() {
-            return Err("status message without ResponseFor/DocumentId".into());
-        }
-        if self.status_timestamp.is_empty() {
-            return Err("status message without Timestamp".into());
-        }
-        let time = edxml_time(&self.status_timestamp, tz).map_err(|e| format!("Timestamp: {e}"))?;
-        // 13 (take back) is sent by the document's sender; every other code by its receiver.
-        let sent_by_sender = code == 13;
-        let we_sent_status = if same_organ(&self.from.id, agency_code) {
-            true
-        } else if same_organ(&self.response_for_organ, agency_code)
-            || self.to.iter().any(|t| same_organ(&t.id, agency_code))
-        {
-            false
-        } else {
-            return Err(format!(
-                "status message is neither from nor to this agency ({agency_code}): From/OrganId {}, ResponseFor/OrganId {}",
-                self.from.id, self.response_for_organ
-            ));
-        };
-        let direction = if we_sent_status == sent_by_sender {
-            Direction::Outgoing
-        } else {
-            Direction::Incoming
-        };
-        Ok(Event::Status(StatusEvent {
-            time,
-            doc_id: self.response_for_document.clone(),
-            direction,
-            code,
-        }))
-    }
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono_tz::Tz;
+
     use super::*;
+    use crate::parse::normalize::{Channel, Confidentiality, Direction};
+    use crate::parse::record::{Event, ExchangeEvent};
+    use crate::parse::time::parse_time;
 
     const TZ: Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
@@ -832,49 +424,6 @@ mod tests {
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{body}</edXML:edXMLEnvelope>"#
         )
-    }
-
-    #[test]
-    fn base64_is_decoded_and_hashed_in_pieces() {
-        // sha256("hello world")
-        let expected = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
-        let text = "aGVsbG8g\r\nd29y bGQ=";
-        for split in 0..text.len() {
-            let mut h = Base64Hasher::new();
-            h.feed(&text.as_bytes()[..split]);
-            h.feed(&text.as_bytes()[split..]);
-            assert_eq!(
-                h.finish(),
-                (11, Some(expected.to_string())),
-                "split at {split}"
-            );
-        }
-        let mut bad = Base64Hasher::new();
-        bad.feed(b"${__StringFromFile(test.txt,,,)}");
-        assert_eq!(bad.finish().1, None);
-        let mut short = Base64Hasher::new();
-        short.feed(b"aGVsbG8");
-        assert_eq!(short.finish().1, None, "an incomplete quad is not valid");
-    }
-
-    #[test]
-    fn references_are_resolved_across_chunks() {
-        let mut out = Vec::new();
-        let mut entity = None;
-        for part in [&b"a &am"[..], b"p; &#x1EA1;b"] {
-            split_refs(part, &mut entity, |piece| {
-                match piece {
-                    Piece::Plain(p) => out.extend_from_slice(p),
-                    Piece::Ref(n) => {
-                        out.extend_from_slice(resolve_entity(n)?.to_string().as_bytes())
-                    }
-                }
-                Ok(())
-            })
-            .unwrap();
-        }
-        assert_eq!(String::from_utf8(out).unwrap(), "a & ạb");
-        assert!(resolve_entity(b"xxe").is_err());
     }
 
     #[test]
