@@ -31,4 +31,6 @@ pub mod report;
 pub mod service;
 pub mod sources;
 pub mod store;
+#[cfg(test)]
+mod test_alloc;
 pub mod web;

@@ -247,7 +247,7 @@ impl EdxmlSource<'_> {
                 return None;
             }
         };
-        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file));
+        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file), u64::MAX);
         // A file that changed while it was read is read again once it settles.
         match std::fs::metadata(&f.path) {
             Ok(m) if m.len() == f.len && m.ino() == f.ino => {}

@@ -7,14 +7,8 @@ use std::io::BufRead;
 use quick_xml::Reader;
 use sha2::{Digest, Sha256};
 
-use super::{EdxmlError, MAX_FIELD_BYTES};
-
-/// What a text node feeds.
-pub(super) enum Sink {
-    Discard,
-    Field,
-    Attachment,
-}
+use super::input::Input;
+use super::{io_error, EdxmlError, MAX_FIELD_BYTES};
 
 /// Decodes base64 in pieces and hashes the bytes.
 pub(super) struct Base64Hasher {
@@ -69,7 +63,7 @@ impl Base64Hasher {
             if v < 64 {
                 if self.padding > 0 {
                     self.valid = false; // data after padding
-                    return;
+                    break;
                 }
                 self.quad[self.filled] = v;
             } else if v == Self::SKIP {
@@ -78,8 +72,9 @@ impl Base64Hasher {
                 self.padding += 1;
                 self.quad[self.filled] = 0;
             } else {
+                // Stop here, but count what came before, whatever the chunking.
                 self.valid = false;
-                return;
+                break;
             }
             self.filled += 1;
             if self.filled == 4 {
@@ -120,6 +115,7 @@ impl Base64Hasher {
 }
 
 /// The text of the field being read, with entity references resolved.
+#[derive(Default)]
 pub(super) struct TextCollector {
     pub(super) bytes: Vec<u8>,
     /// Inside `&...;`: the name read so far.
@@ -187,27 +183,22 @@ fn split_refs(
     Ok(())
 }
 
-/// Reads text up to the next markup straight from the input, feeding `sink`.
-pub(super) fn stream_text<R: BufRead>(
-    reader: &mut Reader<R>,
-    sink: &mut Sink,
-    field: &mut TextCollector,
-    attachment: &mut Option<Base64Hasher>,
-    element: &str,
-) -> Result<(), EdxmlError> {
-    let mut stream = reader.stream();
-    loop {
-        let buf = stream
-            .fill_buf()
-            .map_err(|e| EdxmlError::Io(e.to_string()))?;
-        if buf.is_empty() {
-            return Ok(()); // the reader reports the truncation
-        }
-        let end = buf.iter().position(|&b| b == b'<');
-        let chunk = &buf[..end.unwrap_or(buf.len())];
-        match sink {
-            Sink::Discard => {}
-            Sink::Field => {
+/// Where the text of the element being read goes.
+pub(super) enum Sink<'a> {
+    Discard,
+    /// A header field: text with references resolved, up to [`MAX_FIELD_BYTES`];
+    /// the element's name is for the error.
+    Field(&'a mut TextCollector, &'a str),
+    /// An attachment's base64 content; the reference being read, if cut by a chunk.
+    Attachment(&'a mut Base64Hasher, &'a mut Option<Vec<u8>>),
+}
+
+impl Sink<'_> {
+    /// Feeds character data, where `&name;` is a reference.
+    fn text(&mut self, chunk: &[u8]) -> Result<(), EdxmlError> {
+        match self {
+            Sink::Discard => Ok(()),
+            Sink::Field(field, element) => {
                 let bytes = &mut field.bytes;
                 split_refs(chunk, &mut field.entity, |piece| {
                     match piece {
@@ -220,45 +211,147 @@ pub(super) fn stream_text<R: BufRead>(
                     }
                     Ok(())
                 })?;
-                if field.bytes.len() > MAX_FIELD_BYTES {
-                    return Err(EdxmlError::FieldTooLong(element.to_string()));
-                }
+                check_field(field, element)
             }
-            Sink::Attachment => {
-                if let Some(h) = attachment.as_mut() {
-                    if field.entity.is_none() && !chunk.contains(&b'&') {
-                        h.feed(chunk);
-                        let n = chunk.len();
-                        stream.consume(n);
-                        if end.is_some() {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                    let mut invalid = false;
-                    split_refs(chunk, &mut field.entity, |piece| {
-                        match piece {
-                            Piece::Plain(p) => h.feed(p),
-                            // Line breaks written as character references are fine in base64.
-                            Piece::Ref(name) => match resolve_entity(name) {
-                                Ok(c) if c.is_ascii_whitespace() => {}
-                                _ => invalid = true,
-                            },
-                        }
-                        Ok(())
-                    })?;
-                    if invalid {
-                        h.invalidate();
-                    }
+            Sink::Attachment(hasher, entity) => {
+                if entity.is_none() && !chunk.contains(&b'&') {
+                    hasher.feed(chunk);
+                    return Ok(());
                 }
+                split_refs(chunk, entity, |piece| {
+                    match piece {
+                        Piece::Plain(p) => hasher.feed(p),
+                        // Line breaks written as character references are fine in base64.
+                        Piece::Ref(name) => match resolve_entity(name) {
+                            Ok(c) if c.is_ascii_whitespace() => {}
+                            _ => hasher.invalidate(),
+                        },
+                    }
+                    Ok(())
+                })
             }
         }
+    }
+
+    /// Feeds the content of a CDATA section, taken as it is.
+    fn raw(&mut self, chunk: &[u8]) -> Result<(), EdxmlError> {
+        match self {
+            Sink::Discard => Ok(()),
+            Sink::Field(field, element) => {
+                field.bytes.extend_from_slice(chunk);
+                check_field(field, element)
+            }
+            Sink::Attachment(hasher, _) => {
+                hasher.feed(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// Markup starts: a reference still open there was never closed by `;`.
+    fn markup(&mut self) -> Result<(), EdxmlError> {
+        match self {
+            Sink::Discard => Ok(()),
+            Sink::Field(field, _) => match field.entity.take() {
+                Some(name) => Err(EdxmlError::UnknownEntity(
+                    String::from_utf8_lossy(&name).into_owned(),
+                )),
+                None => Ok(()),
+            },
+            Sink::Attachment(hasher, entity) => {
+                if entity.take().is_some() {
+                    hasher.invalidate();
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check_field(field: &TextCollector, element: &str) -> Result<(), EdxmlError> {
+    if field.bytes.len() > MAX_FIELD_BYTES {
+        return Err(EdxmlError::FieldTooLong(element.to_string()));
+    }
+    Ok(())
+}
+
+const CDATA_OPEN: &[u8] = b"<![CDATA[";
+const CDATA_CLOSE: &[u8] = b"]]>";
+
+/// Streams an element's text into `sink` up to the next markup; a CDATA
+/// section is text too and is streamed the same way, never buffered whole.
+pub(super) fn stream_text<R: BufRead>(
+    reader: &mut Reader<Input<R>>,
+    mut sink: Sink,
+) -> Result<(), EdxmlError> {
+    loop {
+        let mut stream = reader.stream();
+        let buf = stream.fill_buf().map_err(|e| io_error(&e))?;
+        if buf.is_empty() {
+            return Ok(()); // the reader reports the truncation
+        }
+        let end = buf.iter().position(|&b| b == b'<');
+        let chunk = &buf[..end.unwrap_or(buf.len())];
+        sink.text(chunk)?;
         let n = chunk.len();
         stream.consume(n);
-        if end.is_some() {
+        if end.is_none() {
+            continue;
+        }
+        sink.markup()?;
+        let next = reader
+            .get_mut()
+            .peek(CDATA_OPEN.len())
+            .map_err(|e| io_error(&e))?;
+        if !next.starts_with(CDATA_OPEN) {
+            return Ok(());
+        }
+        reader.stream().consume(CDATA_OPEN.len());
+        stream_cdata(reader, &mut sink)?;
+    }
+}
+
+/// Streams a CDATA section's content (after its `<![CDATA[`) into `sink`,
+/// then consumes its `]]>`, which may be split across chunks.
+fn stream_cdata<R: BufRead>(
+    reader: &mut Reader<Input<R>>,
+    sink: &mut Sink,
+) -> Result<(), EdxmlError> {
+    loop {
+        let buf = reader
+            .get_mut()
+            .peek(CDATA_CLOSE.len())
+            .map_err(|e| io_error(&e))?;
+        if buf.len() < CDATA_CLOSE.len() {
+            let left = buf.len() as u64;
+            return Err(EdxmlError::Truncated(reader.buffer_position() + left));
+        }
+        let (content, used) = match find_cdata_close(buf) {
+            Some(i) => (i, i + CDATA_CLOSE.len()),
+            None => {
+                // Hold back a `]` or `]]` at the end: the start of a `]]>` cut by the chunk.
+                let held = buf.iter().rev().take(2).take_while(|&&b| b == b']').count();
+                (buf.len() - held, buf.len() - held)
+            }
+        };
+        sink.raw(&buf[..content])?;
+        reader.stream().consume(used);
+        if used > content {
             return Ok(());
         }
     }
+}
+
+fn find_cdata_close(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = buf[from..].iter().position(|&b| b == b']') {
+        let at = from + i;
+        if buf[at..].starts_with(CDATA_CLOSE) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 #[cfg(test)]
