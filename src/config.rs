@@ -1736,6 +1736,22 @@ after = "48h"
         let c = Config::parse(Path::new("/etc/docflow/docflow.toml"), text).unwrap();
         assert_eq!(c.sources.len(), 2);
         assert_eq!(c.sources[1].csv_delimiter, b';');
+        // Its commented edXML source, uncommented, is valid too.
+        let start = text
+            .find("# [[sources]]\n# name = \"truc-lien-thong\"")
+            .unwrap();
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let c = Config::parse(
+            Path::new("/etc/docflow/docflow.toml"),
+            &format!("{text}\n{block}"),
+        )
+        .unwrap();
+        assert_eq!(c.sources[2].format, Format::Edxml);
+        assert_eq!(c.sources[2].max_file_size, 128 << 20);
     }
 
     const HTTP: &str = r#"
