@@ -61,9 +61,9 @@ impl<R: BufRead> Input<R> {
         self.markup_start = None;
     }
 
-    /// Refuses data that goes past the file-size cap: the file is too long.
-    fn within_file(&self, data: &[u8]) -> io::Result<()> {
-        if data.len() as u64 > self.max_bytes.saturating_sub(self.consumed) {
+    /// Refuses `len` more bytes past the file-size cap: the file is too long.
+    fn within_file(&self, len: usize) -> io::Result<()> {
+        if len as u64 > self.max_bytes.saturating_sub(self.consumed) {
             return Err(io::Error::other(Limit::File(self.max_bytes)));
         }
         Ok(())
@@ -89,9 +89,7 @@ impl<R: BufRead> Input<R> {
             self.ahead_pos = 0;
             let available = fill(&mut self.inner)?.len();
             if available >= n || available == 0 {
-                if available as u64 > self.max_bytes.saturating_sub(self.consumed) {
-                    return Err(io::Error::other(Limit::File(self.max_bytes)));
-                }
+                self.within_file(available)?;
                 return fill(&mut self.inner);
             }
         } else {
@@ -108,7 +106,7 @@ impl<R: BufRead> Input<R> {
             self.ahead.extend_from_slice(&available[..take]);
             self.inner.consume(take);
         }
-        self.within_file(&self.ahead)?;
+        self.within_file(self.ahead.len())?;
         Ok(&self.ahead)
     }
 }
@@ -118,7 +116,8 @@ fn fill<R: BufRead>(inner: &mut R) -> io::Result<&[u8]> {
     loop {
         match inner.fill_buf() {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            _ => break,
+            Err(e) => return Err(e),
+            Ok(_) => break,
         }
     }
     inner.fill_buf()
@@ -131,11 +130,9 @@ impl<R: BufRead> BufRead for Input<R> {
             let data = &self.ahead[self.ahead_pos..];
             return Ok(&data[..data.len().min(room)]);
         }
-        let file_room = self.max_bytes.saturating_sub(self.consumed);
+        let available = fill(&mut self.inner)?.len();
+        self.within_file(available)?;
         let data = fill(&mut self.inner)?;
-        if data.len() as u64 > file_room {
-            return Err(io::Error::other(Limit::File(self.max_bytes)));
-        }
         // Never more than the markup may take: quick-xml cannot buffer past the budget.
         Ok(&data[..data.len().min(room)])
     }

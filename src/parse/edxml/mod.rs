@@ -1,11 +1,7 @@
-//! edXML messages of the national document-exchange axis (QCVN 102:2016/BTTTT):
-//! one message per file, read as a stream (attachments are hashed while they
-//! are decoded, never held whole), then turned into an exchange or status event.
-//! `text` streams element text, `event` interprets a message read here.
-
-//! Memory per message is bounded by construction: `input` caps the file and
-//! every piece of markup quick-xml buffers, `text` streams element text
-//! (CDATA included), and the header kept is capped in count and in bytes.
+//! edXML messages of the national document-exchange axis (QCVN 102:2016/BTTTT),
+//! one per file, read as a stream in bounded memory whatever the file holds
+//! (`input` caps the file and each piece of markup, `text` streams element
+//! text and CDATA), then interpreted as exchange or status events (`event`).
 
 mod event;
 mod input;
