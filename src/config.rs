@@ -105,6 +105,8 @@ struct RawSource {
     allow_insecure_http: Option<Spanned<bool>>,
     /// edXML: how long a file's size and mtime must stay unchanged before it is read.
     settle: Option<Spanned<String>>,
+    /// edXML: larger files are rejected unread.
+    max_file_size: Option<Spanned<toml::Value>>,
     #[serde(default)]
     fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -198,6 +200,8 @@ pub struct SourceConfig {
     pub http: Option<HttpConfig>,
     /// edXML: quiet time before a new file is read (it may still be being written).
     pub settle: Duration,
+    /// edXML: larger files are rejected without being read.
+    pub max_file_size: u64,
 }
 
 /// An HTTP feed source's settings (SPEC §3.3).
@@ -251,6 +255,9 @@ pub enum HttpAuth {
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `max_response_bytes` of an HTTP feed page.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Default `max_file_size` of an edXML source.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 128 * 1024 * 1024;
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
 pub const DEFAULT_CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
@@ -592,6 +599,13 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
             )
         })?,
     };
+    let max_file_size = match &s.max_file_size {
+        None => DEFAULT_MAX_FILE_SIZE,
+        Some(v) if format != Format::Edxml => {
+            return Err(loc.error_at(v, "max_file_size applies only to format = \"edxml\""))
+        }
+        Some(v) => byte_size(v, "max_file_size", "\"128MiB\" or 134217728", loc)?,
+    };
     let path = match (&s.path, &s.url) {
         (Some(p), Some(_)) => {
             return Err(loc.error_at(p, "a source has either `path` or `url`, not both"));
@@ -703,6 +717,7 @@ fn validate_source(s: &RawSource, loc: &Locator, base: &Path) -> Result<SourceCo
         fields,
         aliases,
         settle,
+        max_file_size,
         http,
     })
 }
@@ -885,22 +900,7 @@ fn validate_http(
     };
     let max_response_bytes = match &s.max_response_bytes {
         None => DEFAULT_MAX_RESPONSE_BYTES,
-        Some(v) => {
-            let n = match v.get_ref() {
-                toml::Value::Integer(n) => u64::try_from(*n).ok(),
-                toml::Value::String(t) => parse_size(t),
-                _ => None,
-            };
-            match n {
-                Some(n) if n >= 1024 => n,
-                _ => {
-                    return Err(loc.error_at(
-                        v,
-                        "max_response_bytes must be a size of at least 1KiB (e.g. \"16MiB\" or 1048576)",
-                    ))
-                }
-            }
-        }
+        Some(v) => byte_size(v, "max_response_bytes", "\"16MiB\" or 1048576", loc)?,
     };
     let allow_insecure_http = s.allow_insecure_http.as_ref().is_some_and(|a| *a.get_ref());
     if url.scheme() == "http" && !allow_insecure_http {
@@ -965,6 +965,27 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
         p.to_path_buf()
     } else {
         base.join(p)
+    }
+}
+
+/// A byte size of at least 1 KiB: an integer, or a string for [`parse_size`].
+fn byte_size(
+    v: &Spanned<toml::Value>,
+    key: &str,
+    example: &str,
+    loc: &Locator,
+) -> Result<u64, ConfigError> {
+    let n = match v.get_ref() {
+        toml::Value::Integer(n) => u64::try_from(*n).ok(),
+        toml::Value::String(t) => parse_size(t),
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= 1024 => Ok(n),
+        _ => Err(loc.error_at(
+            v,
+            format!("{key} must be a size of at least 1KiB (e.g. {example})"),
+        )),
     }
 }
 
@@ -1511,6 +1532,49 @@ path = "/var/log/vanban/exchange*.jsonl"
     }
 
     #[test]
+    fn edxml_max_file_size_is_a_byte_size_for_edxml_sources_only() {
+        let edxml = MINIMAL
+            .replace("format = \"jsonl\"", "format = \"edxml\"")
+            .replace("/var/log/vanban/exchange*.jsonl", "/var/lib/truc/archive/");
+        let c = Config::parse(Path::new("d.toml"), &edxml).unwrap();
+        assert_eq!(c.sources[0].max_file_size, DEFAULT_MAX_FILE_SIZE);
+        let with = |line: &str| {
+            edxml.replace("format = \"edxml\"", &format!("format = \"edxml\"\n{line}"))
+        };
+        for (line, bytes) in [
+            ("max_file_size = \"512MiB\"", 512 << 20),
+            ("max_file_size = \"1 GiB\"", 1 << 30),
+            ("max_file_size = 4096", 4096),
+        ] {
+            let c = Config::parse(Path::new("d.toml"), &with(line)).unwrap();
+            assert_eq!(c.sources[0].max_file_size, bytes, "{line}");
+        }
+        for (line, expected) in [
+            ("max_file_size = \"lots\"", "at least 1KiB"),
+            ("max_file_size = 100", "at least 1KiB"),
+            ("max_file_size = -1", "at least 1KiB"),
+            ("max_file_size = true", "at least 1KiB"),
+        ] {
+            let e = err(&with(line));
+            assert!(
+                e.contains("docflow.toml:13")
+                    && e.contains("`sources.max_file_size`")
+                    && e.contains(expected),
+                "{line}: {e}"
+            );
+        }
+        let e = err(&MINIMAL.replace(
+            "format = \"jsonl\"",
+            "format = \"jsonl\"\nmax_file_size = \"1MiB\"",
+        ));
+        assert!(
+            e.contains("`sources.max_file_size`")
+                && e.contains("applies only to format = \"edxml\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn minimal_config_gets_the_documented_defaults() {
         let c = Config::parse(Path::new("d.toml"), MINIMAL).unwrap();
         assert_eq!(c.agency.timezone, chrono_tz::Asia::Ho_Chi_Minh);
@@ -1809,6 +1873,22 @@ after = "48h"
         let c = Config::parse(Path::new("/etc/docflow/docflow.toml"), text).unwrap();
         assert_eq!(c.sources.len(), 2);
         assert_eq!(c.sources[1].csv_delimiter, b';');
+        // Its commented edXML source, uncommented, is valid too.
+        let start = text
+            .find("# [[sources]]\n# name = \"truc-lien-thong\"")
+            .unwrap();
+        let block: String = text[start..]
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+            .collect();
+        let c = Config::parse(
+            Path::new("/etc/docflow/docflow.toml"),
+            &format!("{text}\n{block}"),
+        )
+        .unwrap();
+        assert_eq!(c.sources[2].format, Format::Edxml);
+        assert_eq!(c.sources[2].max_file_size, 128 << 20);
     }
 
     const HTTP: &str = r#"

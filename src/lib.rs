@@ -37,4 +37,6 @@ pub mod service;
 pub mod sources;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod test_alloc;
 pub mod web;

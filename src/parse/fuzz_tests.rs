@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use unicode_normalization::UnicodeNormalization;
 
 use super::csv::{record_end, split_fields, CsvHeader};
+use super::edxml::read_message;
 use super::jsonl::parse_line;
 use super::normalize::{normalize_text, normalize_unit, Aliases, Channel, Direction};
 use super::record::{validate, Event, FieldMap, SourceKind};
@@ -68,8 +69,134 @@ fn json_line() -> impl Strategy<Value = String> {
         .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()).to_string())
 }
 
+/// A complete edXML message with what a mutation can break: references,
+/// a comment, a CDATA field and an attachment partly in CDATA.
+const EDXML_MESSAGE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- archived --><edXML xmlns:e="http://www.mic.gov.vn/TBT/QCVN_102_2016"><e:edXMLEnvelope>
+<e:edXMLHeader><e:MessageHeader><e:From><e:OrganId>000.00.00.G22</e:OrganId>
+<e:OrganName>V&#x103;n ph&#242;ng</e:OrganName></e:From><e:To><e:OrganId>000.00.00.H41</e:OrganId></e:To>
+<e:DocumentId>D&amp;1</e:DocumentId><e:Subject><![CDATA[V/v <kết nối>]]></e:Subject></e:MessageHeader>
+<e:TraceHeaderList><e:TraceHeader><e:Timestamp>2018/09/28 00:00:00</e:Timestamp></e:TraceHeader>
+</e:TraceHeaderList></e:edXMLHeader></e:edXMLEnvelope><AttachmentEncoded><Attachment>
+<AttachmentName>a.pdf</AttachmentName><ContentTransferEncoded>aGVs<![CDATA[bG8g
+d29y]]>bGQ=</ContentTransferEncoded></Attachment></AttachmentEncoded></edXML>
+"#;
+
+/// One change to a message; positions wrap around its length.
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(usize, u8),
+    Delete(usize, usize),
+    Insert(usize, String),
+    /// `open`, then `unit` repeated `times`, then `close`: up to megabytes.
+    Inflate(usize, &'static str, &'static str, usize, &'static str),
+    Truncate(usize),
+}
+
+fn edxml_edit() -> impl Strategy<Value = Edit> {
+    let fragment = prop::sample::select(vec![
+        "<![CDATA[",
+        "]]>",
+        "]",
+        "<!--",
+        "-->",
+        "&amp;",
+        "&#x1EA1;",
+        "&",
+        "<",
+        ">",
+        "<To>",
+        "</To>",
+        "<Attachment><ContentTransferEncoded>",
+        "</ContentTransferEncoded>",
+        "<?pi ",
+        "?>",
+        "<!DOCTYPE x>",
+        "\u{feff}",
+        "ạ",
+        "<a>",
+        "</a>",
+        "=\"",
+    ]);
+    let big = prop::sample::select(vec![
+        ("<!--", "x", "-->"),
+        ("<![CDATA[", "YWJj", "]]>"),
+        ("<![CDATA[", "]", "]]>"),
+        ("<?pi ", "x", "?>"),
+        ("", " ", ""),
+        ("<a b=\"", "x", "\"/>"),
+        ("", "<To><OrganId>X</OrganId></To>", ""),
+    ]);
+    prop_oneof![
+        3 => (any::<usize>(), any::<u8>()).prop_map(|(p, b)| Edit::Set(p, b)),
+        3 => (any::<usize>(), 0usize..64).prop_map(|(p, n)| Edit::Delete(p, n)),
+        3 => (any::<usize>(), prop_oneof![fragment.clone().prop_map(String::from), any::<String>()])
+            .prop_map(|(p, s)| Edit::Insert(p, s)),
+        2 => (any::<usize>(), fragment, 1usize..1500)
+            .prop_map(|(p, unit, n)| Edit::Inflate(p, "", unit, n, "")),
+        1 => (any::<usize>(), big, (1usize << 20)..(5 << 20))
+            .prop_map(|(p, (open, unit, close), bytes)| {
+                Edit::Inflate(p, open, unit, bytes / unit.len(), close)
+            }),
+        1 => any::<usize>().prop_map(Edit::Truncate),
+    ]
+}
+
+fn apply(text: &str, edits: &[Edit]) -> Vec<u8> {
+    let mut b = text.as_bytes().to_vec();
+    for edit in edits {
+        let at = |p: usize, len: usize| p % (len + 1);
+        match edit {
+            Edit::Set(p, v) if !b.is_empty() => {
+                let i = p % b.len();
+                b[i] = *v;
+            }
+            Edit::Set(..) => {}
+            Edit::Delete(p, n) => {
+                let i = at(*p, b.len());
+                let end = (i + n).min(b.len());
+                b.drain(i..end);
+            }
+            Edit::Insert(p, s) => {
+                let i = at(*p, b.len());
+                b.splice(i..i, s.bytes());
+            }
+            Edit::Inflate(p, open, unit, times, close) => {
+                let i = at(*p, b.len());
+                let piece = format!("{open}{}{close}", unit.repeat(*times));
+                b.splice(i..i, piece.bytes());
+            }
+            Edit::Truncate(p) => b.truncate(at(*p, b.len())),
+        }
+    }
+    b
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn fuzz_edxml_mutations_never_panic_and_memory_stays_bounded(
+        edits in prop::collection::vec(edxml_edit(), 1..5),
+        capacity in 4usize..100,
+    ) {
+        let bytes = apply(EDXML_MESSAGE, &edits);
+        let read = |capacity: usize| {
+            read_message(std::io::BufReader::with_capacity(capacity, &bytes[..]), u64::MAX)
+        };
+        let (whole, peak) = crate::test_alloc::peak_heap(|| read(64 * 1024));
+        // Whatever the input (up to 5 MiB here), reading it holds a few MiB at
+        // most: a piece of markup (≤ 1 MiB, in a buffer of up to 2 MiB) and a
+        // name quoted by its error.
+        prop_assert!(peak < 4 << 20, "{} bytes held for {} bytes of input", peak, bytes.len());
+        if bytes.len() < 64 * 1024 {
+            // Chunk boundaries (inside `<![CDATA[`, `]]>`, references...) change nothing.
+            prop_assert_eq!(&read(capacity), &whole);
+        }
+        if let Ok(msg) = whole {
+            let _ = msg.to_event("000.00.00.G22", TZ);
+        }
+    }
 
     #[test]
     fn fuzz_jsonl_lines_of_any_bytes_never_panic(line in messy_text()) {

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use super::file::Waker;
 use super::merge::MergeQueue;
 use super::{Item, Rejected, SourceBatch, SourceHandle};
-use crate::parse::edxml::read_message;
+use crate::parse::edxml::{read_message, EdxmlError};
 use crate::store::FilePos;
 
 /// Files per batch sent to the writer.
@@ -237,6 +237,21 @@ impl EdxmlSource<'_> {
     /// Reads one message; `None` when the file cannot be read now (retried later).
     fn read(&mut self, f: &Listed) -> Option<Item> {
         let name = &self.handle.config.name;
+        let max = self.handle.config.max_file_size;
+        let reject = |reason: String| {
+            Item::Invalid(Rejected {
+                file: f.path.clone(),
+                line: 0,
+                reason,
+                raw: String::new(),
+            })
+        };
+        if f.len > max {
+            // Never opened: rejected (once, like any bad file) on its listed size.
+            return Some(reject(
+                EdxmlError::FileTooLarge { size: f.len, max }.to_string(),
+            ));
+        }
         let file = match std::fs::File::open(&f.path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -247,7 +262,7 @@ impl EdxmlSource<'_> {
                 return None;
             }
         };
-        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file));
+        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file), max);
         // A file that changed while it was read is read again once it settles.
         match std::fs::metadata(&f.path) {
             Ok(m) if m.len() == f.len && m.ino() == f.ino => {}
@@ -257,14 +272,6 @@ impl EdxmlSource<'_> {
             }
         }
         self.unreadable.remove(&f.path);
-        let reject = |reason: String| {
-            Item::Invalid(Rejected {
-                file: f.path.clone(),
-                line: 0,
-                reason,
-                raw: String::new(),
-            })
-        };
         Some(match parsed {
             Err(e) => reject(e.to_string()),
             Ok(msg) => match msg.to_event(&self.agency_code, self.tz) {

@@ -418,3 +418,189 @@ fn edxml_kill_9_during_ingestion_then_restart_counts_every_file_once() {
     assert_eq!(counts(&status, "truc"), (n, 0, 0), "{status}");
     assert_eq!(block(&d.report(""), "outgoing"), (n, 0, n, 0));
 }
+
+/// An edXML env whose inbox is a new directory under the cargo target dir (on
+/// disk even where /tmp is a tmpfs), removed when the returned guard drops.
+fn big_file_env(max_file_size: &str) -> (Env, tempfile::TempDir) {
+    let inbox = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("inbox dir");
+    let env = Env::new(&format!(
+        "[[sources]]\nname = \"truc\"\nkind = \"exchange\"\nformat = \"edxml\"\npath = \"{}\"\npoll_interval = \"100ms\"\nsettle = \"200ms\"\nmax_file_size = \"{max_file_size}\"\n",
+        inbox.path().display()
+    ));
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, text.replace("H40.27.01", G22)).unwrap();
+    (env, inbox)
+}
+
+/// Adds a signature source whose two signatures (person, organization) name `sha`.
+fn sign_by_sha256(env: &Env, sha: &str) {
+    std::fs::write(
+        env.log("signatures.jsonl"),
+        format!(
+            "{{\"time\":\"2018-09-28T09:00:00+07:00\",\"sha256\":\"{sha}\",\"role\":\"person\"}}\n{{\"time\":\"2018-09-28T09:00:00+07:00\",\"sha256\":\"{sha}\",\"role\":\"organization\"}}\n"
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        format!(
+            "{text}\n{}",
+            source("sig", "signature", "{logs}/signatures*.jsonl")
+                .replace("{logs}", &env.logs().display().to_string())
+        ),
+    )
+    .unwrap();
+}
+
+/// Writes `prefix`, `body` `times` times, then `suffix`, streaming to disk.
+fn write_repeated(path: &Path, prefix: &[u8], body: &[u8], times: usize, suffix: &[u8]) -> u64 {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    f.write_all(prefix).unwrap();
+    for _ in 0..times {
+        f.write_all(body).unwrap();
+    }
+    f.write_all(suffix).unwrap();
+    f.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// The sample revocation with its attachment replaced by `blocks` copies of a
+/// random block, base64 in 76-character CRLF lines inside one CDATA section.
+/// Returns the file's size and the attachment's sha256.
+fn write_cdata_message(path: &Path, blocks: usize) -> (u64, String) {
+    let text = sample("edoc_revocation.edxml");
+    let start = text.find("UEsDBBQ").expect("attachment start");
+    let end = start + text[start..].find('<').unwrap();
+    // 57 bytes encode to one 76-character line: a block is 1024 whole lines.
+    let mut block = vec![0u8; 57 * 1024];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for b in &mut block {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *b = state as u8;
+    }
+    let mut encoded = Vec::new();
+    base64(&block, &mut encoded);
+    let lines: Vec<u8> = encoded
+        .chunks(76)
+        .flat_map(|line| line.iter().chain(b"\r\n"))
+        .copied()
+        .collect();
+    let prefix = format!("{}<![CDATA[", &text[..start]);
+    let suffix = format!("]]>{}", &text[end..]);
+    let len = write_repeated(path, prefix.as_bytes(), &lines, blocks, suffix.as_bytes());
+    let mut hasher = Sha256::new();
+    for _ in 0..blocks {
+        hasher.update(&block);
+    }
+    let sha = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (len, sha)
+}
+
+/// Bytes the process has read through read(2) and the like (`rchar`).
+fn read_chars(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("rchar")
+}
+
+#[test]
+fn edxml_300mb_cdata_attachment_is_read_with_bounded_memory() {
+    let (env, inbox) = big_file_env("512MiB");
+    let tmp = inbox.path().join("big.edxml.tmp");
+    let (file_len, sha) = write_cdata_message(&tmp, 3800);
+    std::fs::rename(&tmp, inbox.path().join("big.edxml")).unwrap();
+    sign_by_sha256(&env, &sha);
+    let started = Instant::now();
+    let d = env.start();
+    let status = d.wait_caught_up();
+    let took = started.elapsed();
+    let hwm = vm_hwm_kib(d.pid());
+    eprintln!(
+        "{file_len} bytes of edXML, attachment in CDATA: read in {took:?}, daemon VmHWM {hwm} KiB"
+    );
+    assert_eq!(counts(&status, "truc"), (1, 0, 0), "{status}");
+    // The sha256 is exact: the signatures naming it sign the document.
+    let report = d.report("");
+    assert_eq!(block(&report, "outgoing"), (1, 1, 0, 0), "{report}");
+    assert!(
+        hwm < 100 * 1024,
+        "peak RSS {hwm} KiB for a {file_len}-byte file"
+    );
+}
+
+#[test]
+fn edxml_200mb_of_recipients_is_rejected_with_bounded_memory() {
+    let (env, inbox) = big_file_env("512MiB");
+    let text = sample("edoc_revocation.edxml");
+    let at = text.find("<edXML:To>").unwrap();
+    let to = "<edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>UBND Tỉnh Nghệ An</edXML:OrganName></edXML:To>\n";
+    let times = 200_000_000 / to.len() + 1;
+    let tmp = inbox.path().join("to.edxml.tmp");
+    let file_len = write_repeated(
+        &tmp,
+        &text.as_bytes()[..at],
+        to.as_bytes(),
+        times,
+        &text.as_bytes()[at..],
+    );
+    std::fs::rename(&tmp, inbox.path().join("to.edxml")).unwrap();
+    let d = env.start();
+    let status = d.wait_caught_up();
+    let hwm = vm_hwm_kib(d.pid());
+    eprintln!("{file_len} bytes of edXML with {times} `To`: daemon VmHWM {hwm} KiB");
+    assert_eq!(counts(&status, "truc"), (0, 0, 1), "{status}");
+    let rejected = rejected_lines(&env.rejected("truc"));
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0]["file"].as_str().unwrap().ends_with("to.edxml"));
+    assert_eq!(rejected[0]["reason"], "more than 1000 `To` elements");
+    assert!(
+        hwm < 100 * 1024,
+        "peak RSS {hwm} KiB for a {file_len}-byte file"
+    );
+}
+
+#[test]
+fn edxml_file_over_max_file_size_is_rejected_without_being_read() {
+    let (env, inbox) = big_file_env("1MiB");
+    // A valid message of about 55 MB: it would be accepted if it were read.
+    let tmp = inbox.path().join("big.edxml.tmp");
+    write_big_message(&tmp, 40 * 1024 * 1024);
+    let file_len = std::fs::metadata(&tmp).unwrap().len();
+    std::fs::rename(&tmp, inbox.path().join("big.edxml")).unwrap();
+    // Under the cap: read as usual.
+    std::fs::write(
+        inbox.path().join("small.edxml"),
+        sample("edoc_revocation.edxml"),
+    )
+    .unwrap();
+    let d = env.start();
+    let status = d.wait_caught_up();
+    assert_eq!(counts(&status, "truc"), (1, 0, 1), "{status}");
+    // Everything the daemon read through read(2): its store, its requests, the small file.
+    let read = read_chars(d.pid());
+    eprintln!("a {file_len}-byte file over max_file_size: the daemon read {read} bytes in all");
+    assert!(read < 16 << 20, "{read} bytes read: the big file was read");
+    let rejected = rejected_lines(&env.rejected("truc"));
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0]["file"].as_str().unwrap().ends_with("big.edxml"));
+    assert_eq!(rejected[0]["line"], 0);
+    assert_eq!(
+        rejected[0]["reason"],
+        format!("file is {file_len} bytes, larger than max_file_size (1048576 bytes): not read")
+    );
+    // Marked as read like any bad file: not tried again after a restart.
+    d.stop();
+    let d = env.start();
+    let status = d.wait_caught_up();
+    assert_eq!(counts(&status, "truc"), (1, 0, 1), "{status}");
+    assert_eq!(rejected_lines(&env.rejected("truc")).len(), 1);
+}

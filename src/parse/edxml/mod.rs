@@ -1,22 +1,38 @@
-//! edXML messages of the national document-exchange axis (QCVN 102:2016/BTTTT):
-//! one message per file, read as a stream (attachments are hashed while they
-//! are decoded, never held whole), then turned into an exchange or status event.
+//! edXML messages of the national document-exchange axis (QCVN 102:2016/BTTTT),
+//! one per file, read as a stream in bounded memory whatever the file holds
+//! (`input` caps the file and each piece of markup, `text` streams element
+//! text and CDATA), then interpreted as exchange or status events (`event`).
 
-use std::io::BufRead;
+mod event;
+mod input;
+mod text;
 
-use chrono_tz::Tz;
-use quick_xml::events::Event as XmlEvent;
+use std::io::{self, BufRead};
+
+use quick_xml::events::{BytesStart, Event as XmlEvent};
 use quick_xml::Reader;
-use sha2::{Digest, Sha256};
 
-use super::normalize::{normalize_unit, Channel, Confidentiality, Direction};
-use super::record::{Event, ExchangeEvent, StatusEvent};
-use super::time::parse_time;
+use super::normalize::normalize_unit;
+use input::{Input, Limit};
+use text::{stream_text, Base64Hasher, Sink, TextCollector};
 
 /// Deepest element nesting accepted (edXML needs about 8).
 pub const MAX_DEPTH: usize = 64;
 /// Longest text kept for one header field.
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Most header text kept for one message, all fields together.
+pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+/// Longest piece of markup quick-xml may buffer: a tag with its attributes, a
+/// comment, a processing instruction, a declaration, or text outside the root.
+pub const MAX_MARKUP_BYTES: u64 = 1024 * 1024;
+/// Longest element name.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Most `To` recipients of one message.
+pub const MAX_RECIPIENTS: usize = 1000;
+/// Most `TraceHeader/Timestamp`s of one message.
+pub const MAX_TRACE_HEADERS: usize = 1000;
+/// Most attachments of one message.
+pub const MAX_ATTACHMENTS: usize = 1000;
 /// Status codes of QCVN 102 that a status message may carry.
 pub const STATUS_CODES: [u8; 9] = [1, 2, 3, 4, 5, 6, 13, 15, 16];
 /// The status code "rejected by the receiver".
@@ -57,6 +73,18 @@ pub enum EdxmlError {
     UnknownEntity(String),
     #[error("root element is `{0}`, not `edXML`")]
     NotEdxml(String),
+    #[error("file is {size} bytes, larger than max_file_size ({max} bytes): not read")]
+    FileTooLarge { size: u64, max: u64 },
+    #[error("more than max_file_size ({0} bytes) to read: the file grew while it was read")]
+    ReadPastMax(u64),
+    #[error("a tag, comment, processing instruction, declaration or text outside the root is longer than {0} bytes")]
+    MarkupTooLong(u64),
+    #[error("an element name is longer than {MAX_NAME_BYTES} bytes")]
+    NameTooLong,
+    #[error("more than {max} `{element}` elements")]
+    TooMany { element: &'static str, max: usize },
+    #[error("header fields hold more than {MAX_HEADER_BYTES} bytes of text in total")]
+    HeaderTooLarge,
     #[error("read error: {0}")]
     Io(String),
     #[error("{0}")]
@@ -115,13 +143,6 @@ pub struct Message {
     pub business_doc_type: String,
     pub paper: String,
     pub attachments: Vec<Attachment>,
-}
-
-/// What a text node feeds.
-enum Sink {
-    Discard,
-    Field,
-    Attachment,
 }
 
 /// A header field that keeps its text.
@@ -188,253 +209,8 @@ fn is_attachment_content(path: &[String]) -> bool {
     n >= 2 && path[n - 1] == "ContentTransferEncoded" && path[n - 2] == "Attachment"
 }
 
-/// Decodes base64 in pieces and hashes the bytes.
-struct Base64Hasher {
-    hasher: Sha256,
-    quad: [u8; 4],
-    filled: usize,
-    padding: usize,
-    bytes: u64,
-    valid: bool,
-}
-
-impl Base64Hasher {
-    fn new() -> Base64Hasher {
-        Base64Hasher {
-            hasher: Sha256::new(),
-            quad: [0; 4],
-            filled: 0,
-            padding: 0,
-            bytes: 0,
-            valid: true,
-        }
-    }
-
-    /// Decoding table: 0–63 for base64 digits, `SKIP` for white space, `PAD`, `BAD`.
-    const TABLE: [u8; 256] = {
-        let mut t = [Self::BAD; 256];
-        let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut i = 0;
-        while i < 64 {
-            t[digits[i] as usize] = i as u8;
-            i += 1;
-        }
-        t[b' ' as usize] = Self::SKIP;
-        t[b'\t' as usize] = Self::SKIP;
-        t[b'\r' as usize] = Self::SKIP;
-        t[b'\n' as usize] = Self::SKIP;
-        t[b'=' as usize] = Self::PAD;
-        t
-    };
-    const SKIP: u8 = 0xfd;
-    const PAD: u8 = 0xfe;
-    const BAD: u8 = 0xff;
-
-    fn feed(&mut self, data: &[u8]) {
-        if !self.valid {
-            return;
-        }
-        let mut out = [0u8; 3 * 1024];
-        let mut len = 0;
-        for &c in data {
-            let v = Self::TABLE[c as usize];
-            if v < 64 {
-                if self.padding > 0 {
-                    self.valid = false; // data after padding
-                    return;
-                }
-                self.quad[self.filled] = v;
-            } else if v == Self::SKIP {
-                continue;
-            } else if v == Self::PAD && self.filled >= 2 {
-                self.padding += 1;
-                self.quad[self.filled] = 0;
-            } else {
-                self.valid = false;
-                return;
-            }
-            self.filled += 1;
-            if self.filled == 4 {
-                let q = self.quad;
-                let n = (u32::from(q[0]) << 18)
-                    | (u32::from(q[1]) << 12)
-                    | (u32::from(q[2]) << 6)
-                    | u32::from(q[3]);
-                let keep = 3 - self.padding.min(2);
-                out[len] = (n >> 16) as u8;
-                out[len + 1] = (n >> 8) as u8;
-                out[len + 2] = n as u8;
-                len += keep;
-                self.filled = 0;
-                if len + 3 > out.len() {
-                    self.hasher.update(&out[..len]);
-                    self.bytes += len as u64;
-                    len = 0;
-                }
-            }
-        }
-        self.hasher.update(&out[..len]);
-        self.bytes += len as u64;
-    }
-
-    fn invalidate(&mut self) {
-        self.valid = false;
-    }
-
-    fn finish(self) -> (u64, Option<String>) {
-        if !self.valid || self.filled != 0 {
-            return (self.bytes, None);
-        }
-        let digest = self.hasher.finalize();
-        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (self.bytes, Some(hex))
-    }
-}
-
-/// The text of the field being read, with entity references resolved.
-struct TextCollector {
-    bytes: Vec<u8>,
-    /// Inside `&...;`: the name read so far.
-    entity: Option<Vec<u8>>,
-}
-
-/// Resolves a predefined entity or a character reference.
-fn resolve_entity(name: &[u8]) -> Result<char, EdxmlError> {
-    let s = String::from_utf8_lossy(name);
-    let c = match s.as_ref() {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        n => {
-            if let Some(hex) = n.strip_prefix("#x").or_else(|| n.strip_prefix("#X")) {
-                u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
-            } else if let Some(dec) = n.strip_prefix('#') {
-                dec.parse::<u32>().ok().and_then(char::from_u32)
-            } else {
-                None
-            }
-        }
-    };
-    c.filter(|&c| c != '\0')
-        .ok_or_else(|| EdxmlError::UnknownEntity(s.into_owned()))
-}
-
-/// A run of raw text: plain bytes, or the name of a reference `&name;`.
-enum Piece<'a> {
-    Plain(&'a [u8]),
-    Ref(&'a [u8]),
-}
-
-/// Splits raw text into plain runs and references; `entity` carries a
-/// reference cut by a chunk boundary.
-fn split_refs(
-    data: &[u8],
-    entity: &mut Option<Vec<u8>>,
-    mut visit: impl FnMut(Piece) -> Result<(), EdxmlError>,
-) -> Result<(), EdxmlError> {
-    let mut start = 0;
-    for (i, &c) in data.iter().enumerate() {
-        if let Some(name) = entity.as_mut() {
-            if c == b';' {
-                let name = entity.take().expect("inside a reference");
-                visit(Piece::Ref(&name))?;
-                start = i + 1;
-            } else if name.len() >= 16 {
-                return Err(EdxmlError::UnknownEntity(
-                    String::from_utf8_lossy(name).into_owned(),
-                ));
-            } else {
-                name.push(c);
-            }
-        } else if c == b'&' {
-            visit(Piece::Plain(&data[start..i]))?;
-            *entity = Some(Vec::new());
-        }
-    }
-    if entity.is_none() {
-        visit(Piece::Plain(&data[start.min(data.len())..]))?;
-    }
-    Ok(())
-}
-
-/// Reads text up to the next markup straight from the input, feeding `sink`.
-fn stream_text<R: BufRead>(
-    reader: &mut Reader<R>,
-    sink: &mut Sink,
-    field: &mut TextCollector,
-    attachment: &mut Option<Base64Hasher>,
-    element: &str,
-) -> Result<(), EdxmlError> {
-    let mut stream = reader.stream();
-    loop {
-        let buf = stream
-            .fill_buf()
-            .map_err(|e| EdxmlError::Io(e.to_string()))?;
-        if buf.is_empty() {
-            return Ok(()); // the reader reports the truncation
-        }
-        let end = buf.iter().position(|&b| b == b'<');
-        let chunk = &buf[..end.unwrap_or(buf.len())];
-        match sink {
-            Sink::Discard => {}
-            Sink::Field => {
-                let bytes = &mut field.bytes;
-                split_refs(chunk, &mut field.entity, |piece| {
-                    match piece {
-                        Piece::Plain(p) => bytes.extend_from_slice(p),
-                        Piece::Ref(name) => {
-                            let c = resolve_entity(name)?;
-                            let mut b = [0u8; 4];
-                            bytes.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-                        }
-                    }
-                    Ok(())
-                })?;
-                if field.bytes.len() > MAX_FIELD_BYTES {
-                    return Err(EdxmlError::FieldTooLong(element.to_string()));
-                }
-            }
-            Sink::Attachment => {
-                if let Some(h) = attachment.as_mut() {
-                    if field.entity.is_none() && !chunk.contains(&b'&') {
-                        h.feed(chunk);
-                        let n = chunk.len();
-                        stream.consume(n);
-                        if end.is_some() {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                    let mut invalid = false;
-                    split_refs(chunk, &mut field.entity, |piece| {
-                        match piece {
-                            Piece::Plain(p) => h.feed(p),
-                            // Line breaks written as character references are fine in base64.
-                            Piece::Ref(name) => match resolve_entity(name) {
-                                Ok(c) if c.is_ascii_whitespace() => {}
-                                _ => invalid = true,
-                            },
-                        }
-                        Ok(())
-                    })?;
-                    if invalid {
-                        h.invalidate();
-                    }
-                }
-            }
-        }
-        let n = chunk.len();
-        stream.consume(n);
-        if end.is_some() {
-            return Ok(());
-        }
-    }
-}
-
 impl Message {
-    fn set(&mut self, target: Target, text: String) {
+    fn set(&mut self, target: Target, text: String) -> Result<(), EdxmlError> {
         use Target::*;
         let first = |slot: &mut String, text: String| {
             if slot.is_empty() {
@@ -464,7 +240,14 @@ impl Message {
             ResponseDocument => first(&mut self.response_for_document, text),
             StatusCode => first(&mut self.status_code, text),
             StatusTimestamp => first(&mut self.status_timestamp, text),
-            TraceTimestamp => self.trace_timestamps.push(text),
+            TraceTimestamp => {
+                capped(
+                    self.trace_timestamps.len(),
+                    "TraceHeader/Timestamp",
+                    MAX_TRACE_HEADERS,
+                )?;
+                self.trace_timestamps.push(text)
+            }
             BusinessDocType => first(&mut self.business_doc_type, text),
             Paper => first(&mut self.paper, text),
             AttachmentName => {
@@ -473,358 +256,267 @@ impl Message {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Refuses one more `element` when `len` of them are already kept.
+fn capped(len: usize, element: &'static str, max: usize) -> Result<(), EdxmlError> {
+    if len >= max {
+        return Err(EdxmlError::TooMany { element, max });
+    }
+    Ok(())
+}
+
+/// The error for an I/O failure while reading, or for a limit of [`Input`].
+fn io_error(e: &io::Error) -> EdxmlError {
+    match Limit::of(e) {
+        Some(Limit::File(max)) => EdxmlError::ReadPastMax(max),
+        Some(Limit::Markup(max)) => EdxmlError::MarkupTooLong(max),
+        None => EdxmlError::Io(e.to_string()),
     }
 }
 
 /// Reads one edXML message from `input`, streaming: memory stays bounded
-/// whatever the size of its attachments.
-pub fn read_message<R: BufRead>(input: R) -> Result<Message, EdxmlError> {
-    let mut reader = Reader::from_reader(input);
+/// whatever the file holds, and more than `max_file_size` bytes are never read.
+pub fn read_message<R: BufRead>(input: R, max_file_size: u64) -> Result<Message, EdxmlError> {
+    let mut reader = Reader::from_reader(Input::new(input, max_file_size, MAX_MARKUP_BYTES));
     let mut buf = Vec::new();
-    let mut path: Vec<String> = Vec::new();
-    let mut msg = Message::default();
-    let mut field = TextCollector {
-        bytes: Vec::new(),
-        entity: None,
-    };
-    let mut attachment: Option<Base64Hasher> = None;
+    let mut state = Reading::default();
     let mut seen_root = false;
     loop {
         buf.clear();
         let position = reader.buffer_position();
+        reader.get_mut().begin_markup();
+        let event = reader.read_event_into(&mut buf);
+        reader.get_mut().end_markup();
         let event =
-            reader.read_event_into(&mut buf).map_err(|e| match e {
-                quick_xml::Error::Io(io) => EdxmlError::Io(io.to_string()),
+            event.map_err(|e| match e {
+                quick_xml::Error::Io(io) => io_error(&io),
                 quick_xml::Error::Syntax(_)
                 | quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(
                     _,
-                )) if !path.is_empty() => EdxmlError::Truncated(reader.buffer_position()),
+                )) if !state.path.is_empty() => EdxmlError::Truncated(reader.buffer_position()),
                 other => EdxmlError::Syntax {
                     position,
-                    message: other.to_string(),
+                    message: describe(other),
                 },
             })?;
+        let outside = |what: &str| EdxmlError::Syntax {
+            position,
+            message: format!("{what} outside the root element"),
+        };
         match event {
             XmlEvent::Start(e) => {
-                if path.is_empty() && seen_root {
+                if state.path.is_empty() && seen_root {
                     return Err(EdxmlError::Syntax {
                         position,
                         message: "a second root element".into(),
                     });
                 }
-                if path.len() >= MAX_DEPTH {
+                if state.path.len() >= MAX_DEPTH {
                     return Err(EdxmlError::TooDeep);
                 }
-                let name = e.local_name().as_ref().to_string();
-                if path.is_empty() && name != "edXML" {
+                let name = element_name(&e)?;
+                if state.path.is_empty() && name != "edXML" {
                     return Err(EdxmlError::NotEdxml(name));
                 }
                 seen_root = true;
-                path.push(name);
-                start_element(&path, &mut msg, &mut attachment);
-                field.bytes.clear();
-                field.entity = None;
+                state.path.push(name);
+                state.start_element()?;
+                state.field.bytes.clear();
+                state.field.entity = None;
             }
             XmlEvent::Empty(e) => {
-                if path.is_empty() {
-                    let name = e.local_name().as_ref().to_string();
+                let name = element_name(&e)?;
+                if state.path.is_empty() {
                     return Err(EdxmlError::NotEdxml(name));
                 }
-                let name = e.local_name().as_ref().to_string();
-                path.push(name);
-                start_element(&path, &mut msg, &mut attachment);
-                end_element(&path, &mut msg, &mut field, &mut attachment)?;
-                path.pop();
+                state.path.push(name);
+                state.start_element()?;
+                state.end_element()?;
+                state.path.pop();
             }
             XmlEvent::End(_) => {
-                end_element(&path, &mut msg, &mut field, &mut attachment)?;
-                path.pop();
+                state.end_element()?;
+                state.path.pop();
             }
-            XmlEvent::CData(c) => {
-                let data = c.into_inner();
-                if is_attachment_content(&path) {
-                    if let Some(h) = attachment.as_mut() {
-                        h.feed(data.as_bytes());
-                    }
-                } else if target_for(&path).is_some() {
-                    field.bytes.extend_from_slice(data.as_bytes());
-                    if field.bytes.len() > MAX_FIELD_BYTES {
-                        return Err(EdxmlError::FieldTooLong(
-                            path.last().cloned().unwrap_or_default(),
-                        ));
-                    }
-                }
-            }
+            // Inside the root, CDATA is text, streamed below.
+            XmlEvent::CData(_) => return Err(outside("a CDATA section")),
             XmlEvent::Text(t) => {
                 // Only outside the root: inside, text is streamed below.
                 if !t.trim().is_empty() {
-                    return Err(EdxmlError::Syntax {
-                        position,
-                        message: format!(
-                            "text {:?} outside the root element",
-                            t.chars().take(20).collect::<String>()
-                        ),
-                    });
+                    let text = t.chars().take(20).collect::<String>();
+                    return Err(outside(&format!("text {text:?}")));
                 }
             }
-            XmlEvent::GeneralRef(_) => {
-                return Err(EdxmlError::Syntax {
-                    position,
-                    message: "entity reference outside the root element".into(),
-                });
-            }
+            XmlEvent::GeneralRef(_) => return Err(outside("entity reference")),
             XmlEvent::DocType(_) => return Err(EdxmlError::DocType),
             XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => {}
             XmlEvent::Eof => {
-                if !path.is_empty() {
+                if !state.path.is_empty() || !seen_root {
                     return Err(EdxmlError::Truncated(reader.buffer_position()));
                 }
-                if !seen_root {
-                    return Err(EdxmlError::Truncated(reader.buffer_position()));
-                }
-                return Ok(msg);
+                return Ok(state.msg);
             }
         }
-        if !path.is_empty() {
-            let mut sink = if is_attachment_content(&path) {
-                Sink::Attachment
-            } else if target_for(&path).is_some() {
-                Sink::Field
-            } else {
-                Sink::Discard
-            };
-            let element = path.last().cloned().unwrap_or_default();
-            stream_text(
-                &mut reader,
-                &mut sink,
-                &mut field,
-                &mut attachment,
-                &element,
-            )?;
+        if !state.path.is_empty() {
+            stream_text(&mut reader, state.sink())?;
         }
     }
 }
 
-fn start_element(path: &[String], msg: &mut Message, attachment: &mut Option<Base64Hasher>) {
-    let n = path.len();
-    let name = path[n - 1].as_str();
-    let parent = if n >= 2 { path[n - 2].as_str() } else { "" };
-    match (parent, name) {
-        ("MessageHeader", "To") => msg.to.push(Organ::default()),
-        ("AttachmentEncoded", "Attachment") => msg.attachments.push(Attachment::default()),
-        ("Attachment", "ContentTransferEncoded") => *attachment = Some(Base64Hasher::new()),
-        _ => {}
-    }
-}
-
-fn end_element(
-    path: &[String],
-    msg: &mut Message,
-    field: &mut TextCollector,
-    attachment: &mut Option<Base64Hasher>,
-) -> Result<(), EdxmlError> {
-    let element = path.last().cloned().unwrap_or_default();
-    if is_attachment_content(path) {
-        if let Some(mut h) = attachment.take() {
-            if field.entity.take().is_some() {
-                h.invalidate();
-            }
-            let (bytes, sha) = h.finish();
-            if let Some(a) = msg.attachments.last_mut() {
-                if a.sha256.is_none() && a.bytes == 0 {
-                    a.bytes = bytes;
-                    a.sha256 = sha;
-                }
-            }
+/// What quick-xml says is wrong, with any name it quotes cut short (a name
+/// can be as long as [`MAX_MARKUP_BYTES`]).
+fn describe(e: quick_xml::Error) -> String {
+    use quick_xml::errors::IllFormedError::*;
+    let cut = |name: &str| -> String {
+        match name.char_indices().nth(64) {
+            Some((i, _)) => format!("{}…", &name[..i]),
+            None => name.to_string(),
         }
-        return Ok(());
-    }
-    if let Some(target) = target_for(path) {
-        if field.entity.is_some() {
-            return Err(EdxmlError::UnknownEntity(
-                String::from_utf8_lossy(field.entity.as_deref().unwrap_or_default()).into_owned(),
-            ));
-        }
-        let bytes = std::mem::take(&mut field.bytes);
-        let text = String::from_utf8(bytes).map_err(|_| EdxmlError::BadUtf8(element))?;
-        let text = normalize_unit(&text);
-        if !text.is_empty() {
-            msg.set(target, text);
-        }
-    }
-    Ok(())
-}
-
-/// Parses `yyyy/MM/dd HH:mm:ss` or `yyyy/MM/dd` (local), or any time format of SPEC §2.3.
-fn edxml_time(s: &str, tz: Tz) -> Result<i64, String> {
-    let t = s.trim();
-    let b = t.as_bytes();
-    let iso = if b.len() >= 10 && b[4] == b'/' && b[7] == b'/' {
-        let mut v = t.to_string();
-        v.replace_range(4..5, "-");
-        v.replace_range(7..8, "-");
-        if v.len() == 10 {
-            v.push_str(" 00:00:00");
-        }
-        v
-    } else {
-        t.to_string()
     };
-    parse_time(&iso, tz).map_err(|e| e.to_string())
+    match e {
+        quick_xml::Error::IllFormed(MismatchedEndTag { expected, found }) => {
+            format!(
+                "expected `</{}>`, but `</{}>` was found",
+                cut(&expected),
+                cut(&found)
+            )
+        }
+        quick_xml::Error::IllFormed(UnmatchedEndTag(name)) => {
+            format!("close tag `</{}>` does not match any open tag", cut(&name))
+        }
+        quick_xml::Error::IllFormed(MissingEndTag(name)) => {
+            format!("start tag not closed: `</{}>` not found", cut(&name))
+        }
+        quick_xml::Error::IllFormed(MissingDeclVersion(Some(attr))) => {
+            format!(
+                "an XML declaration must start with `version`, not `{}`",
+                cut(&attr)
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
-fn same_organ(a: &str, b: &str) -> bool {
-    !a.is_empty() && a.trim().eq_ignore_ascii_case(b.trim())
+fn element_name(e: &BytesStart) -> Result<String, EdxmlError> {
+    let name = e.local_name();
+    if name.as_ref().len() > MAX_NAME_BYTES {
+        return Err(EdxmlError::NameTooLong);
+    }
+    Ok(name.as_ref().to_string())
 }
 
-impl Message {
-    /// Whether this is a status message (it carries a `StatusCode`).
-    pub fn is_status(&self) -> bool {
-        !self.status_code.is_empty()
+/// A message being read: where the reader is and what it has kept.
+#[derive(Default)]
+struct Reading {
+    /// Local names of the open elements, the root first.
+    path: Vec<String>,
+    msg: Message,
+    field: TextCollector,
+    attachment: Option<Base64Hasher>,
+    /// Bytes of header text kept in `msg` so far.
+    kept: usize,
+}
+
+impl Reading {
+    /// Where the text of the innermost open element goes.
+    fn sink(&mut self) -> Sink<'_> {
+        let Some(element) = self.path.last() else {
+            return Sink::Discard;
+        };
+        if is_attachment_content(&self.path) {
+            match self.attachment.as_mut() {
+                Some(h) => Sink::Attachment(h, &mut self.field.entity),
+                None => Sink::Discard,
+            }
+        } else if target_for(&self.path).is_some() {
+            Sink::Field(&mut self.field, element)
+        } else {
+            Sink::Discard
+        }
     }
 
-    /// The exchange event (with its business type 0–3) or status event this
-    /// message means for the agency `agency_code`, or why it cannot be used.
-    pub fn to_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
-        if self.is_status() {
-            return self.status_event(agency_code, tz);
-        }
-        if self.document_id.is_empty() {
-            return Err("neither a document message (MessageHeader/DocumentId) nor a status message (MessageHeader/StatusCode)".into());
-        }
-        if self.from.id.is_empty() {
-            return Err("missing From/OrganId".into());
-        }
-        let direction = if same_organ(&self.from.id, agency_code) {
-            Direction::Outgoing
-        } else if self.to.iter().any(|t| same_organ(&t.id, agency_code)) {
-            Direction::Incoming
+    fn start_element(&mut self) -> Result<(), EdxmlError> {
+        let n = self.path.len();
+        let name = self.path[n - 1].as_str();
+        let parent = if n >= 2 {
+            self.path[n - 2].as_str()
         } else {
-            let to: Vec<&str> = self.to.iter().map(|t| t.id.as_str()).collect();
-            return Err(format!(
-                "message is neither from nor to this agency ({agency_code}): From/OrganId {}, To/OrganId [{}]",
-                self.from.id,
-                to.join(", ")
-            ));
+            ""
         };
-        let mut time: Option<i64> = None;
-        for ts in &self.trace_timestamps {
-            let t = edxml_time(ts, tz).map_err(|e| format!("TraceHeader/Timestamp: {e}"))?;
-            time = Some(time.map_or(t, |old| old.min(t)));
+        let msg = &mut self.msg;
+        match (parent, name) {
+            ("MessageHeader", "To") => {
+                capped(msg.to.len(), "To", MAX_RECIPIENTS)?;
+                msg.to.push(Organ::default());
+            }
+            ("AttachmentEncoded", "Attachment") => {
+                capped(msg.attachments.len(), "Attachment", MAX_ATTACHMENTS)?;
+                msg.attachments.push(Attachment::default());
+            }
+            ("Attachment", "ContentTransferEncoded") => {
+                self.attachment = Some(Base64Hasher::new());
+            }
+            _ => {}
         }
-        let time =
-            match time {
-                Some(t) => t,
-                None if !self.promulgation_date.is_empty() => {
-                    edxml_time(&self.promulgation_date, tz)
-                        .map_err(|e| format!("PromulgationInfo/PromulgationDate: {e}"))?
+        Ok(())
+    }
+
+    fn end_element(&mut self) -> Result<(), EdxmlError> {
+        let path = &self.path;
+        let field = &mut self.field;
+        if is_attachment_content(path) {
+            if let Some(mut h) = self.attachment.take() {
+                if field.entity.take().is_some() {
+                    h.invalidate();
                 }
-                None => return Err(
-                    "no time: neither TraceHeader/Timestamp nor PromulgationInfo/PromulgationDate"
-                        .into(),
-                ),
-            };
-        let business = match self.business_doc_type.as_str() {
-            "" => 0,
-            s => match s.parse::<u8>() {
-                Ok(n @ 0..=3) => n,
-                _ => return Err(format!("unknown BussinessDocType {s:?} (0, 1, 2, 3)")),
-            },
-        };
-        let doc_number = match (self.code_number.is_empty(), self.code_notation.is_empty()) {
-            (false, false) => format!("{}/{}", self.code_number, self.code_notation),
-            (false, true) => self.code_number.clone(),
-            (true, _) => self.code_notation.clone(),
-        };
-        let counterpart = match direction {
-            Direction::Outgoing => self
-                .to
-                .iter()
-                .filter(|t| !t.id.is_empty())
-                .map(Organ::label)
-                .collect::<Vec<_>>()
-                .join("; "),
-            Direction::Incoming => self.from.label(),
-        };
-        let exchange = ExchangeEvent {
-            event_id: None,
-            time,
-            doc_id: self.document_id.clone(),
-            direction,
-            channel: Channel::Electronic,
-            confidentiality: Confidentiality::Normal,
-            unit: String::new(),
-            doc_number,
-            doc_type: self.type_name.clone(),
-            subject: self.subject.clone(),
-            counterpart: truncate_chars(&counterpart, 1000),
-            sha256: self.attachments.first().and_then(|a| a.sha256.clone()),
-        };
-        Ok(Event::EdxmlExchange(exchange, business))
-    }
-
-    fn status_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
-        let code = self
-            .status_code
-            .parse::<u8>()
-            .ok()
-            .filter(|c| STATUS_CODES.contains(c))
-            .ok_or_else(|| {
-                format!(
-                    "unknown StatusCode {:?} (01–06, 13, 15, 16)",
-                    self.status_code
-                )
-            })?;
-        if self.response_for_document.is_empty() {
-            return Err("status message without ResponseFor/DocumentId".into());
+                let (bytes, sha) = h.finish();
+                if let Some(a) = self.msg.attachments.last_mut() {
+                    if a.sha256.is_none() && a.bytes == 0 {
+                        a.bytes = bytes;
+                        a.sha256 = sha;
+                    }
+                }
+            }
+            return Ok(());
         }
-        if self.status_timestamp.is_empty() {
-            return Err("status message without Timestamp".into());
+        if let Some(target) = target_for(path) {
+            let element = path.last().cloned().unwrap_or_default();
+            if let Some(name) = field.entity.take() {
+                return Err(EdxmlError::UnknownEntity(
+                    String::from_utf8_lossy(&name).into_owned(),
+                ));
+            }
+            let bytes = std::mem::take(&mut field.bytes);
+            let text = String::from_utf8(bytes).map_err(|_| EdxmlError::BadUtf8(element))?;
+            let text = normalize_unit(&text);
+            if !text.is_empty() {
+                self.kept += text.len();
+                if self.kept > MAX_HEADER_BYTES {
+                    return Err(EdxmlError::HeaderTooLarge);
+                }
+                self.msg.set(target, text)?;
+            }
         }
-        let time = edxml_time(&self.status_timestamp, tz).map_err(|e| format!("Timestamp: {e}"))?;
-        // 13 (take back) is sent by the document's sender; every other code by its receiver.
-        let sent_by_sender = code == 13;
-        let we_sent_status = if same_organ(&self.from.id, agency_code) {
-            true
-        } else if same_organ(&self.response_for_organ, agency_code)
-            || self.to.iter().any(|t| same_organ(&t.id, agency_code))
-        {
-            false
-        } else {
-            return Err(format!(
-                "status message is neither from nor to this agency ({agency_code}): From/OrganId {}, ResponseFor/OrganId {}",
-                self.from.id, self.response_for_organ
-            ));
-        };
-        let direction = if we_sent_status == sent_by_sender {
-            Direction::Outgoing
-        } else {
-            Direction::Incoming
-        };
-        Ok(Event::Status(StatusEvent {
-            time,
-            doc_id: self.response_for_document.clone(),
-            direction,
-            code,
-        }))
-    }
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono_tz::Tz;
+
     use super::*;
+    use crate::parse::normalize::{Channel, Confidentiality, Direction};
+    use crate::parse::record::{Event, ExchangeEvent};
+    use crate::parse::time::parse_time;
 
     const TZ: Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
     fn parse(s: &str) -> Result<Message, EdxmlError> {
-        read_message(s.as_bytes())
+        read_message(s.as_bytes(), u64::MAX)
     }
 
     fn doc(body: &str) -> String {
@@ -832,49 +524,6 @@ mod tests {
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{body}</edXML:edXMLEnvelope>"#
         )
-    }
-
-    #[test]
-    fn base64_is_decoded_and_hashed_in_pieces() {
-        // sha256("hello world")
-        let expected = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
-        let text = "aGVsbG8g\r\nd29y bGQ=";
-        for split in 0..text.len() {
-            let mut h = Base64Hasher::new();
-            h.feed(&text.as_bytes()[..split]);
-            h.feed(&text.as_bytes()[split..]);
-            assert_eq!(
-                h.finish(),
-                (11, Some(expected.to_string())),
-                "split at {split}"
-            );
-        }
-        let mut bad = Base64Hasher::new();
-        bad.feed(b"${__StringFromFile(test.txt,,,)}");
-        assert_eq!(bad.finish().1, None);
-        let mut short = Base64Hasher::new();
-        short.feed(b"aGVsbG8");
-        assert_eq!(short.finish().1, None, "an incomplete quad is not valid");
-    }
-
-    #[test]
-    fn references_are_resolved_across_chunks() {
-        let mut out = Vec::new();
-        let mut entity = None;
-        for part in [&b"a &am"[..], b"p; &#x1EA1;b"] {
-            split_refs(part, &mut entity, |piece| {
-                match piece {
-                    Piece::Plain(p) => out.extend_from_slice(p),
-                    Piece::Ref(n) => {
-                        out.extend_from_slice(resolve_entity(n)?.to_string().as_bytes())
-                    }
-                }
-                Ok(())
-            })
-            .unwrap();
-        }
-        assert_eq!(String::from_utf8(out).unwrap(), "a & ạb");
-        assert!(resolve_entity(b"xxe").is_err());
     }
 
     #[test]
@@ -909,7 +558,7 @@ mod tests {
         let end = full.trim_end().len();
         for cut in (0..end).step_by(7) {
             assert!(
-                read_message(&full.as_bytes()[..cut]).is_err(),
+                read_message(&full.as_bytes()[..cut], u64::MAX).is_err(),
                 "cut at {cut} accepted"
             );
         }
@@ -1189,5 +838,277 @@ mod tests {
         let bad_type = text.replace("<edXML:BussinessDocType>2<", "<edXML:BussinessDocType>7<");
         let err = parse(&bad_type).unwrap().to_event(G22, TZ).unwrap_err();
         assert!(err.contains("BussinessDocType"), "{err}");
+    }
+
+    /// A small message from G22 to H41: `header` goes into `MessageHeader`,
+    /// `traces` into `TraceHeaderList` (after one trace header), `attachments`
+    /// into `AttachmentEncoded`.
+    fn message(header: &str, traces: &str, attachments: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016"><edXMLEnvelope><edXMLHeader><MessageHeader>
+<From><OrganId>000.00.00.G22</OrganId></From><To><OrganId>000.00.00.H41</OrganId></To>
+<DocumentId>D1</DocumentId>{header}</MessageHeader><TraceHeaderList>
+<TraceHeader><Timestamp>2018/09/28 00:00:00</Timestamp></TraceHeader>{traces}</TraceHeaderList>
+</edXMLHeader></edXMLEnvelope><AttachmentEncoded>{attachments}</AttachmentEncoded></edXML>
+"#
+        )
+    }
+
+    fn attachment(content: &str) -> String {
+        format!("<Attachment><AttachmentName>a.pdf</AttachmentName><ContentTransferEncoded>{content}</ContentTransferEncoded></Attachment>")
+    }
+
+    fn sha256_hex(chunks: impl IntoIterator<Item = impl AsRef<[u8]>>) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for c in chunks {
+            h.update(c.as_ref());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn base64(data: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(data)
+    }
+
+    /// Reads `text` in chunks of at most `capacity` bytes.
+    fn read_in_chunks(text: &str, capacity: usize) -> Result<Message, EdxmlError> {
+        read_message(
+            std::io::BufReader::with_capacity(capacity, text.as_bytes()),
+            u64::MAX,
+        )
+    }
+
+    #[test]
+    fn cdata_attachment_is_streamed_and_hashes_like_plain_text_in_any_chunking() {
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let encoded = base64(&data);
+        // MIME-style lines; the cut points below fall inside lines and inside quads.
+        let lines: String = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|l| format!("{}\r\n", std::str::from_utf8(l).unwrap()))
+            .collect();
+        let (a, b) = (lines.split_at(333).0, lines.split_at(333).1);
+        let (b1, b2) = b.split_at(101);
+        let variants = [
+            lines.clone(),
+            format!("<![CDATA[{lines}]]>"),
+            format!("{a}<![CDATA[{b}]]>"),
+            format!("<![CDATA[{a}]]><![CDATA[]]>{b1}<![CDATA[{b2}]]>\r\n"),
+            format!("\r\n<![CDATA[{a}]]>&#13;&#10;<![CDATA[{b}]]>"),
+        ];
+        let expected = Attachment {
+            name: "a.pdf".into(),
+            bytes: 700,
+            sha256: Some(sha256_hex([&data])),
+        };
+        for (i, content) in variants.iter().enumerate() {
+            let text = message("", "", &attachment(content));
+            for capacity in (1..=48).chain([64 * 1024]) {
+                let msg = read_in_chunks(&text, capacity)
+                    .unwrap_or_else(|e| panic!("variant {i}, chunks of {capacity}: {e}"));
+                assert_eq!(
+                    msg.attachments,
+                    std::slice::from_ref(&expected),
+                    "variant {i}, chunks of {capacity}"
+                );
+            }
+        }
+        // The public sample, its attachment moved into CDATA: the same sha256.
+        let sample = fixture("edoc_revocation.edxml")
+            .replace(
+                "QCVN_102_2016\">UEsDBBQ",
+                "QCVN_102_2016\"><![CDATA[UEsDBBQ",
+            )
+            .replace(
+                "AAAAA==</edXML:ContentTransferEncoded>",
+                "AAAAA==]]></edXML:ContentTransferEncoded>",
+            );
+        assert!(sample.contains("<![CDATA[UEsDBBQ") && sample.contains("==]]></edXML:"));
+        let (e, _) = exchange(&sample, G22);
+        assert_eq!(
+            e.sha256.as_deref(),
+            Some("22100d39101238b750bc39a24ff6994cb2c0cf08f4edbf5f3c34d4700857d378")
+        );
+
+        // 8 MiB decoded in one CDATA section: never held, not even in part.
+        let block: Vec<u8> = (0..57 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let encoded_block = base64(&block);
+        let copies = 8 * 1024 * 1024 / block.len();
+        let big = message(
+            "",
+            "",
+            &attachment(&format!("<![CDATA[{}]]>", encoded_block.repeat(copies))),
+        );
+        let (msg, peak) = crate::test_alloc::peak_heap(|| read_in_chunks(&big, 64 * 1024));
+        let msg = msg.unwrap();
+        assert_eq!(msg.attachments[0].bytes, (block.len() * copies) as u64);
+        assert_eq!(
+            msg.attachments[0].sha256,
+            Some(sha256_hex(std::iter::repeat_n(&block, copies)))
+        );
+        assert!(peak < 512 * 1024, "reading held {peak} bytes at its peak");
+    }
+
+    #[test]
+    fn cdata_header_field_is_text_and_refused_over_the_field_cap_while_streaming() {
+        let subject = |s: &str| {
+            read_in_chunks(&message(&format!("<Subject>{s}</Subject>"), "", ""), 5)
+                .map(|m| m.subject)
+        };
+        assert_eq!(subject("<![CDATA[a <b> & c]]>").unwrap(), "a <b> & c");
+        assert_eq!(
+            subject("x&amp;<![CDATA[&amp;]]]]><![CDATA[>]]>z").unwrap(),
+            "x&&amp;]]>z"
+        );
+        // Unterminated: the rest of the file is its content.
+        let cut = message("<Subject><![CDATA[x</Subject>", "", "");
+        assert_eq!(
+            read_in_chunks(&cut, 5).unwrap_err(),
+            EdxmlError::Truncated(cut.len() as u64)
+        );
+        // A reference cut by markup is never completed after it.
+        assert_eq!(
+            subject("&am<![CDATA[p;]]>").unwrap_err(),
+            EdxmlError::UnknownEntity("am".into())
+        );
+
+        let huge = message(
+            &format!("<Subject><![CDATA[{}]]></Subject>", "ạ".repeat(4 << 20)),
+            "",
+            "",
+        );
+        let (result, peak) = crate::test_alloc::peak_heap(|| read_in_chunks(&huge, 64 * 1024));
+        assert_eq!(
+            result.unwrap_err(),
+            EdxmlError::FieldTooLong("Subject".into())
+        );
+        assert!(peak < 512 * 1024, "reading held {peak} bytes at its peak");
+    }
+
+    #[test]
+    fn huge_markup_is_refused_with_the_markup_cap() {
+        let big = "x".repeat(2 << 20);
+        let spaces = " ".repeat(2 << 20);
+        let ok = message("", "", "");
+        let cases = [
+            ("comment before the root", format!("<!--{big}-->{ok}")),
+            (
+                "comment in the header",
+                message(&format!("<!--{big}-->"), "", ""),
+            ),
+            ("processing instruction", format!("<?pi {big}?>{ok}")),
+            (
+                "attribute",
+                message(&format!("<Subject a=\"{big}\">S</Subject>"), "", ""),
+            ),
+            ("element name", message(&format!("<{big}/>"), "", "")),
+            ("DOCTYPE", format!("<!DOCTYPE edXML [{big}]>{ok}")),
+            ("white space after the root", format!("{ok}{spaces}")),
+        ];
+        for (what, text) in cases {
+            let (result, peak) = crate::test_alloc::peak_heap(|| read_in_chunks(&text, 64 * 1024));
+            assert_eq!(
+                result.unwrap_err(),
+                EdxmlError::MarkupTooLong(MAX_MARKUP_BYTES),
+                "{what}"
+            );
+            assert!(peak < 3 << 20, "{what}: reading held {peak} bytes");
+        }
+        // An end tag's name is never checked against the name cap, but the
+        // error quoting it is cut.
+        let e = parse(&message(&format!("</{}>", &big[..900 * 1024]), "", "")).unwrap_err();
+        assert!(e.to_string().len() < 400, "{}", e.to_string().len());
+        let name = "n".repeat(MAX_NAME_BYTES + 1);
+        assert_eq!(
+            parse(&message(&format!("<{name}>S</{name}>"), "", "")).unwrap_err(),
+            EdxmlError::NameTooLong
+        );
+        // Under the cap, markup is fine.
+        let half = "x".repeat(512 * 1024);
+        let msg = parse(&message(
+            &format!("<!--{half}--><Subject a=\"{half}\">S</Subject>"),
+            "",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(msg.subject, "S");
+    }
+
+    #[test]
+    fn repeated_elements_over_their_cap_are_refused() {
+        let to = "<To><OrganId>000.00.00.H14</OrganId></To>";
+        let trace = "<TraceHeader><Timestamp>2018/09/27 00:00:00</Timestamp></TraceHeader>";
+        let attached = attachment("aGVsbG8=");
+        // The message already has one `To` and one trace header.
+        let count = |m: Result<Message, EdxmlError>| {
+            m.map(|m| (m.to.len(), m.trace_timestamps.len(), m.attachments.len()))
+        };
+        assert_eq!(
+            count(parse(&message(
+                &to.repeat(999),
+                &trace.repeat(999),
+                &attached.repeat(1000)
+            ))),
+            Ok((1000, 1000, 1000))
+        );
+        let e = parse(&message(&to.repeat(1000), "", "")).unwrap_err();
+        assert_eq!(
+            e,
+            EdxmlError::TooMany {
+                element: "To",
+                max: MAX_RECIPIENTS
+            }
+        );
+        assert_eq!(e.to_string(), "more than 1000 `To` elements");
+        assert_eq!(
+            parse(&message("", &trace.repeat(1000), "")).unwrap_err(),
+            EdxmlError::TooMany {
+                element: "TraceHeader/Timestamp",
+                max: MAX_TRACE_HEADERS
+            }
+        );
+        assert_eq!(
+            parse(&message("", "", &attached.repeat(1001))).unwrap_err(),
+            EdxmlError::TooMany {
+                element: "Attachment",
+                max: MAX_ATTACHMENTS
+            }
+        );
+        // Under the count caps, the header text kept is capped too.
+        let name = "N".repeat(MAX_FIELD_BYTES - 10);
+        let named = format!("<To><OrganId>X</OrganId><OrganName>{name}</OrganName></To>");
+        assert_eq!(
+            parse(&message(&named.repeat(17), "", "")).unwrap_err(),
+            EdxmlError::HeaderTooLarge
+        );
+        assert_eq!(
+            count(parse(&message(&named.repeat(15), "", ""))),
+            Ok((16, 1, 0))
+        );
+    }
+
+    #[test]
+    fn more_than_max_file_size_is_never_read() {
+        let text = message("", "", &attachment("aGVsbG8="));
+        let len = text.len() as u64;
+        assert!(read_message(text.as_bytes(), len).is_ok());
+        for capacity in [1, 7, 64 * 1024] {
+            let input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+            assert_eq!(
+                read_message(input, len - 1).unwrap_err(),
+                EdxmlError::ReadPastMax(len - 1),
+                "chunks of {capacity}"
+            );
+        }
+        // Bytes after the root count too: a file that grew after its message.
+        let grown = format!("{text}\n\n");
+        assert_eq!(
+            read_message(grown.as_bytes(), len).unwrap_err(),
+            EdxmlError::ReadPastMax(len)
+        );
     }
 }
