@@ -315,7 +315,7 @@ async fn documents(
         }))
         .into_response(),
         Ok(Err(e)) if e.is_damage() => {
-            s.shared.health.report_damage(&e.to_string());
+            s.shared.health.report_damage(&e.detail());
             store_unavailable(&s)
         }
         Ok(Err(e)) => (

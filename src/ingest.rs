@@ -436,7 +436,7 @@ impl Ingestor {
             if error.is_damage() {
                 // A read that fails or does not decode: the store is damaged,
                 // and retrying reads the same damage.
-                self.shared.health.report_damage(&error.to_string());
+                self.shared.health.report_damage(&error.detail());
                 return false;
             }
             let sled_failed = matches!(error, StoreError::Write(_));

@@ -378,7 +378,7 @@ async fn verify(store: &Store, stop: &CancellationToken, lock_share: f64) -> Che
             warn!(error = %e, "the store check could not finish");
             Check::Stopped
         }
-        Ok(Ok(Err(e))) => Check::Damaged(e.to_string()),
+        Ok(Ok(Err(e))) => Check::Damaged(e.detail()),
         Ok(Err(panic)) => Check::Damaged(format!(
             "the store panicked while being read: {}",
             crate::store::panic_text(&panic)
@@ -411,5 +411,5 @@ async fn scrub(store: Store, shared: Arc<Shared>, every: Duration, stop: Cancell
 pub(super) fn damage_of(e: &anyhow::Error) -> Option<String> {
     e.downcast_ref::<StoreError>()
         .filter(|s| s.is_damage())
-        .map(ToString::to_string)
+        .map(StoreError::detail)
 }

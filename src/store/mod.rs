@@ -82,6 +82,15 @@ impl StoreError {
         }
     }
 
+    /// What is wrong, without the store's path and the remedy (for messages
+    /// that give those themselves).
+    pub fn detail(&self) -> String {
+        match self {
+            StoreError::Damaged { what, .. } | StoreError::Unreadable { what, .. } => what.clone(),
+            e => e.to_string(),
+        }
+    }
+
     /// Whether the error is the filesystem refusing to grow.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, StoreError::Open { source: sled::Error::Io(e), .. } | StoreError::Write(sled::Error::Io(e)) | StoreError::Read(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull)

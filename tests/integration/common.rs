@@ -219,6 +219,14 @@ impl Daemon {
         self.child_mut().try_wait().expect("try_wait").is_none()
     }
 
+    /// The exit code, once the process has exited.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child_mut()
+            .try_wait()
+            .expect("try_wait")
+            .and_then(|s| s.code())
+    }
+
     /// SIGTERM; asserts exit status 0 within 10 s; returns how long it took.
     pub fn stop(mut self) -> Duration {
         let started = Instant::now();

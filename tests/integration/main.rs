@@ -7,6 +7,7 @@ mod common;
 mod config_check;
 mod corpus;
 mod csv;
+mod damage;
 mod documents;
 mod edxml;
 mod http_feed;

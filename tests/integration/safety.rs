@@ -103,19 +103,12 @@ fn a_store_of_layout_1_is_migrated_and_resumes_without_recounting() {
 }
 
 #[test]
-fn a_damaged_store_is_refused_naming_it_and_suggesting_rebuild() {
+fn a_damaged_store_is_rebuilt_from_the_logs_and_kept_for_inspection() {
     let env = Env::exchange_and_signatures();
     let d = run_on_corpus(&env);
     d.stop();
     garble_store(&env.store());
-    let (code, stderr) = run_expecting_exit(&env);
-    assert_ne!(code, Some(0), "run must fail on a damaged store:\n{stderr}");
-    let store = env.store().display().to_string();
-    assert!(
-        stderr.contains(&store) && stderr.contains("docflowd rebuild"),
-        "the message must name {store} and suggest rebuild:\n{stderr}"
-    );
-    // The report command refuses too, instead of printing zeros.
+    // The report command, with no daemon, refuses instead of printing zeros.
     let out = env.cli(&[
         "report",
         "-c",
@@ -129,6 +122,81 @@ fn a_damaged_store_is_refused_naming_it_and_suggesting_rebuild() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(stderr_of(&out).contains("rebuild"), "{}", stderr_of(&out));
+    // The daemon (on_damage = "rebuild", the default) rebuilds it from the logs.
+    let d = env.start();
+    let status = d.wait_status(CATCH_UP, "rebuilt and caught up", |s| {
+        s["caught_up"] == true && counts(s, "exchange") == EXCHANGE_COUNTS
+    });
+    assert_corpus_counts(&status);
+    assert_golden_reports(d.addr);
+    let log = d.stderr_text();
+    let store = env.store().display().to_string();
+    assert!(
+        log.contains("ERROR") && log.contains(&store) && log.contains("damaged"),
+        "{log}"
+    );
+    assert!(log.contains("store rebuilt from the logs"), "{log}");
+    let kept: Vec<_> = std::fs::read_dir(env.store())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("damaged-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged files are kept once");
+    d.stop();
+}
+
+#[test]
+fn with_on_damage_refuse_a_damaged_store_is_never_served() {
+    let env = Env::exchange_and_signatures();
+    let d = run_on_corpus(&env);
+    d.stop();
+    garble_store(&env.store());
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace("[storage]\n", "[storage]\non_damage = \"refuse\"\n"),
+    )
+    .unwrap();
+    let d = env.start();
+    let store = env.store().display().to_string();
+    assert_eq!(d.get("/readyz").0, 503);
+    for path in ["/api/v1/report", "/api/v1/documents", "/api/v1/status"] {
+        let (code, body) = d.get(path);
+        assert_eq!(code, 503, "{path}: {body}");
+        assert!(
+            body.contains(&store) && body.contains("damaged"),
+            "{path}: {body}"
+        );
+    }
+    let (code, metrics) = d.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("docflow_store_damaged 1"), "{metrics}");
+    assert!(
+        !metrics.contains("docflow_documents"),
+        "no counts from a damaged store"
+    );
+    // SIGTERM: exit status 1 and the README's wording.
+    d.signal("TERM");
+    let (code, stderr) = wait_exit(d);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&store) && stderr.contains("docflowd rebuild -c"),
+        "{stderr}"
+    );
+}
+
+/// Waits up to 15 s for a signalled daemon to exit; (exit code, stderr).
+fn wait_exit(mut d: Daemon) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while d.running() {
+        assert!(
+            Instant::now() < deadline,
+            "docflowd did not exit:\n{}",
+            d.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (d.exit_code(), d.stderr_text())
 }
 
 #[test]
