@@ -57,6 +57,18 @@ pub fn store_recovered() {
     }
 }
 
+/// Test hook of debug builds: `DOCFLOW_TEST_HANG={point}` blocks the thread
+/// at `point` for good, as a dead mount or a stuck sled would, so tests can
+/// check that shutdown still ends. Release builds have no such hook.
+fn hang_for_test(point: &str) {
+    if cfg!(debug_assertions) && std::env::var("DOCFLOW_TEST_HANG").as_deref() == Ok(point) {
+        warn!(point, "DOCFLOW_TEST_HANG: this thread now hangs on purpose");
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// State shared with the HTTP API and metrics.
 pub struct Shared {
     pub aggregates: RwLock<Aggregates>,
@@ -378,6 +390,7 @@ impl Ingestor {
         if failed {
             return self.store;
         }
+        hang_for_test("writer-stop");
         if let Err(e) = self.store.flush() {
             error!(error = %e, "store flush at shutdown failed");
         }

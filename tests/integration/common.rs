@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -522,5 +523,68 @@ pub fn install_corpus(env: &Env) {
         "signatures-late.jsonl",
     ] {
         install(&fixture(name), &env.log(name));
+    }
+}
+
+/// Datagrams received on the notify socket, accumulated.
+pub struct Notifications {
+    socket: UnixDatagram,
+    pub seen: Vec<String>,
+}
+
+impl Notifications {
+    pub fn bind(path: &Path) -> Notifications {
+        let socket = UnixDatagram::bind(path).expect("bind notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Notifications {
+            socket,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a message containing `line` (a whole line, e.g. `READY=1`)
+    /// after the first `from` messages; returns its index.
+    pub fn wait(&mut self, from: usize, line: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(i) = self.seen[from.min(self.seen.len())..]
+                .iter()
+                .position(|m| m.lines().any(|l| l == line))
+            {
+                return from + i;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {line} within 30 s; got {:?}",
+                self.seen
+            );
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                self.seen
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+
+    /// The longest gap between `WATCHDOG=1` pings over `window` (which
+    /// starts with a ping), and how many there were.
+    pub fn longest_ping_gap(&mut self, window: Duration) -> (Duration, usize) {
+        let start = Instant::now();
+        let (mut last, mut gap, mut pings) = (start, Duration::ZERO, 0);
+        while start.elapsed() < window {
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if m.lines().any(|l| l == "WATCHDOG=1") {
+                    gap = gap.max(last.elapsed());
+                    last = Instant::now();
+                    pings += 1;
+                }
+                self.seen.push(m);
+            }
+        }
+        (gap.max(last.elapsed()), pings)
     }
 }

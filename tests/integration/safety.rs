@@ -177,7 +177,7 @@ fn with_on_damage_refuse_a_damaged_store_is_never_served() {
     );
     // SIGTERM: exit status 1 and the README's wording.
     d.signal("TERM");
-    let (code, stderr) = wait_exit(d);
+    let (code, stderr) = wait_exit_within(d, Duration::from_secs(15));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&store) && stderr.contains("docflowd rebuild -c"),
@@ -420,7 +420,14 @@ fn disk_full_then_space_back_loses_nothing_and_counts_nothing_twice() {
     let env = Env::new(&source("exchange", "exchange", "{logs}/exchange*.jsonl"));
     let (mnt, _fs) = store_on_tmpfs(&env, "12m");
     env.append("exchange.jsonl", &exchange_lines("A", 1..=500));
-    let d = env.start();
+    let sock = env.dir.path().join("notify.sock");
+    let mut notes = Notifications::bind(&sock);
+    let sock_str = sock.display().to_string();
+    // systemd's watchdog at 2 s: a ping at least every 2 s, full disk or not.
+    let d = env.start_with_env(
+        &[("NOTIFY_SOCKET", &sock_str), ("WATCHDOG_USEC", "2000000")],
+        |addr| matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _))),
+    );
     d.wait_status(CATCH_UP, "first 500", |s| {
         counts(s, "exchange").0 == 500 && s["caught_up"] == true
     });
@@ -442,9 +449,17 @@ fn disk_full_then_space_back_loses_nothing_and_counts_nothing_twice() {
     // Counts only ever show committed batches.
     let during = counts(&d.status(), "exchange").0;
     assert!((500..4500).contains(&during), "accepted {during}");
-    std::thread::sleep(Duration::from_secs(2));
+    // Waiting for space is a state, not a stall: the watchdog is fed.
+    let n = notes.seen.len();
+    notes.wait(n, "WATCHDOG=1");
+    let (gap, pings) = notes.longest_ping_gap(Duration::from_secs(6));
+    assert!(
+        gap < Duration::from_secs(2),
+        "no watchdog ping for {gap:?} on a full disk ({pings} pings)"
+    );
     let log = d.stderr_text();
     assert_eq!(error_lines(&log).len(), 1, "one ERROR line:\n{log}");
+    assert!(!log.contains("watchdog pings withheld"), "{log}");
 
     std::fs::remove_file(&ballast).unwrap();
     let status = d.wait_status(CATCH_UP, "all 4500 after space came back", |s| {
@@ -537,15 +552,35 @@ fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
     let ballast = mnt.join("ballast");
     fill(&ballast);
     let stderr = std::fs::File::create(env.stderr_path()).unwrap();
+    let sock = env.dir.path().join("notify.sock");
+    let mut notes = Notifications::bind(&sock);
     let mut child = Command::new(BIN)
         .args(["run", "-c"])
         .arg(&env.config)
         .env("RUST_LOG", "info")
+        .env("NOTIFY_SOCKET", &sock)
+        .env("WATCHDOG_USEC", "2000000")
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // READY once it serves (health, and 503 saying why), so systemd's start
+    // timeout does not cycle it; the watchdog fed while it waits.
+    let ready = notes.wait(0, "READY=1");
+    assert!(
+        notes.seen[ready].contains("disk full"),
+        "{:?}",
+        notes.seen[ready]
+    );
+    let (gap, _) = notes.longest_ping_gap(Duration::from_secs(4));
+    assert!(
+        gap < Duration::from_secs(2),
+        "no watchdog ping for {gap:?} while waiting for space"
+    );
+    let (code, body) = get(env.addr, "/api/v1/report");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("full"), "{body}");
+    assert_eq!(get(env.addr, "/healthz").0, 200);
     let log = std::fs::read_to_string(env.stderr_path()).unwrap();
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -574,4 +609,45 @@ fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
         .arg(child.id().to_string())
         .status();
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn shutdown_ends_within_its_deadline_even_when_the_writer_hangs() {
+    let env = Env::exchange_and_signatures();
+    install_corpus(&env);
+    // The writer blocks for good when asked to stop (a debug-build test hook).
+    let d = env.start_with_env(&[("DOCFLOW_TEST_HANG", "writer-stop")], |addr| {
+        matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _)))
+    });
+    d.wait_caught_up();
+    let started = Instant::now();
+    d.signal("TERM");
+    let (code, stderr) = wait_exit_within(d, Duration::from_secs(30));
+    let took = started.elapsed();
+    assert_eq!(
+        code,
+        Some(1),
+        "a shutdown past its deadline is not a clean exit:\n{stderr}"
+    );
+    assert!(took < Duration::from_secs(27), "took {took:?}");
+    assert!(stderr.contains("did not stop in time"), "{stderr}");
+    // Nothing was lost: the next start resumes from the last commit.
+    let d = env.start();
+    let status = d.wait_caught_up();
+    assert_corpus_counts(&status);
+    d.stop();
+}
+
+/// Waits for a signalled daemon to exit; (exit code, stderr).
+fn wait_exit_within(mut d: Daemon, within: Duration) -> (Option<i32>, String) {
+    let deadline = Instant::now() + within;
+    while d.running() {
+        assert!(
+            Instant::now() < deadline,
+            "docflowd did not exit within {within:?}:\n{}",
+            d.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (d.exit_code(), d.stderr_text())
 }

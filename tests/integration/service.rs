@@ -66,49 +66,6 @@ fn systemd_unit_verifies_clean_and_exposure_is_at_most_2_0() {
     assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
 }
 
-/// Datagrams received on the notify socket, accumulated.
-struct Notifications {
-    socket: UnixDatagram,
-    seen: Vec<String>,
-}
-
-impl Notifications {
-    fn bind(path: &Path) -> Notifications {
-        let socket = UnixDatagram::bind(path).expect("bind notify socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Notifications {
-            socket,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a message containing `line` (a whole line, e.g. `READY=1`)
-    /// after the first `from` messages; returns its index.
-    fn wait(&mut self, from: usize, line: &str) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(i) = self.seen[from.min(self.seen.len())..]
-                .iter()
-                .position(|m| m.lines().any(|l| l == line))
-            {
-                return from + i;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {line} within 30 s; got {:?}",
-                self.seen
-            );
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                self.seen
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            }
-        }
-    }
-}
-
 fn metric(d: &Daemon, name: &str) -> Option<f64> {
     let (_, body) = d.get("/metrics");
     body.lines()
