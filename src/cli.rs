@@ -230,10 +230,11 @@ pub fn verify(config: &Config) -> anyhow::Result<String> {
         }));
     match checked {
         Ok(Ok(Some(r))) => Ok(format!(
-            "store {} is sound: {} keys, {} pages, {} documents checked in {:.1} s (counts recounted from the documents, sha256 log matched)",
+            "store {} is sound: {} keys, {} pages of {} document groups, {} documents checked in {:.1} s (counts recounted from the documents, sha256 log matched)",
             config.storage.path.display(),
             r.keys,
             r.pages,
+            r.groups,
             r.documents,
             r.elapsed.as_secs_f64()
         )),

@@ -133,7 +133,10 @@ pub(super) async fn run_once(
     process: &Process,
     restart: crate::admin::Restart,
 ) -> anyhow::Result<Ended> {
+    // Before sled touches the files: were they left as a clean close left them?
+    let clean = crate::store::clean::take(&config.storage.path);
     let (store, aggregates) = open_store(config)?;
+    let watch = store.watch();
     if crate::ingest::store_failing() {
         store.probe_write()?;
         crate::ingest::store_recovered();
@@ -204,7 +207,12 @@ pub(super) async fn run_once(
     ));
     info!(sources = handles.len(), store = %config.storage.path.display(), "store open; checking it before reading the sources");
 
-    let verified = verify(&store, &serving, 1.0).await;
+    let verified = if clean {
+        info!("the store's files are those of its last clean close: full check skipped");
+        Check::Sound
+    } else {
+        verify(&store, &serving, 1.0).await
+    };
     let pipeline = match verified {
         Check::Sound => {
             shared.health.set_verified();
@@ -228,13 +236,21 @@ pub(super) async fn run_once(
     let _ = servers.await;
     info!("stopping sources");
     ready.store(false, Ordering::Relaxed);
-    if let Some(p) = pipeline {
-        p.stop().await;
-    }
-    Ok(match shared.health.damage() {
+    let flushed = match pipeline {
+        Some(p) => p.stop().await,
+        None => false,
+    };
+    let ended = match shared.health.damage() {
         Some(what) => Ended::Damaged(what),
         None => Ended::Stopped,
-    })
+    };
+    drop(shared);
+    if flushed && matches!(ended, Ended::Stopped) && watch.closed() {
+        if let Err(e) = crate::store::clean::mark(&config.storage.path) {
+            warn!(error = %e, "cannot record the clean close: the next start checks the whole store");
+        }
+    }
+    Ok(ended)
 }
 
 /// The writer, readers, alerts and disk-full recovery of a sound store.
@@ -298,8 +314,9 @@ fn start(
 }
 
 impl Pipeline {
-    /// Stops the alerts and the sources, lets the writer finish its batch.
-    async fn stop(self) {
+    /// Stops the alerts and the sources, lets the writer finish its batch;
+    /// whether the writer flushed the store and ended normally.
+    async fn stop(self) -> bool {
         if let Some((task, stop)) = self.alerts {
             stop.cancel();
             if tokio::time::timeout(Duration::from_secs(10), task)
@@ -321,9 +338,15 @@ impl Pipeline {
             readers.wake_and_join();
             writer.join()
         });
-        match tokio::time::timeout(super::JOIN_DEADLINE, joined).await {
-            Ok(Ok(Ok(Ok(_store)))) => info!("store flushed"),
-            Ok(_) => warn!("writer thread ended abnormally"),
+        let flushed = match tokio::time::timeout(super::JOIN_DEADLINE, joined).await {
+            Ok(Ok(Ok(Ok(_store)))) => {
+                info!("store flushed");
+                true
+            }
+            Ok(_) => {
+                warn!("writer thread ended abnormally");
+                false
+            }
             Err(_) => {
                 // Whatever is stuck (a reader on a dead mount, sled) would
                 // also hold up the runtime's drop: leave without waiting.
@@ -333,10 +356,11 @@ impl Pipeline {
                 );
                 std::process::exit(1);
             }
-        }
+        };
         self.recovery.abort();
         // Its clone of the store must be gone before the store is reopened.
         let _ = self.recovery.await;
+        flushed && !crate::ingest::store_failing()
     }
 }
 

@@ -8,8 +8,8 @@ use super::{Store, StoreError};
 impl Store {
     /// Checks that every page decodes, is listed in the page index, and
     /// holds its documents in order and within its key range, so that each
-    /// document is found by a look-up; returns the number of groups.
-    pub(crate) fn check_pages(&self) -> Result<u64, StoreError> {
+    /// document is found by a look-up; returns the numbers of pages and groups.
+    pub(crate) fn check_pages(&self) -> Result<(u64, u64), StoreError> {
         let fail = |what: String| StoreError::Unreadable {
             path: self.path.clone(),
             what,
@@ -20,8 +20,9 @@ impl Store {
             .keys()
             .map(|k| Ok(k?[1..].to_vec()))
             .collect::<Result<_, StoreError>>()?;
-        let mut groups = 0u64;
+        let (mut pages, mut groups) = (0u64, 0u64);
         for item in self.db.scan_prefix([PREFIX_PAGE]) {
+            pages += 1;
             let (k, v) = item?;
             let key = &k[1..];
             let Ok(at) = index.binary_search_by(|i| i.as_slice().cmp(key)) else {
@@ -47,6 +48,6 @@ impl Store {
             }
             groups += page.len() as u64;
         }
-        Ok(groups)
+        Ok((pages, groups))
     }
 }

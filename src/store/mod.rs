@@ -5,6 +5,7 @@
 
 pub mod alerts;
 mod check;
+pub mod clean;
 pub mod codec;
 mod commit;
 pub mod encoding;
@@ -786,6 +787,22 @@ impl Store {
     #[cfg(test)]
     fn insert_raw(&self, key: &[u8], value: &[u8]) {
         self.db.insert(key, value).unwrap();
+    }
+}
+
+/// Tells when every handle on a store is gone (sled then has closed it).
+pub struct StoreWatch(std::sync::Weak<std::sync::Mutex<commit::Committed>>);
+
+impl StoreWatch {
+    pub fn closed(&self) -> bool {
+        self.0.upgrade().is_none()
+    }
+}
+
+impl Store {
+    /// A watch that says when this store and all its clones are dropped.
+    pub fn watch(&self) -> StoreWatch {
+        StoreWatch(std::sync::Arc::downgrade(&self.committed))
     }
 }
 

@@ -7,7 +7,10 @@ Generates N exchange events plus their signature events with the demo
 generator (fixed seed), runs docflowd on them from an empty store until
 /api/v1/status says caught up, and prints events/s, peak RSS, store bytes per
 document, scrape latency (median of 100) and one-year report latency (median
-of 20, both once the daemon is idle after ingest), at 10,000 events and at N. The same run counts the exchange file by
+of 20, both once the daemon is idle after ingest), then restarts it on the
+finished store (time until the report is served, until the full check has
+passed) and runs `docflowd verify` on it (time, peak RSS), at 10,000 events
+and at N. The same run counts the exchange file by
 channel and confidentiality with mtail (--one_shot) and times `cat` as the
 physical ceiling. Needs the Debian package `mtail` for the peer figures.
 """
@@ -165,7 +168,8 @@ path = "{work}/signatures.jsonl"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     store_bytes = du(store)
-    return {
+    checks = restart_checks(config, base, log)
+    return {**checks,
         "events": events,
         "documents": documents,
         "ingest_s": ingest_s,
@@ -174,6 +178,41 @@ path = "{work}/signatures.jsonl"
         "store_bytes_per_doc": store_bytes / max(documents, 1),
         "scrape_ms": scrape_ms,
         "report_ms": report_ms,
+    }
+
+
+def restart_checks(config, base, log):
+    """Restarts on the finished store: time until the report is served (open
+    and the quick check), until the full check has passed; then the offline
+    `docflowd verify` (full check, recount, sha256 log) with its peak RSS."""
+    start = time.monotonic()
+    proc = subprocess.Popen([DOCFLOWD, "run", "-c", config], stderr=log)
+    served = verified = None
+    while verified is None:
+        if proc.poll() is not None:
+            sys.exit(f"docflowd exited early on restart, see {log.name}")
+        try:
+            if served is None:
+                get(base + "/api/v1/report")
+                served = time.monotonic() - start
+            status = json.loads(get(base + "/api/v1/status"))
+            if status["store"]["verified"]:
+                verified = time.monotonic() - start
+        except OSError:
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    start = time.monotonic()
+    verify = subprocess.Popen([DOCFLOWD, "verify", "-c", config], stdout=subprocess.DEVNULL, stderr=log)
+    _, code, usage = os.wait4(verify.pid, 0)
+    if code != 0:
+        sys.exit(f"docflowd verify failed ({code}), see {log.name}")
+    return {
+        "restart_served_s": served,
+        "restart_verified_s": verified,
+        "verify_s": time.monotonic() - start,
+        "verify_rss_mib": usage.ru_maxrss / 1024,
     }
 
 
@@ -235,6 +274,10 @@ def main():
         ("store bytes per document", "store_bytes_per_doc", "{:.0f}"),
         ("scrape /metrics, median of 100 (ms)", "scrape_ms", "{:.2f}"),
         ("one-year report, median of 20 (ms)", "report_ms", "{:.2f}"),
+        ("restart: report served after (s)", "restart_served_s", "{:.2f}"),
+        ("restart: full check passed after (s)", "restart_verified_s", "{:.2f}"),
+        ("docflowd verify, offline (s)", "verify_s", "{:.1f}"),
+        ("docflowd verify peak RSS (MiB)", "verify_rss_mib", "{:.0f}"),
     ]
     for label, key, fmt in rows:
         print(f"{label:34}" + "".join(f"{fmt.format(results[n][key]):>14}" for n in (args.small, args.events)))
