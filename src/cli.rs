@@ -189,7 +189,7 @@ pub fn import(
 pub fn verify(config: &Config) -> anyhow::Result<String> {
     let damaged = |what: &str| {
         anyhow::anyhow!(
-            "store {} is damaged: {what}. Rebuild it from the logs: docflowd rebuild -c {}",
+            "store {} is damaged ({what}); rebuild it from the logs: docflowd rebuild -c {}",
             config.storage.path.display(),
             config.file.display()
         )
@@ -239,11 +239,37 @@ pub fn verify(config: &Config) -> anyhow::Result<String> {
             r.elapsed.as_secs_f64()
         )),
         Ok(Ok(None)) => bail!("the check was stopped"),
-        Ok(Err(e)) if e.is_damage() => Err(damaged(&e.to_string())),
+        Ok(Err(e)) if e.is_damage() => Err(damaged(&e.detail())),
         Ok(Err(e)) => Err(e.into()),
         Err(panic) => Err(damaged(&format!(
             "the store panicked while being read: {}",
             crate::store::panic_text(&panic)
         ))),
+    }
+}
+
+/// Turns a store error into the words the README's "A damaged store" uses:
+/// the store's path, what failed (a read or a write), and what to do.
+pub fn explain(config: &Config, e: anyhow::Error) -> anyhow::Error {
+    let Some(store_error) = e.downcast_ref::<StoreError>() else {
+        return e;
+    };
+    let path = config.storage.path.display();
+    let rebuild = format!("docflowd rebuild -c {}", config.file.display());
+    if store_error.is_damage() {
+        return anyhow::anyhow!(
+            "store {path} is damaged ({}); rebuild it from the logs: {rebuild}",
+            store_error.detail()
+        );
+    }
+    if store_error.is_disk_full() {
+        return anyhow::anyhow!("store {path}: the disk is full ({store_error}); free space on its filesystem, then start again");
+    }
+    match store_error {
+        StoreError::Write(_) => anyhow::anyhow!(
+            "store {path}: {store_error}; check the disk and the permissions of {path}"
+        ),
+        _ if e.to_string().contains(&path.to_string()) => e,
+        _ => anyhow::anyhow!("store {path}: {e:#}"),
     }
 }

@@ -175,6 +175,24 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let config_file = match &cli.command {
+        Command::Run { config }
+        | Command::Report { config, .. }
+        | Command::Rebuild { config }
+        | Command::Verify { config }
+        | Command::Export { config }
+        | Command::Import { config } => Some(config.clone()),
+        _ => None,
+    };
+    let result = run_command(cli);
+    // Store errors name the store and the remedy, whichever command met them.
+    match (result, config_file.and_then(|f| Config::load(&f).ok())) {
+        (Err(e), Some(config)) => Err(docflow::cli::explain(&config, e)),
+        (result, _) => result,
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
