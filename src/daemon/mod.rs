@@ -1,7 +1,7 @@
 //! Wiring of the daemon: binds the listeners once for the life of the
-//! process, then runs the pipeline on the store ([`pipeline`]) — again after
-//! an import, after a rebuild of a damaged store ([`unavailable`]), and
-//! after a full disk frees up ([`disk_full`]).
+//! process, then runs the pipeline on the store (`pipeline`) — again after
+//! an import, after a rebuild of a damaged store (`unavailable`), and
+//! after a full disk frees up (`disk_full`).
 
 mod disk_full;
 mod pipeline;

@@ -36,34 +36,6 @@ fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Starts `docflowd run` and waits for it to exit; (exit code, stderr).
-fn run_expecting_exit(env: &Env) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
-        .args(["run", "-c"])
-        .arg(&env.config)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn docflowd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            let out = child.wait_with_output().expect("output");
-            return (status.code(), stderr_of(&out));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "docflowd run kept running on a damaged store; /api/v1/report would be empty. stderr:\n{}",
-                stderr_of(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_store_of_layout_1_is_migrated_and_resumes_without_recounting() {
     let env = Env::exchange_and_signatures();
@@ -183,20 +155,6 @@ fn with_on_damage_refuse_a_damaged_store_is_never_served() {
         stderr.contains(&store) && stderr.contains("docflowd rebuild -c"),
         "{stderr}"
     );
-}
-
-/// Waits up to 15 s for a signalled daemon to exit; (exit code, stderr).
-fn wait_exit(mut d: Daemon) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while d.running() {
-        assert!(
-            Instant::now() < deadline,
-            "docflowd did not exit:\n{}",
-            d.stderr_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (d.exit_code(), d.stderr_text())
 }
 
 #[test]

@@ -2,10 +2,8 @@
 //! `security`; the real binary speaks the notify protocol (READY, WATCHDOG,
 //! RELOADING, STOPPING) and reloads its config on SIGHUP without losing state.
 
-use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
