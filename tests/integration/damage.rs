@@ -89,7 +89,7 @@ fn fixture() -> Fixture {
     let lines: Vec<&str> = exchange.lines().collect();
     // The older copy is taken near the end, so that most of its segments
     // line up with the final store's and hold older versions of its data.
-    let half = lines.len() * 9 / 10;
+    let half = lines.len() * 99 / 100;
     env.append("exchange.jsonl", &(lines[..half].join("\n") + "\n"));
     let d = env.start();
     d.wait_status(CATCH_UP, "first half", |s| {
