@@ -33,6 +33,19 @@ pub struct Slot {
     pub class: Class,
 }
 
+impl Slot {
+    /// Where `doc` counts: its local day in `tz`, its unit, its direction
+    /// and its class under `required_roles`.
+    pub fn of(doc: &crate::classify::Document, tz: chrono_tz::Tz, required_roles: u8) -> Slot {
+        Slot {
+            day: day_number(crate::parse::time::local_day(doc.time, tz)),
+            unit: doc.unit.clone(),
+            direction: doc.direction,
+            class: doc.class(required_roles),
+        }
+    }
+}
+
 /// Counts of one day.
 pub type DayCounts = BTreeMap<(String, Direction, Class), u64>;
 

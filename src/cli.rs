@@ -219,7 +219,7 @@ pub fn verify(config: &Config) -> anyhow::Result<String> {
                 .unwrap_or(config.agency.timezone);
             let roles = settings.map_or(config.required_roles, |s| s.required_roles);
             let deep = crate::store::verify::DeepCheck {
-                slot_of: Box::new(move |doc| crate::ingest::Ingestor::slot(doc, tz, roles)),
+                slot_of: Box::new(move |doc| crate::aggregate::Slot::of(doc, tz, roles)),
             };
             store.verify(&crate::store::verify::VerifyOptions {
                 lock_share: 1.0,

@@ -140,7 +140,7 @@ fn build(
         .iter()
         .map(|s| Arc::new(SourceHandle::new(s.clone(), SourceState::default())))
         .collect();
-    let shared = Shared::new(aggregates, handles.clone());
+    let shared = Shared::new(aggregates, handles.clone(), Arc::default());
     let queue = Arc::new(MergeQueue::new(handles.len()));
     let store_failed = CancellationToken::new();
     // The readers need the store only to start (edXML files already read).

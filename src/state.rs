@@ -1,9 +1,12 @@
-//! The health of the store as readers see it: whether the full check of
-//! this start has passed (documents are served only then) and whether
-//! damage was found (nothing is served then).
+//! The read model: what the HTTP API, the metrics and the alerts read while
+//! the writer works — per-day counts, the sources' progress, and the health
+//! of the store (checks passed, damage found, writes failing).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::aggregate::Aggregates;
+use crate::sources::SourceHandle;
 
 use tokio_util::sync::CancellationToken;
 
@@ -46,5 +49,57 @@ impl StoreHealth {
     /// Resolves when damage is reported.
     pub async fn damaged(&self) {
         self.damaged.cancelled().await
+    }
+}
+
+/// State shared with the HTTP API and metrics.
+pub struct Shared {
+    pub aggregates: RwLock<Aggregates>,
+    pub sources: Vec<Arc<SourceHandle>>,
+    /// False while the store refuses writes.
+    pub store_ok: AtomicBool,
+    /// Writes failing in this process (across restarts of the pipeline).
+    pub writes: Arc<WriteHealth>,
+    /// Whether the store passed its checks (documents are served only then).
+    pub health: StoreHealth,
+}
+
+impl Shared {
+    /// The state of a daemon (or rebuild) starting with `aggregates` and `sources`.
+    pub fn new(
+        aggregates: Aggregates,
+        sources: Vec<Arc<SourceHandle>>,
+        writes: Arc<WriteHealth>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            aggregates: RwLock::new(aggregates),
+            sources,
+            store_ok: AtomicBool::new(!writes.failing()),
+            writes,
+            health: Default::default(),
+        })
+    }
+}
+
+/// Whether store writes fail, for the life of the process: a failure is
+/// logged at ERROR once, not at each retry or restart of the pipeline.
+#[derive(Default)]
+pub struct WriteHealth {
+    failing: AtomicBool,
+}
+
+impl WriteHealth {
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Records a failure; whether writes were already failing.
+    pub fn fail(&self) -> bool {
+        self.failing.swap(true, Ordering::Relaxed)
+    }
+
+    /// Records that writes work; whether they were failing until now.
+    pub fn recovered(&self) -> bool {
+        self.failing.swap(false, Ordering::Relaxed)
     }
 }

@@ -46,9 +46,7 @@ pub fn stage_import(
             required_roles: config.required_roles,
         };
         let (tz, roles) = (config.agency.timezone, config.required_roles);
-        store.recount(&settings, |doc| {
-            crate::ingest::Ingestor::slot(doc, tz, roles)
-        })?;
+        store.recount(&settings, |doc| crate::aggregate::Slot::of(doc, tz, roles))?;
         store.flush()?;
         Ok(summary)
     })();

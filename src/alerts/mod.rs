@@ -765,7 +765,7 @@ after = "2h"
         }
         let handle = SourceHandle::new(config.sources[0].clone(), SourceState::default());
         handle.progress().idle_after = Some(0);
-        Shared::new(agg, vec![Arc::new(handle)])
+        Shared::new(agg, vec![Arc::new(handle)], Arc::default())
     }
 
     fn outbox(a: &Alerting) -> Vec<(String, String)> {

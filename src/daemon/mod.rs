@@ -41,6 +41,8 @@ pub(crate) struct Process {
     admin_metrics: Arc<crate::admin::AdminMetrics>,
     allowed_hosts: Arc<crate::guard::AllowedHosts>,
     heartbeat: Arc<Heartbeat>,
+    /// Whether store writes fail (logged at ERROR once per failure).
+    writes: Arc<crate::state::WriteHealth>,
 }
 
 impl Process {
@@ -125,11 +127,12 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let recovering = std::env::var_os(disk_full::RECOVERING_ENV).is_some();
-    std::env::remove_var(disk_full::RECOVERING_ENV);
-    if recovering {
-        crate::ingest::mark_store_failing();
+    let writes = Arc::new(crate::state::WriteHealth::default());
+    if std::env::var_os(disk_full::RECOVERING_ENV).is_some() {
+        // Re-executed after a failed write: the failure was logged already.
+        writes.fail();
     }
+    std::env::remove_var(disk_full::RECOVERING_ENV);
     let tcp = bind(&config).await?;
     let addr = tcp.local_addr()?;
     std::fs::create_dir_all(&config.storage.path).with_context(|| {
@@ -149,6 +152,7 @@ pub async fn run(
             &config.server.allowed_hosts,
         )),
         heartbeat: Arc::default(),
+        writes,
     };
     spawn_reload_on_sighup(
         Reloader::new(&config, process.web.clone(), process.reload_status.clone()),
@@ -230,19 +234,17 @@ async fn supervise(
             Err(e) => e,
         };
         let retry = is_disk_full(&error)
-            || (crate::ingest::store_failing()
-                && matches!(
-                    error.downcast_ref::<crate::store::StoreError>(),
-                    Some(
-                        crate::store::StoreError::Open { .. } | crate::store::StoreError::Write(_)
-                    )
-                ));
+            || (process.writes.failing()
+                && error
+                    .downcast_ref::<crate::store::StoreError>()
+                    .is_some_and(|e| {
+                        matches!(e, crate::store::StoreError::Open { .. }) || e.is_write_failure()
+                    }));
         if !retry || shutdown.is_cancelled() {
             return Err(error);
         }
-        if !crate::ingest::store_failing() {
+        if !process.writes.fail() {
             // Started on a full disk: the one ERROR line of this failure.
-            crate::ingest::mark_store_failing();
             error!(error = %format!("{error:#}"), "cannot open the store: disk full; serving health only and retrying");
         }
         if waiting_for_space.is_none() {

@@ -45,7 +45,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::A
             }
             let tz = config.agency.timezone;
             let roles = config.required_roles;
-            store.recount(&settings, |doc| Ingestor::slot(doc, tz, roles))?
+            store.recount(&settings, |doc| crate::aggregate::Slot::of(doc, tz, roles))?
         }
     };
     Ok((store, aggregates))
@@ -137,9 +137,11 @@ pub(super) async fn run_once(
     let clean = crate::store::clean::take(&config.storage.path);
     let (store, aggregates) = open_store(config)?;
     let watch = store.watch();
-    if crate::ingest::store_failing() {
+    if process.writes.failing() {
         store.probe_write()?;
-        crate::ingest::store_recovered();
+        if process.writes.recovered() {
+            info!("store writes work again; ingestion resumes from the last commit");
+        }
     }
     let committed = store.sources()?;
     let rejected_dir = config.storage.path.join("rejected");
@@ -155,7 +157,7 @@ pub(super) async fn run_once(
         })?;
         handles.push(Arc::new(SourceHandle::new(source.clone(), state)));
     }
-    let shared = Shared::new(aggregates, handles.clone());
+    let shared = Shared::new(aggregates, handles.clone(), process.writes.clone());
     let ready = Arc::new(AtomicBool::new(true));
     // Ends the run: on shutdown, on a restart for an import, on damage.
     let serving = shutdown.child_token();
@@ -360,7 +362,7 @@ impl Pipeline {
         self.recovery.abort();
         // Its clone of the store must be gone before the store is reopened.
         let _ = self.recovery.await;
-        flushed && !crate::ingest::store_failing()
+        flushed
     }
 }
 

@@ -74,7 +74,7 @@ impl Store {
             }
             batch.insert(k.as_slice(), v.as_slice());
         }
-        self.db.apply_batch(batch).map_err(StoreError::Write)?;
+        self.db.apply_batch(batch).map_err(StoreError::write)?;
         Ok(())
     }
 
@@ -90,9 +90,9 @@ impl Store {
         for seq in &commit.outbox_remove {
             batch.remove(prefixed(PREFIX_OUTBOX, &seq.to_be_bytes()));
         }
-        self.db.apply_batch(batch).map_err(StoreError::Write)?;
+        self.db.apply_batch(batch).map_err(StoreError::write)?;
         // A mail must not be sent twice after a crash: make the change durable now.
-        self.db.flush().map_err(StoreError::Write)?;
+        self.db.flush().map_err(StoreError::write)?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::codec::Writer;
 use super::encoding::{
     encode_day, encode_pending, encode_rejected_day, encode_sha_log, encode_source,
 };
@@ -12,10 +13,14 @@ use super::keys::{
     KEY_COMMIT, KEY_PROBE, PREFIX_PAGE, PREFIX_PAGE_KEY, PREFIX_PENDING, PREFIX_SEEN,
     PREFIX_SHA_LOG, PREFIX_SOURCE,
 };
+use super::keys::{KEY_SETTINGS, PREFIX_DAY, PREFIX_REJECTED_DAY};
 use super::proof::Proof;
 use super::{
     day_key, edxml_file_key, prefixed, rejected_day_key, sha_partition, Commit, Store, StoreError,
 };
+use super::{Settings, FORMAT_SETTINGS};
+use crate::aggregate::{Aggregates, Slot};
+use crate::classify::Document;
 
 /// Changes to apply: a key's new value, or `None` to remove it.
 pub(crate) type Ops = BTreeMap<Vec<u8>, Option<sled::IVec>>;
@@ -76,7 +81,7 @@ impl Store {
             }
         }
         batch.insert(KEY_COMMIT, proof.encode());
-        self.db.apply_batch(batch).map_err(StoreError::Write)?;
+        self.db.apply_batch(batch).map_err(StoreError::write)?;
         committed.proof = proof;
         if let (Some(partial), Some(scrub)) = (scrub_partial, committed.scrub.as_mut()) {
             scrub.partial = partial;
@@ -148,15 +153,15 @@ impl Store {
     pub fn probe_write(&self) -> Result<(), StoreError> {
         self.db
             .insert(KEY_PROBE, &[1u8])
-            .map_err(StoreError::Write)?;
-        self.db.remove(KEY_PROBE).map_err(StoreError::Write)?;
-        self.db.flush().map_err(StoreError::Write)?;
+            .map_err(StoreError::write)?;
+        self.db.remove(KEY_PROBE).map_err(StoreError::write)?;
+        self.db.flush().map_err(StoreError::write)?;
         Ok(())
     }
 
     /// Writes everything to disk (on shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(StoreError::Write)?;
+        self.db.flush().map_err(StoreError::write)?;
         Ok(())
     }
 
@@ -168,8 +173,49 @@ impl Store {
         proof.seq = committed.proof.seq + 1;
         self.db
             .insert(KEY_COMMIT, proof.encode())
-            .map_err(StoreError::Write)?;
+            .map_err(StoreError::write)?;
         committed.proof = proof.clone();
         Ok(proof)
+    }
+
+    /// Records new settings and recounts every day from the documents.
+    pub fn recount(
+        &self,
+        settings: &Settings,
+        slot_of: impl Fn(&Document) -> Slot,
+    ) -> Result<Aggregates, StoreError> {
+        let mut agg = Aggregates::default();
+        for item in self.groups_from(None) {
+            let (_, group) = item?;
+            for doc in [&group.outgoing, &group.incoming].into_iter().flatten() {
+                let slot = slot_of(doc);
+                if doc.status.rejected {
+                    agg.apply_rejected(slot.day, doc.direction, 1);
+                }
+                agg.apply(&slot, 1);
+            }
+        }
+        let mut ops = Ops::new();
+        for prefix in [PREFIX_DAY, PREFIX_REJECTED_DAY] {
+            for item in self.db.scan_prefix([prefix]) {
+                ops.insert(item?.0.to_vec(), None);
+            }
+        }
+        for day in agg.days() {
+            ops.insert(
+                day_key(day).to_vec(),
+                Some(encode_day(&agg.day_counts(day)).into()),
+            );
+        }
+        for day in agg.rejected_days() {
+            let counts = encode_rejected_day(agg.rejected_day(day));
+            ops.insert(rejected_day_key(day).to_vec(), Some(counts.into()));
+        }
+        let mut w = Writer::new(FORMAT_SETTINGS);
+        w.str(&settings.timezone).u8(settings.required_roles);
+        ops.insert(KEY_SETTINGS.to_vec(), Some(w.buf.into()));
+        self.apply_tracked(ops)?;
+        self.db.flush().map_err(StoreError::write)?;
+        Ok(agg)
     }
 }

@@ -113,8 +113,8 @@ pub fn migrate(db: &sled::Db, found: u32, target: u32) -> Result<Vec<StepReport>
         let mut batch = sled::Batch::default();
         let counts = (step.run)(db, &mut batch)?;
         batch.insert(KEY_VERSION, &(version + 1).to_le_bytes());
-        db.apply_batch(batch).map_err(StoreError::Write)?;
-        db.flush().map_err(StoreError::Write)?;
+        db.apply_batch(batch).map_err(StoreError::write)?;
+        db.flush().map_err(StoreError::write)?;
         reports.push(StepReport {
             from: version,
             to: version + 1,

@@ -123,7 +123,7 @@ impl Cached {
 /// Pages of document groups, as the writer sees them.
 pub struct PageCache {
     keys: BTreeSet<Arc<str>>,
-    cache: crate::ingest::FastMap<Arc<str>, Cached>,
+    cache: super::FastMap<Arc<str>, Cached>,
     dirty: BTreeSet<Arc<str>>,
     new_pages: Vec<String>,
     limit_bytes: usize,

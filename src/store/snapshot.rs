@@ -178,7 +178,7 @@ pub(crate) fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
         | KeyKind::Probe
         | KeyKind::Commit => return Err("reserved key".into()),
         KeyKind::AlertState | KeyKind::AlertOutbox => return Ok(false),
-        KeyKind::Settings => decoded(super::decode_settings(value).map(drop))?,
+        KeyKind::Settings => decoded(super::read::decode_settings(value).map(drop))?,
         KeyKind::Page => {
             utf8(&key[1..])?;
             decoded(decode_page(value).map(drop))?
@@ -382,7 +382,7 @@ impl Store {
         batch.insert(KEY_IMPORTING, &[]);
         // Migrations (if any) run on the imported data as on a stored one.
         batch.insert(KEY_VERSION, &version.to_le_bytes());
-        self.db.apply_batch(batch).map_err(StoreError::Write)?;
+        self.db.apply_batch(batch).map_err(StoreError::write)?;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         let mut summary = Summary::new();
@@ -427,21 +427,21 @@ impl Store {
             if in_batch >= IMPORT_BATCH {
                 self.db
                     .apply_batch(std::mem::take(&mut batch))
-                    .map_err(StoreError::Write)?;
+                    .map_err(StoreError::write)?;
                 in_batch = 0;
             }
         }
         if !ended {
             return Err(SnapshotError::Truncated(n - 1));
         }
-        self.db.apply_batch(batch).map_err(StoreError::Write)?;
+        self.db.apply_batch(batch).map_err(StoreError::write)?;
         if version < STORE_VERSION {
             migrate::migrate(&self.db, version, STORE_VERSION)?;
         }
         self.check_pages()?;
         self.seal()?;
-        self.db.remove(KEY_IMPORTING).map_err(StoreError::Write)?;
-        self.db.flush().map_err(StoreError::Write)?;
+        self.db.remove(KEY_IMPORTING).map_err(StoreError::write)?;
+        self.db.flush().map_err(StoreError::write)?;
         Ok(summary)
     }
 }
