@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 use super::merge::MergeQueue;
 use super::{Item, Rejected, SourceBatch, SourceHandle};
 use crate::config::{HttpAuth, HttpConfig};
+use crate::errors::chain;
 use crate::parse::RecordParser;
 use crate::store::FeedPos;
 
@@ -466,21 +467,6 @@ pub struct Feed {
     origin: reqwest::Url,
     /// `[sources.headers]`.
     headers: reqwest::header::HeaderMap,
-}
-
-/// The error and its causes on one line (reqwest's own message is terse).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn classify(e: reqwest::Error) -> Fault {
