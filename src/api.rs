@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::ingest::Shared;
 use crate::parse::normalize::{normalize_unit, Direction};
 use crate::parse::time::{local_day, parse_date};
-use crate::report::{build, ReportRange};
+use crate::report::ReportRange;
 use crate::sources::http::redact_url;
 use crate::store::Store;
 
@@ -139,11 +139,7 @@ async fn report(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         Err(e) => return bad_request(e),
     };
     let agg = s.shared.aggregates.read().expect("aggregates lock");
-    let mut report = build(&s.config.agency.code, &range, &agg);
-    if crate::report::has_edxml_source(&s.config) {
-        crate::report::add_rejected_by_receiver(&mut report, &range, &agg);
-    }
-    Json(report).into_response()
+    Json(crate::report::for_config(&s.config, &range, &agg)).into_response()
 }
 
 /// Default and largest page of `/api/v1/documents`.

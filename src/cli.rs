@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::report::{build, ReportRange};
+use crate::report::{Report, ReportRange};
 use crate::store::StoreError;
 
 /// A plain HTTP/1.0 GET on loopback; returns status and body.
@@ -50,17 +50,13 @@ fn query(range: &ReportRange) -> String {
 }
 
 /// The report read from the store (no daemon may hold it).
-fn report_from_store(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
+fn report_from_store(config: &Config, range: &ReportRange) -> anyhow::Result<Report> {
     let (_, aggregates) = crate::daemon::open_store(config)?;
-    let mut report = build(&config.agency.code, range, &aggregates);
-    if crate::report::has_edxml_source(config) {
-        crate::report::add_rejected_by_receiver(&mut report, range, &aggregates);
-    }
-    Ok(report)
+    Ok(crate::report::for_config(config, range, &aggregates))
 }
 
 /// The report, from the running daemon or, if none runs, from the store.
-pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
+pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Report> {
     if let Some(web) = &config.server.web {
         // The CLI holds no password (the web config has only bcrypt hashes) and
         // speaks plain HTTP: read the store, which works while no daemon runs.
