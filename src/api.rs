@@ -93,21 +93,23 @@ async fn landing(State(s): State<AppState>) -> Html<String> {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let mut body = crate::metrics::render(&s.shared, &s.config.agency, today(&s.config));
-    body.push_str(&s.reload.render());
-    if let Some(alerts) = &s.alerts {
-        body.push_str(&alerts.render_metrics());
-    }
-    body.push_str(&s.admin_metrics.render());
-    body.push_str("# HELP docflow_store_damaged 1 while the store failed a check and no counts are served.\n# TYPE docflow_store_damaged gauge\ndocflow_store_damaged 0\n");
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    use crate::metrics::{AgencyInfo, BuildInfo, Documents, Sources, StoreDamaged};
+    let documents = Documents {
+        aggregates: &s.shared.aggregates,
+        today: today(&s.config),
+    };
+    let body = crate::metrics::render(&[
+        &documents,
+        &Sources(&s.shared.sources),
+        &AgencyInfo(&s.config.agency),
+        &BuildInfo,
+        &s.reload,
+        &s.alerts,
+        &s.admin_metrics,
+        // A damaged store stops the API (`refuse_if_damaged`): this one is sound.
+        &StoreDamaged(false),
+    ]);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

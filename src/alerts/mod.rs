@@ -5,12 +5,12 @@
 
 pub mod mail;
 pub mod rules;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -603,55 +603,6 @@ impl Alerting {
             })
             .collect();
         json!({"rules": rules, "outbox": outbox})
-    }
-
-    /// `docflow_alert_firing` and `docflow_alert_notifications_total`, in text format.
-    pub fn render_metrics(&self) -> String {
-        let registry = Registry::new();
-        let firing = GaugeVec::new(
-            Opts::new("docflow_alert_firing", "1 while the alert rule is firing."),
-            &["rule"],
-        )
-        .expect("valid metric definition");
-        let notifications = IntCounterVec::new(
-            Opts::new(
-                "docflow_alert_notifications_total",
-                "Alert mails by rule, state (firing, resolved) and result (sent, failed: one per failed try).",
-            ),
-            &["rule", "state", "result"],
-        )
-        .expect("valid metric definition");
-        registry
-            .register(Box::new(firing.clone()))
-            .expect("metric registered once");
-        registry
-            .register(Box::new(notifications.clone()))
-            .expect("metric registered once");
-        let inner = self.lock();
-        for rule in &self.config.rules {
-            let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
-            let is_firing = matches!(record.phase, Phase::Firing { .. });
-            firing
-                .with_label_values(&[rule.name.as_str()])
-                .set(if is_firing { 1.0 } else { 0.0 });
-            let n = record.notifications;
-            for (state, result, value) in [
-                ("firing", "sent", n.firing_sent),
-                ("firing", "failed", n.firing_failed),
-                ("resolved", "sent", n.resolved_sent),
-                ("resolved", "failed", n.resolved_failed),
-            ] {
-                notifications
-                    .with_label_values(&[rule.name.as_str(), state, result])
-                    .inc_by(value);
-            }
-        }
-        drop(inner);
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .expect("text encoding of valid metrics");
-        String::from_utf8(out).unwrap_or_default()
     }
 }
 
