@@ -1,6 +1,8 @@
 //! The read endpoints on `server.listen`: landing page, `/metrics`, health
 //! checks and the JSON API (report, documents, status).
 
+mod status;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +21,6 @@ use crate::ingest::Shared;
 use crate::parse::normalize::{normalize_unit, Direction};
 use crate::parse::time::{local_day, parse_date};
 use crate::report::ReportRange;
-use crate::sources::http::redact_url;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -48,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/report", get(report))
         .route("/api/v1/documents", get(documents))
-        .route("/api/v1/status", get(status))
+        .route("/api/v1/status", get(status::status))
         .layer(guard)
         .with_state(state)
 }
@@ -367,60 +368,6 @@ pub async fn refuse_if_damaged(
 fn encode_cursor_before(out: &[(Direction, String, Value)]) -> String {
     let (d, id, _) = out.last().expect("a full page is not empty");
     encode_cursor(*d, id)
-}
-
-async fn status(State(s): State<AppState>) -> Json<Value> {
-    let tz = s.config.agency.timezone;
-    let shared = s.shared.clone();
-    let sources: Vec<Value> = tokio::task::spawn_blocking(move || {
-        shared
-            .sources
-            .iter()
-            .map(|h| {
-                let caught_up = h.caught_up();
-                let p = h.progress().clone();
-                let time = |t: i64| tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339());
-                json!({
-                    "name": h.config.name,
-                    "kind": h.config.kind.as_str(),
-                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv", (None, crate::config::Format::Edxml) => "edxml" },
-                    "path": h.config.http.is_none().then_some(&h.config.path),
-                    "url": h.config.http.as_ref().map(|http| redact_url(&http.url)),
-                    "position": match &h.config.http {
-                        None => json!({
-                            "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
-                        }),
-                        Some(http) => json!({
-                            "url": redact_url(&http.url),
-                            "cursor": p.state.feed.cursor,
-                            "index": p.state.feed.skip,
-                            "pages": p.state.feed.pages,
-                        }),
-                    },
-                    "events": {"accepted": p.state.accepted, "duplicate": p.state.duplicate, "invalid": p.state.invalid},
-                    "accepted": p.state.accepted,
-                    "duplicate": p.state.duplicate,
-                    "invalid": p.state.invalid,
-                    "last_event_time": p.state.last_event_time.and_then(time),
-                    "up": p.up,
-                    "caught_up": caught_up,
-                    "last_error": p.last_error.as_ref().map(|(m, t)| json!({"message": m, "time": time(*t), "kind": p.last_error_kind})),
-                })
-            })
-            .collect()
-    })
-    .await
-    .unwrap_or_default();
-    let all_caught_up = sources.iter().all(|s| s["caught_up"] == true);
-    Json(json!({
-        "agency": {"code": s.config.agency.code, "name": s.config.agency.name, "timezone": tz.name()},
-        "version": env!("CARGO_PKG_VERSION"),
-        "ready": s.ready.load(Ordering::Relaxed),
-        "store": {"path": s.store.path().display().to_string(), "ok": s.shared.store_ok.load(Ordering::Relaxed), "verified": s.shared.health.verified(), "damage": s.shared.health.damage()},
-        "caught_up": all_caught_up,
-        "sources": sources,
-        "alerts": s.alerts.as_ref().map_or_else(|| json!({"rules": [], "outbox": []}), |a| a.status()),
-    }))
 }
 
 #[cfg(test)]
