@@ -1,27 +1,33 @@
 //! The read endpoints on `server.listen`: landing page, `/metrics`, health
 //! checks and the JSON API (report, documents, status).
 
+mod documents;
+mod query;
 mod status;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, TimeZone};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::classify::{Class, Document};
 use crate::config::Config;
 use crate::ingest::Shared;
-use crate::parse::normalize::{normalize_unit, Direction};
-use crate::parse::time::{local_day, parse_date};
+use crate::parse::time::local_day;
 use crate::report::ReportRange;
 use crate::store::Store;
+use query::Params;
+
+pub use documents::{DocumentPage, DocumentsQuery, ExchangeStatus, Filter, ListedDocument};
+pub use status::{
+    AgencyStatus, EventCounts, FilePosition, Position, SourceError, SourceStatus, Status,
+    StoreStatus,
+};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -48,18 +54,32 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/report", get(report))
-        .route("/api/v1/documents", get(documents))
+        .route("/api/v1/documents", get(documents::documents))
         .route("/api/v1/status", get(status::status))
         .layer(guard)
         .with_state(state)
 }
 
+/// The answer to a request that could not be served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorAnswer {
+    /// What went wrong, for people.
+    pub error: String,
+}
+
+impl ErrorAnswer {
+    fn json(error: String) -> Json<ErrorAnswer> {
+        Json(ErrorAnswer { error })
+    }
+}
+
 fn bad_request(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": message.into()})),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, ErrorAnswer::json(message.into())).into_response()
+}
+
+/// RFC 3339 in the agency's time zone.
+fn local_time(t: i64, tz: chrono_tz::Tz) -> Option<String> {
+    tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339())
 }
 
 fn today(config: &Config) -> NaiveDate {
@@ -126,210 +146,9 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn report(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Some(k) = q
-        .keys()
-        .find(|k| !["period", "from", "to"].contains(&k.as_str()))
-    {
-        return bad_request(format!("unknown parameter `{k}` (period, from, to)"));
-    }
-    let range = match ReportRange::parse(
-        q.get("period").map(String::as_str),
-        q.get("from").map(String::as_str),
-        q.get("to").map(String::as_str),
-    ) {
-        Ok(r) => r,
-        Err(e) => return bad_request(e),
-    };
-    let agg = s.shared.aggregates.read().expect("aggregates lock");
-    Json(crate::report::for_config(&s.config, &range, &agg)).into_response()
-}
-
-/// Default and largest page of `/api/v1/documents`.
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
-
-fn document_json(d: &Document, class: Class, tz: chrono_tz::Tz) -> Value {
-    let time = tz.timestamp_opt(d.time, 0).single().map(|t| t.to_rfc3339());
-    json!({
-        "direction": d.direction.as_str(),
-        "doc_id": d.doc_id,
-        "doc_number": d.doc_number,
-        "doc_type": d.doc_type,
-        "subject": d.subject,
-        "unit": d.unit,
-        "counterpart": d.counterpart,
-        "time": time,
-        "date": local_day(d.time, tz).to_string(),
-        "class": class.as_str(),
-        "channel": if d.electronic { "electronic" } else { "paper" },
-        "confidentiality": d.confidentiality.as_str(),
-        "signature_roles": d.role_names(),
-        "signers": d.signers,
-        "exchange_events": d.events,
-        "revoked": d.revoked(),
-        "edxml_business": d.business_names(),
-        "exchange_status": (d.status.code != 0).then(|| json!({
-            "code": format!("{:02}", d.status.code),
-            "label": crate::parse::edxml::status_label(d.status.code),
-            "time": tz.timestamp_opt(d.status.time, 0).single().map(|t| t.to_rfc3339()),
-        })),
-        "rejected_by_receiver": d.status.rejected,
-    })
-}
-
-fn encode_cursor(direction: Direction, doc_id: &str) -> String {
-    let mut s = String::with_capacity(2 + doc_id.len() * 2);
-    s.push_str(if direction == Direction::Outgoing {
-        "o"
-    } else {
-        "i"
-    });
-    for b in doc_id.as_bytes() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-fn decode_cursor(c: &str) -> Option<(Direction, String)> {
-    let (d, hex) = c.split_at_checked(1)?;
-    let direction = match d {
-        "o" => Direction::Outgoing,
-        "i" => Direction::Incoming,
-        _ => return None,
-    };
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    Some((direction, String::from_utf8(bytes?).ok()?))
-}
-
-async fn documents(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let known = [
-        "from",
-        "to",
-        "direction",
-        "class",
-        "unit",
-        "limit",
-        "cursor",
-    ];
-    if let Some(k) = q.keys().find(|k| !known.contains(&k.as_str())) {
-        return bad_request(format!("unknown parameter `{k}` ({})", known.join(", ")));
-    }
-    let get = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let date = |k: &str| {
-        get(k)
-            .map(|v| parse_date(v).map_err(|e| format!("bad `{k}`: {e}")))
-            .transpose()
-    };
-    let (from, to) = match (date("from"), date("to")) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return bad_request(e),
-    };
-    let direction = match get("direction") {
-        None => None,
-        Some(d) => match Direction::from_canonical(d) {
-            Some(d) => Some(d),
-            None => return bad_request("bad `direction` (outgoing, incoming)"),
-        },
-    };
-    let class =
-        match get("class") {
-            None => None,
-            Some(c) => match Class::from_name(c) {
-                Some(c) => Some(c),
-                None => return bad_request(
-                    "bad `class` (electronic_signed, electronic_unsigned, paper, secret_exempt)",
-                ),
-            },
-        };
-    let unit = q.get("unit").map(|u| normalize_unit(u));
-    let limit = match get("limit").map(str::parse::<usize>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => return bad_request(format!("bad `limit` (1..{MAX_LIMIT})")),
-    };
-    let cursor = match get("cursor") {
-        None => None,
-        Some(c) => match decode_cursor(c) {
-            Some(c) => Some(c),
-            None => return bad_request("bad `cursor`"),
-        },
-    };
-    if !s.shared.health.verified() || s.shared.health.is_damaged() {
-        return store_unavailable(&s);
-    }
-    let tz = s.config.agency.timezone;
-    let required = s.config.required_roles;
-    let store = s.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let mut next = None;
-        let start = cursor.as_ref().map(|(_, id)| id.as_str());
-        for item in store.groups_from(start) {
-            let (doc_id, group) = item?;
-            for d in Direction::ALL {
-                if let Some((cd, cid)) = &cursor {
-                    if *cid == doc_id && d <= *cd {
-                        continue;
-                    }
-                }
-                let Some(doc) = group.doc(d) else { continue };
-                let doc_class = doc.class(required);
-                let day = local_day(doc.time, tz);
-                let keep = direction.is_none_or(|x| x == d)
-                    && class.is_none_or(|c| c == doc_class)
-                    && unit.as_ref().is_none_or(|u| *u == doc.unit)
-                    && from.is_none_or(|f| day >= f)
-                    && to.is_none_or(|t| day <= t);
-                if !keep {
-                    continue;
-                }
-                if out.len() == limit {
-                    next = Some(encode_cursor_before(&out));
-                    return Ok::<_, crate::store::StoreError>((out, next));
-                }
-                out.push((
-                    doc.direction,
-                    doc.doc_id.clone(),
-                    document_json(doc, doc_class, tz),
-                ));
-            }
-        }
-        Ok((out, next))
-    })
-    .await;
-    match result {
-        Ok(Ok((docs, next))) => Json(json!({
-            "documents": docs.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
-            "next_cursor": next,
-        }))
-        .into_response(),
-        Ok(Err(e)) if e.is_damage() => {
-            s.shared.health.report_damage(&e.detail());
-            store_unavailable(&s)
-        }
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": format!("store {}: {e}", s.store.path().display())})),
-        )
-            .into_response(),
-        Err(e) => {
-            // sled panics on some damaged files instead of returning an error.
-            s.shared
-                .health
-                .report_damage(&format!("the store panicked while being read: {e}"));
-            store_unavailable(&s)
-        }
-    }
+async fn report(State(s): State<AppState>, Params(range): Params<ReportRange>) -> Response {
+    let aggregates = s.shared.aggregates.read().expect("aggregates lock");
+    Json(crate::report::for_config(&s.config, &range, &aggregates)).into_response()
 }
 
 /// 503 while the store's full check has not passed, or once it failed.
@@ -347,7 +166,7 @@ fn store_unavailable(s: &AppState) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "5")],
-        Json(json!({"error": message})),
+        ErrorAnswer::json(message),
     )
         .into_response()
 }
@@ -362,27 +181,4 @@ pub async fn refuse_if_damaged(
         return store_unavailable(&s);
     }
     next.run(req).await
-}
-
-/// The cursor after the last document of a full page.
-fn encode_cursor_before(out: &[(Direction, String, Value)]) -> String {
-    let (d, id, _) = out.last().expect("a full page is not empty");
-    encode_cursor(*d, id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let c = encode_cursor(Direction::Incoming, "12/QĐ-UBND");
-        assert_eq!(
-            decode_cursor(&c),
-            Some((Direction::Incoming, "12/QĐ-UBND".into()))
-        );
-        assert_eq!(decode_cursor("x00"), None);
-        assert_eq!(decode_cursor("o0"), None);
-        assert_eq!(decode_cursor(""), None);
-    }
 }

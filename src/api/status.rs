@@ -6,10 +6,9 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::Json;
-use chrono::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::{local_time, AppState};
 use crate::alerts::AlertsStatus;
 use crate::config::Format;
 use crate::sources::http::redact_url;
@@ -154,7 +153,7 @@ pub(super) async fn status(State(s): State<AppState>) -> Json<Status> {
 fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
     let caught_up = h.caught_up();
     let p = h.progress().clone();
-    let time = |t: i64| tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339());
+    let time = |t: i64| local_time(t, tz);
     let config = &h.config;
     let url = config.http.as_ref().map(|http| redact_url(&http.url));
     let format = match (&config.http, config.format) {

@@ -12,16 +12,36 @@ use crate::config::Config;
 use crate::parse::time::{parse_date, period_range};
 
 pub use render::{format_ratio_vi, render, ReportFormat};
+/// The parameters of a report request as given (`/api/v1/report?period=…`),
+/// before [`ReportRange`] validates them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 /// The dates a report covers (inclusive, local); `None` = unbounded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "ReportQuery")]
 pub struct ReportRange {
     pub period: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
 }
 
+impl TryFrom<ReportQuery> for ReportRange {
+    type Error = String;
+
+    fn try_from(q: ReportQuery) -> Result<ReportRange, String> {
+        ReportRange::parse(q.period.as_deref(), q.from.as_deref(), q.to.as_deref())
+    }
+}
+
 impl ReportRange {
-    /// Validates the query parameters of a report request.
+    /// Validates the parameters of a report request; the error says what
+    /// is wrong in the words of the API's 400 answer.
     pub fn parse(
         period: Option<&str>,
         from: Option<&str>,
