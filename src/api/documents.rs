@@ -23,7 +23,7 @@ const MAX_LIMIT: usize = 1000;
 /// The parameters as given, before [`Filter`] validates them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DocumentsQuery {
+pub(crate) struct DocumentsQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub direction: Option<String>,
@@ -36,7 +36,7 @@ pub struct DocumentsQuery {
 /// Which documents to list, and how many.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "DocumentsQuery")]
-pub struct Filter {
+pub(crate) struct Filter {
     /// First and last local day of the documents' time.
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,

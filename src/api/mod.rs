@@ -1,5 +1,6 @@
-//! The read endpoints on `server.listen`: landing page, `/metrics`, health
-//! checks and the JSON API (report, documents, status).
+//! The read endpoints on `server.listen` (README, "HTTP API"): landing page,
+//! `/metrics`, health checks and the JSON API, whose answers are typed:
+//! [`crate::report::Report`], [`DocumentPage`], [`Status`], [`ErrorAnswer`].
 
 mod documents;
 mod query;
@@ -23,7 +24,7 @@ use crate::report::ReportRange;
 use crate::store::Store;
 use query::Params;
 
-pub use documents::{DocumentPage, DocumentsQuery, ExchangeStatus, Filter, ListedDocument};
+pub use documents::{DocumentPage, ExchangeStatus, ListedDocument};
 pub use status::{
     AgencyStatus, EventCounts, FilePosition, Position, SourceError, SourceStatus, Status,
     StoreStatus,
