@@ -2,34 +2,17 @@
 //! the running daemon (sled allows one process) and open the store
 //! themselves only when no daemon holds it, and `import`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::report::{build, ReportRange};
+use crate::report::{Report, ReportRange};
 use crate::store::StoreError;
 
-/// A plain HTTP/1.0 GET on loopback; returns status and body.
-pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
-
+/// The query string of a report request (`?period=2026-H1`); empty for all time.
 fn query(range: &ReportRange) -> String {
     let mut q = Vec::new();
     if let Some(p) = &range.period {
@@ -49,72 +32,86 @@ fn query(range: &ReportRange) -> String {
     }
 }
 
-/// The report read from the store (no daemon may hold it).
-fn report_from_store(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
-    let (_, aggregates) = crate::daemon::open_store(config)?;
-    let mut report = build(&config.agency.code, range, &aggregates);
-    if crate::report::has_edxml_source(config) {
-        crate::report::add_rejected_by_receiver(&mut report, range, &aggregates);
-    }
-    Ok(report)
-}
-
 /// The report, from the running daemon or, if none runs, from the store.
-pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Value> {
+pub fn fetch_report(config: &Config, range: &ReportRange) -> anyhow::Result<Report> {
     if let Some(web) = &config.server.web {
         // The CLI holds no password (the web config has only bcrypt hashes) and
         // speaks plain HTTP: read the store, which works while no daemon runs.
-        return match report_from_store(config, range) {
-            Ok(report) => Ok(report),
-            Err(e)
-                if matches!(
-                    e.downcast_ref::<StoreError>(),
-                    Some(StoreError::Locked { .. })
-                ) =>
-            {
-                bail!(
-                    "the store is held by a running docflowd whose API at {} needs {} (server.web_config_file = {}); \
-                     docflowd report cannot log in. Ask the API instead, e.g. \
-                     curl {}-u USER {}://{}/api/v1/report{}",
-                    config.server.listen,
-                    crate::web::describe(Some(web)),
-                    web.file.display(),
-                    if web.tls() { "--cacert CA.pem " } else { "" },
-                    if web.tls() { "https" } else { "http" },
-                    config.server.listen,
-                    query(range)
-                )
-            }
-            Err(e) => Err(e),
-        };
+        return report_from_store(config, range, || {
+            format!(
+                "the store is held by a running docflowd whose API at {} needs {} (server.web_config_file = {}); \
+                 docflowd report cannot log in. Ask the API instead, e.g. \
+                 curl {}-u USER {}://{}/api/v1/report{}",
+                config.server.listen,
+                crate::web::describe(Some(web)),
+                web.file.display(),
+                if web.tls() { "--cacert CA.pem " } else { "" },
+                if web.tls() { "https" } else { "http" },
+                config.server.listen,
+                query(range)
+            )
+        });
     }
-    let path = format!("/api/v1/report{}", query(range));
-    match http_get(config.server.listen, &path) {
-        Ok((200, body)) => {
-            return serde_json::from_str(&body).context("daemon sent an unreadable report")
-        }
-        Ok((status, body)) => bail!(
-            "daemon at {} answered {status}: {}",
-            config.server.listen,
+    if let Some(report) = report_from_daemon(config, range)? {
+        return Ok(report);
+    }
+    report_from_store(config, range, || {
+        format!(
+            "the store is held by a running docflowd, but its API at {} does not answer",
+            config.server.listen
+        )
+    })
+}
+
+/// The running daemon's report; `None` when no daemon answers on `server.listen`.
+fn report_from_daemon(config: &Config, range: &ReportRange) -> anyhow::Result<Option<Report>> {
+    let listen = config.server.listen;
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let url = format!("http://{listen}/api/v1/report{}", query(range));
+    let Ok(response) = client.get(url).send() else {
+        return Ok(None);
+    };
+    let status = response.status();
+    let Ok(body) = response.text() else {
+        return Ok(None);
+    };
+    if status != reqwest::StatusCode::OK {
+        bail!(
+            "daemon at {listen} answered {}: {}",
+            status.as_u16(),
             body.trim()
-        ),
-        Err(_) => {}
+        );
     }
-    match report_from_store(config, range) {
-        Ok(report) => Ok(report),
+    serde_json::from_str(&body)
+        .map(Some)
+        .context("daemon sent an unreadable report")
+}
+
+/// The report read from the store itself, which no daemon may hold:
+/// `held` says what to do when one does.
+fn report_from_store(
+    config: &Config,
+    range: &ReportRange,
+    held: impl FnOnce() -> String,
+) -> anyhow::Result<Report> {
+    let aggregates = match crate::daemon::open_store(config) {
+        Ok((_, aggregates)) => aggregates,
         Err(e)
             if matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::Locked { .. })
             ) =>
         {
-            bail!(
-                "the store is held by a running docflowd, but its API at {} does not answer",
-                config.server.listen
-            )
+            bail!("{}", held())
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => return Err(e),
+    };
+    Ok(crate::report::for_config(config, range, &aggregates))
 }
 
 /// Writes a snapshot of the store to `out`: from the running daemon (its

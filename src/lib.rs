@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+mod errors;
 pub mod guard;
 pub mod ingest;
 pub mod metrics;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use prometheus::{Encoder, Gauge, Registry, TextEncoder};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -28,37 +27,25 @@ impl Default for ReloadStatus {
     }
 }
 
-impl ReloadStatus {
-    /// `docflow_config_last_reload_successful` and its timestamp, in text format.
-    pub fn render(&self) -> String {
-        let registry = Registry::new();
-        let ok = Gauge::new(
-            "docflow_config_last_reload_successful",
-            "1 when the last config reload (SIGHUP) succeeded; 0 while a refused config waits to be fixed.",
-        )
-        .expect("valid metric definition");
-        let at = Gauge::new(
-            "docflow_config_last_reload_success_timestamp_seconds",
-            "Time of the last successful config load (start or reload).",
-        )
-        .expect("valid metric definition");
-        registry
-            .register(Box::new(ok.clone()))
-            .expect("metric registered once");
-        registry
-            .register(Box::new(at.clone()))
-            .expect("metric registered once");
-        ok.set(if self.ok.load(Ordering::Relaxed) {
-            1.0
-        } else {
-            0.0
-        });
-        at.set(self.last_success.load(Ordering::Relaxed) as f64);
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .expect("text encoding of valid metrics");
-        String::from_utf8(out).unwrap_or_default()
+impl crate::metrics::Collect for ReloadStatus {
+    /// `docflow_config_last_reload_successful` and its timestamp.
+    fn collect(&self, scrape: &crate::metrics::Scrape) {
+        scrape
+            .gauge(
+                "docflow_config_last_reload_successful",
+                "1 when the last config reload (SIGHUP) succeeded; 0 while a refused config waits to be fixed.",
+            )
+            .set(if self.ok.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            });
+        scrape
+            .gauge(
+                "docflow_config_last_reload_success_timestamp_seconds",
+                "Time of the last successful config load (start or reload).",
+            )
+            .set(self.last_success.load(Ordering::Relaxed) as f64);
     }
 }
 
@@ -177,7 +164,7 @@ mod tests {
     fn status_renders_both_gauges() {
         let s = ReloadStatus::default();
         s.ok.store(false, Ordering::Relaxed);
-        let text = s.render();
+        let text = crate::metrics::render(&[&s]);
         assert!(
             text.contains("docflow_config_last_reload_successful 0\n"),
             "{text}"

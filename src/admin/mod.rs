@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, Opts};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -86,13 +86,11 @@ impl Restart {
 
 /// `docflow_admin_actions_total{action,result}`, for the life of the process.
 pub struct AdminMetrics {
-    registry: Registry,
     actions: IntCounterVec,
 }
 
 impl Default for AdminMetrics {
     fn default() -> Self {
-        let registry = Registry::new();
         let actions = IntCounterVec::new(
             Opts::new(
                 "docflow_admin_actions_total",
@@ -101,26 +99,18 @@ impl Default for AdminMetrics {
             &["action", "result"],
         )
         .expect("valid metric definition");
-        registry
-            .register(Box::new(actions.clone()))
-            .expect("metric registered once");
         for action in ["import", "export", "verify"] {
             for result in ["ok", "failed", "refused"] {
                 actions.with_label_values(&[action, result]);
             }
         }
-        AdminMetrics { registry, actions }
+        AdminMetrics { actions }
     }
 }
 
-impl AdminMetrics {
-    /// The counters in text format.
-    pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding of valid metrics");
-        String::from_utf8(out).expect("text format is UTF-8")
+impl crate::metrics::Collect for AdminMetrics {
+    fn collect(&self, scrape: &crate::metrics::Scrape) {
+        scrape.add(&self.actions);
     }
 }
 

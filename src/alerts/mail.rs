@@ -16,6 +16,7 @@ use super::rules::Notice;
 use crate::aggregate::ClassCounts;
 use crate::classify::Class;
 use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::errors::chain;
 use crate::parse::normalize::Direction;
 use crate::parse::time::Window;
 
@@ -502,43 +503,29 @@ pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), SendError> {
         .map(|_| ())
         .map_err(|e| SendError::Smtp {
             explanation: explain(smtp, &e),
-            detail: error_chain(&e),
+            detail: chain(&e),
         })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Plain words for an SMTP failure.
 pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
-    let chain = error_chain(e).to_lowercase();
+    let causes = chain(e).to_lowercase();
     let code = e.status().map(|c| c.to_string());
     let server = format!("{}:{}", smtp.host, smtp.port);
-    if e.is_timeout() || chain.contains("timed out") {
+    if e.is_timeout() || causes.contains("timed out") {
         return format!(
             "the mail server {server} did not answer in time (host down, firewall, or wrong port?)"
         );
     }
-    if chain.contains("connection refused") {
+    if causes.contains("connection refused") {
         return format!(
             "nothing accepts connections on {server}: the mail server is down or the port is wrong"
         );
     }
-    if chain.contains("unreachable")
-        || chain.contains("failed to lookup")
-        || chain.contains("name or service not known")
-        || chain.contains("no address")
+    if causes.contains("unreachable")
+        || causes.contains("failed to lookup")
+        || causes.contains("name or service not known")
+        || causes.contains("no address")
     {
         return format!(
             "the mail server {server} cannot be reached (unknown host name or no route)"
@@ -553,7 +540,7 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
         Some("535") | Some("534") => {
             return format!("the mail server {server} refused the login: check `username` and the password file");
         }
-        Some("530") if chain.contains("tls") => {
+        Some("530") if causes.contains("tls") => {
             return format!(
                 "the mail server {server} requires TLS before accepting mail{tls_hint}"
             );
@@ -571,15 +558,15 @@ pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String 
         }
         _ => {}
     }
-    if chain.contains("starttls") {
+    if causes.contains("starttls") {
         return format!(
             "the mail server {server} does not offer STARTTLS although the url says tls=required"
         );
     }
-    if e.is_tls() || chain.contains("certificate") || chain.contains("handshake") {
+    if e.is_tls() || causes.contains("certificate") || causes.contains("handshake") {
         return format!("TLS with {server} failed (certificate not trusted or wrong host name? set `ca_file` for a private CA)");
     }
-    if chain.contains("authentication") || chain.contains("mechanism") {
+    if causes.contains("authentication") || causes.contains("mechanism") {
         return format!("the mail server {server} does not accept the login as configured");
     }
     if e.is_permanent() {

@@ -1,18 +1,22 @@
-//! Alerts (SPEC §6): evaluates the configured rules against the in-memory
+//! Alerts (README, "Alerts"): evaluates the configured rules against the in-memory
 //! counts and source progress, keeps each rule's state and an outbox of mails
 //! in the store (written together, so a restart neither re-sends nor forgets)
 //! and delivers the outbox over SMTP with exponential backoff.
 
 pub mod mail;
 pub mod rules;
+mod status;
+
+pub use status::{
+    AlertsStatus, NotificationCounts, OutboxStatus, RatioRuleStatus, RuleKind, RuleStatus,
+    SentAndFailed, StaleRuleStatus,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -534,125 +538,6 @@ impl Alerting {
             }
         }
     }
-
-    /// The `alerts` block of `/api/v1/status`.
-    pub fn status(&self) -> Value {
-        let inner = self.lock();
-        let tz = self.timezone;
-        let time = |t: i64| {
-            use chrono::TimeZone;
-            tz.timestamp_opt(t, 0).single().map(|t| t.to_rfc3339())
-        };
-        let rules: Vec<Value> = self
-            .config
-            .rules
-            .iter()
-            .map(|rule| {
-                let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
-                let observed = inner.observed.get(&rule.name).cloned();
-                let (since, notified) = match record.phase {
-                    Phase::Inactive => (None, None),
-                    Phase::Pending { since } => (Some(since), None),
-                    Phase::Firing { since, notified } => (Some(since), Some(notified)),
-                };
-                let n = record.notifications;
-                let mut v = json!({
-                    "name": rule.name,
-                    "state": record.phase.label(),
-                    "since": since.and_then(time),
-                    "last_notification": notified.and_then(time),
-                    "notifications": {
-                        "firing": {"sent": n.firing_sent, "failed": n.firing_failed},
-                        "resolved": {"sent": n.resolved_sent, "failed": n.resolved_failed},
-                    },
-                    "outbox": inner.outbox.values().filter(|e| e.mail.rule == rule.name).count(),
-                });
-                match &rule.condition {
-                    AlertCondition::Ratio {
-                        direction,
-                        window,
-                        below,
-                        ..
-                    } => {
-                        v["kind"] = json!("ratio");
-                        v["direction"] = json!(direction.as_str());
-                        v["window"] = json!(window.label());
-                        v["below"] = json!(below);
-                        v["compliance_ratio"] = json!(observed.as_ref().and_then(|o| o.value));
-                        v["documents"] = json!(observed.as_ref().map(|o| o.documents));
-                    }
-                    AlertCondition::Stale { source, after } => {
-                        v["kind"] = json!("stale");
-                        v["source"] = json!(source);
-                        v["after_seconds"] = json!(after.as_secs());
-                        v["idle_seconds"] = json!(observed.as_ref().and_then(|o| o.value));
-                    }
-                }
-                v["condition_holds"] = json!(observed.map(|o| o.holds));
-                v
-            })
-            .collect();
-        let outbox: Vec<Value> = inner
-            .outbox
-            .values()
-            .map(|e| {
-                json!({
-                    "rule": e.mail.rule, "state": e.mail.state, "attempts": e.attempts,
-                    "last_error": e.last_error, "subject": e.mail.subject,
-                })
-            })
-            .collect();
-        json!({"rules": rules, "outbox": outbox})
-    }
-
-    /// `docflow_alert_firing` and `docflow_alert_notifications_total`, in text format.
-    pub fn render_metrics(&self) -> String {
-        let registry = Registry::new();
-        let firing = GaugeVec::new(
-            Opts::new("docflow_alert_firing", "1 while the alert rule is firing."),
-            &["rule"],
-        )
-        .expect("valid metric definition");
-        let notifications = IntCounterVec::new(
-            Opts::new(
-                "docflow_alert_notifications_total",
-                "Alert mails by rule, state (firing, resolved) and result (sent, failed: one per failed try).",
-            ),
-            &["rule", "state", "result"],
-        )
-        .expect("valid metric definition");
-        registry
-            .register(Box::new(firing.clone()))
-            .expect("metric registered once");
-        registry
-            .register(Box::new(notifications.clone()))
-            .expect("metric registered once");
-        let inner = self.lock();
-        for rule in &self.config.rules {
-            let record = inner.records.get(&rule.name).cloned().unwrap_or_default();
-            let is_firing = matches!(record.phase, Phase::Firing { .. });
-            firing
-                .with_label_values(&[rule.name.as_str()])
-                .set(if is_firing { 1.0 } else { 0.0 });
-            let n = record.notifications;
-            for (state, result, value) in [
-                ("firing", "sent", n.firing_sent),
-                ("firing", "failed", n.firing_failed),
-                ("resolved", "sent", n.resolved_sent),
-                ("resolved", "failed", n.resolved_failed),
-            ] {
-                notifications
-                    .with_label_values(&[rule.name.as_str(), state, result])
-                    .inc_by(value);
-            }
-        }
-        drop(inner);
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&registry.gather(), &mut out)
-            .expect("text encoding of valid metrics");
-        String::from_utf8(out).unwrap_or_default()
-    }
 }
 
 /// `docflowd alert-test`: sends one test mail to the configured recipients.
@@ -803,7 +688,7 @@ after = "2h"
         assert_eq!(outbox(&a).len(), 1, "the undelivered mail is still queued");
         a.evaluate(T0 + 4000).unwrap();
         assert_eq!(outbox(&a).len(), 1, "no second firing mail after a restart");
-        assert_eq!(a.status()["rules"][0]["state"], "firing");
+        assert_eq!(a.status().rules[0].state(), "firing");
         drop(a);
 
         // Late signatures: 10 of 10 signed → exactly one resolved mail.
@@ -898,9 +783,40 @@ after = "2h"
         let a = Alerting::open(&config, store, shared).unwrap().unwrap();
         a.evaluate(T0).unwrap();
         a.evaluate(T0 + 599).unwrap();
-        assert_eq!(a.status()["rules"][0]["state"], "inactive");
+        assert_eq!(a.status().rules[0].state(), "inactive");
         a.evaluate(T0 + 600).unwrap();
-        assert_eq!(a.status()["rules"][0]["state"], "pending");
+        assert_eq!(a.status().rules[0].state(), "pending");
+    }
+
+    #[test]
+    fn status_json_keeps_its_keys_in_order_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let a = Alerting::open(&config, store, shared(&config, 5, 5))
+            .unwrap()
+            .unwrap();
+        a.evaluate(T0).unwrap();
+        let status = a.status();
+        let json = serde_json::to_string(&status).unwrap();
+        let counts = r#"{"firing":{"failed":0,"sent":0},"resolved":{"failed":0,"sent":0}}"#;
+        assert_eq!(
+            json,
+            format!(
+                concat!(
+                    r#"{{"outbox":[],"rules":[{{"below":1.0,"compliance_ratio":0.5,"condition_holds":true,"#,
+                    r#""direction":"outgoing","documents":10,"kind":"ratio","last_notification":null,"#,
+                    r#""name":"outgoing-all","notifications":{counts},"outbox":0,"#,
+                    r#""since":"2026-06-14T08:20:00+07:00","state":"pending","window":"all"}},"#,
+                    r#"{{"after_seconds":7200,"condition_holds":false,"idle_seconds":0.0,"kind":"stale","#,
+                    r#""last_notification":null,"name":"exchange-stale","notifications":{counts},"#,
+                    r#""outbox":0,"since":null,"source":"exchange","state":"inactive"}}]}}"#
+                ),
+                counts = counts
+            )
+        );
+        assert_eq!(serde_json::from_str::<AlertsStatus>(&json).unwrap(), status);
     }
 
     #[test]

@@ -39,22 +39,9 @@ impl Why {
 }
 
 async fn metrics(State(why): State<Why>) -> Response {
-    let body = format!(
-        "# HELP docflow_store_damaged 1 while the store failed a check and no counts are served.\n\
-         # TYPE docflow_store_damaged gauge\ndocflow_store_damaged {}\n\
-         # HELP docflow_build_info Build information.\n# TYPE docflow_build_info gauge\n\
-         docflow_build_info{{version=\"{}\"}} 1\n",
-        u8::from(why.damaged),
-        env!("CARGO_PKG_VERSION")
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    use crate::metrics::{BuildInfo, StoreDamaged};
+    let body = crate::metrics::render(&[&StoreDamaged(why.damaged), &BuildInfo]);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 async fn refuse(State(why): State<Why>) -> Response {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 use super::merge::MergeQueue;
 use super::{Item, Rejected, SourceBatch, SourceHandle};
 use crate::config::{HttpAuth, HttpConfig};
+use crate::errors::chain;
 use crate::parse::RecordParser;
 use crate::store::FeedPos;
 
@@ -159,11 +160,12 @@ impl FeedMetrics {
             errors,
         }
     }
+}
 
-    /// Adds these metrics to a scrape's registry.
-    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
-        registry.register(Box::new(self.poll_seconds.clone()))?;
-        registry.register(Box::new(self.errors.clone()))
+impl crate::metrics::Collect for FeedMetrics {
+    fn collect(&self, scrape: &crate::metrics::Scrape) {
+        scrape.add(&self.poll_seconds);
+        scrape.add(&self.errors);
     }
 }
 
@@ -466,21 +468,6 @@ pub struct Feed {
     origin: reqwest::Url,
     /// `[sources.headers]`.
     headers: reqwest::header::HeaderMap,
-}
-
-/// The error and its causes on one line (reqwest's own message is terse).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn classify(e: reqwest::Error) -> Fault {
@@ -1842,20 +1829,10 @@ mod tests {
 
     #[test]
     fn feed_metrics_of_several_sources_render_in_one_scrape() {
-        let registry = Registry::new();
         let (a, b) = (FeedMetrics::new("hub-a"), FeedMetrics::new("hub-b"));
-        a.register(&registry).unwrap();
-        b.register(&registry).unwrap();
         a.poll_seconds.observe(0.2);
         b.errors.with_label_values(&["timeout"]).inc();
-        let mut out = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &registry.gather(),
-            &mut out,
-        )
-        .unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = crate::metrics::render(&[&a, &b]);
         assert!(
             text.contains(r#"docflow_source_poll_duration_seconds_count{source="hub-a"} 1"#),
             "{text}"

@@ -2,8 +2,8 @@
 //! binary started on it, and blocking HTTP helpers that wait for conditions.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -105,7 +105,7 @@ impl Env {
     /// Starts `docflowd run` and waits until `/healthz` answers.
     pub fn start(&self) -> Daemon {
         self.start_with_env(&[], |addr| {
-            matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _)))
+            matches!(http_get(addr, "/healthz"), Ok((200, _)))
         })
     }
 
@@ -292,7 +292,7 @@ impl Daemon {
         let deadline = Instant::now() + within;
         let mut last = String::new();
         loop {
-            if let Ok((200, body)) = docflow::cli::http_get(self.addr, "/api/v1/status") {
+            if let Ok((200, body)) = http_get(self.addr, "/api/v1/status") {
                 if let Ok(v) = serde_json::from_str::<Value>(&body) {
                     if cond(&v) {
                         return v;
@@ -328,8 +328,25 @@ fn tail(s: &str, n: usize) -> &str {
     &s[start..]
 }
 
+/// A plain HTTP/1.0 GET, the simplest client there is; returns status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    docflow::cli::http_get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    http_get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 pub fn json(addr: SocketAddr, path: &str) -> Value {

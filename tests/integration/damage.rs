@@ -267,7 +267,7 @@ fn trial(f: &Fixture, damage: &Damage) -> String {
         if !d.running() {
             panic!("{}: docflowd exited:\n{}", damage.name(), d.stderr_text());
         }
-        if let Ok((200, body)) = docflow::cli::http_get(d.addr, "/api/v1/status") {
+        if let Ok((200, body)) = http_get(d.addr, "/api/v1/status") {
             let s: Value = serde_json::from_str(&body).unwrap();
             if s["caught_up"] == true && s["store"]["verified"] == true {
                 break;

@@ -200,8 +200,8 @@ fn encode(s: &str) -> String {
 
 /// A Prometheus API call; panics unless `status` is `success`.
 fn api(prom: SocketAddr, path: &str) -> Value {
-    let (code, body) = docflow::cli::http_get(prom, path)
-        .unwrap_or_else(|e| panic!("GET {path} from Prometheus: {e}"));
+    let (code, body) =
+        http_get(prom, path).unwrap_or_else(|e| panic!("GET {path} from Prometheus: {e}"));
     let v: Value = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"));
     assert!(
@@ -342,7 +342,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         Duration::from_secs(60),
         "five scrapes of both docflowd",
         || {
-            let r = docflow::cli::http_get(
+            let r = http_get(
                 prom_addr,
                 &format!(
                     "/api/v1/query?query={}",

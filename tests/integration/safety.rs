@@ -384,7 +384,7 @@ fn disk_full_then_space_back_loses_nothing_and_counts_nothing_twice() {
     // systemd's watchdog at 2 s: a ping at least every 2 s, full disk or not.
     let d = env.start_with_env(
         &[("NOTIFY_SOCKET", &sock_str), ("WATCHDOG_USEC", "2000000")],
-        |addr| matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _))),
+        |addr| matches!(http_get(addr, "/healthz"), Ok((200, _))),
     );
     d.wait_status(CATCH_UP, "first 500", |s| {
         counts(s, "exchange").0 == 500 && s["caught_up"] == true
@@ -548,7 +548,7 @@ fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
     std::fs::remove_file(&ballast).unwrap();
     let deadline = Instant::now() + CATCH_UP;
     let status = loop {
-        if let Ok((200, body)) = docflow::cli::http_get(env.addr, "/api/v1/status") {
+        if let Ok((200, body)) = http_get(env.addr, "/api/v1/status") {
             let s: Value = serde_json::from_str(&body).unwrap();
             if s["caught_up"] == true && counts(&s, "exchange").0 == 300 {
                 break s;
@@ -575,7 +575,7 @@ fn shutdown_ends_within_its_deadline_even_when_the_writer_hangs() {
     install_corpus(&env);
     // The writer blocks for good when asked to stop (a debug-build test hook).
     let d = env.start_with_env(&[("DOCFLOW_TEST_HANG", "writer-stop")], |addr| {
-        matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _)))
+        matches!(http_get(addr, "/healthz"), Ok((200, _)))
     });
     d.wait_caught_up();
     let started = Instant::now();

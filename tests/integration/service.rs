@@ -80,7 +80,7 @@ fn sd_notify_ready_watchdog_reload_and_stopping_with_state_kept() {
     // 400 ms: the watchdog pings every 100 ms while the writer turns.
     let mut d = env.start_with_env(
         &[("NOTIFY_SOCKET", &sock_str), ("WATCHDOG_USEC", "400000")],
-        |addr| matches!(docflow::cli::http_get(addr, "/healthz"), Ok((200, _))),
+        |addr| matches!(http_get(addr, "/healthz"), Ok((200, _))),
     );
     let ready = notes.wait(0, "READY=1");
     let first_ping = notes.wait(ready, "WATCHDOG=1");

@@ -105,7 +105,7 @@ fn tls_and_basic_auth_from_the_web_config_with_reload() {
         code == 0 && exit != 0,
         "plain HTTP must fail on a TLS port (http {code}, exit {exit})"
     );
-    assert!(docflow::cli::http_get(d.addr, "/healthz").map_or(true, |(c, _)| c != 200));
+    assert!(http_get(d.addr, "/healthz").map_or(true, |(c, _)| c != 200));
 
     // The CLI cannot log in: it says so and how to ask the API instead.
     let out = env.cli(&["report", "-c", &env.config.display().to_string()]);

@@ -1,0 +1,207 @@
+//! `/api/v1/status`: the agency, the store's health, each source's position
+//! and counts, and the alert rules. Fields are in alphabetical order, the
+//! order of the JSON keys since the first version.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{local_time, AppState};
+use crate::alerts::AlertsStatus;
+use crate::config::Format;
+use crate::sources::http::redact_url;
+use crate::sources::SourceHandle;
+
+/// The answer of `/api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub agency: AgencyStatus,
+    pub alerts: AlertsStatus,
+    /// Whether every source has read and committed everything available.
+    pub caught_up: bool,
+    /// The store is open and every source has started.
+    pub ready: bool,
+    pub sources: Vec<SourceStatus>,
+    pub store: StoreStatus,
+    pub version: String,
+}
+
+/// The agency measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgencyStatus {
+    pub code: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+/// The store's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// What a failed check found; nothing is served then.
+    pub damage: Option<String>,
+    /// False while the store refuses writes.
+    pub ok: bool,
+    pub path: String,
+    /// The full check of this start passed (documents are listed only then).
+    pub verified: bool,
+}
+
+/// One source: where it reads, how far it has read, and its last error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub accepted: u64,
+    pub caught_up: bool,
+    pub duplicate: u64,
+    pub events: EventCounts,
+    /// `jsonl`, `csv`, `edxml`, or `json` for an HTTP feed.
+    pub format: String,
+    pub invalid: u64,
+    /// `exchange` or `signature`.
+    pub kind: String,
+    pub last_error: Option<SourceError>,
+    /// RFC 3339, local time, of the newest event accepted.
+    pub last_event_time: Option<String>,
+    pub name: String,
+    /// The files' glob or directory (`None` for an HTTP feed).
+    pub path: Option<String>,
+    pub position: Position,
+    pub up: bool,
+    /// The feed's URL, secrets redacted (`None` for files).
+    pub url: Option<String>,
+}
+
+/// Events read, by result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub invalid: u64,
+}
+
+/// A source's last error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceError {
+    /// The kind of fault of an HTTP feed (`timeout`, `server_error`…).
+    pub kind: Option<String>,
+    pub message: String,
+    /// RFC 3339, local time.
+    pub time: Option<String>,
+}
+
+/// Where a source stands: per file, or in an HTTP feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Position {
+    Files {
+        files: Vec<FilePosition>,
+    },
+    Feed {
+        /// The cursor requested next (`None`: the feed's beginning).
+        cursor: Option<String>,
+        /// Events of the page at `cursor` already read.
+        index: u64,
+        /// Pages committed so far.
+        pages: u64,
+        url: String,
+    },
+}
+
+/// How far a file has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    pub line: u64,
+    pub offset: u64,
+    pub path: String,
+}
+
+pub(super) async fn status(State(s): State<AppState>) -> Json<Status> {
+    let tz = s.config.agency.timezone;
+    let shared = s.shared.clone();
+    // Whether a file source has caught up is a look at its files.
+    let sources: Vec<SourceStatus> = tokio::task::spawn_blocking(move || {
+        shared
+            .sources
+            .iter()
+            .map(|h| source_status(h, tz))
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    let health = &s.shared.health;
+    Json(Status {
+        agency: AgencyStatus {
+            code: s.config.agency.code.clone(),
+            name: s.config.agency.name.clone(),
+            timezone: tz.name().to_string(),
+        },
+        alerts: s.alerts.as_ref().map(|a| a.status()).unwrap_or_default(),
+        caught_up: sources.iter().all(|s| s.caught_up),
+        ready: s.ready.load(Ordering::Relaxed),
+        sources,
+        store: StoreStatus {
+            damage: health.damage(),
+            ok: s.shared.store_ok.load(Ordering::Relaxed),
+            path: s.store.path().display().to_string(),
+            verified: health.verified(),
+        },
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
+    let caught_up = h.caught_up();
+    let p = h.progress().clone();
+    let time = |t: i64| local_time(t, tz);
+    let config = &h.config;
+    let url = config.http.as_ref().map(|http| redact_url(&http.url));
+    let format = match (&config.http, config.format) {
+        (Some(_), _) => "json",
+        (None, Format::Jsonl) => "jsonl",
+        (None, Format::Csv) => "csv",
+        (None, Format::Edxml) => "edxml",
+    };
+    let position = match &url {
+        None => Position::Files {
+            files: (p.state.files.iter())
+                .map(|f| FilePosition {
+                    line: f.line,
+                    offset: f.offset,
+                    path: f.path.clone(),
+                })
+                .collect(),
+        },
+        Some(url) => Position::Feed {
+            cursor: p.state.feed.cursor.clone(),
+            index: p.state.feed.skip,
+            pages: p.state.feed.pages,
+            url: url.clone(),
+        },
+    };
+    let events = EventCounts {
+        accepted: p.state.accepted,
+        duplicate: p.state.duplicate,
+        invalid: p.state.invalid,
+    };
+    SourceStatus {
+        accepted: events.accepted,
+        caught_up,
+        duplicate: events.duplicate,
+        events,
+        format: format.to_string(),
+        invalid: events.invalid,
+        kind: config.kind.as_str().to_string(),
+        last_error: p.last_error.as_ref().map(|(message, t)| SourceError {
+            kind: p.last_error_kind.map(str::to_string),
+            message: message.clone(),
+            time: time(*t),
+        }),
+        last_event_time: p.state.last_event_time.and_then(time),
+        name: config.name.clone(),
+        path: config.http.is_none().then(|| config.path.clone()),
+        position,
+        up: p.up,
+        url,
+    }
+}

@@ -1,0 +1,50 @@
+//! `docflow_source_*`: what each source has read and whether it can read,
+//! plus the poll metrics of HTTP feed sources.
+
+use std::sync::Arc;
+
+use super::{Collect, Scrape};
+use crate::sources::SourceHandle;
+
+/// The configured sources, with their live progress.
+pub struct Sources<'a>(pub &'a [Arc<SourceHandle>]);
+
+impl Collect for Sources<'_> {
+    fn collect(&self, scrape: &Scrape) {
+        let events = scrape.counter_vec(
+            "docflow_source_events_total",
+            "Events read per source by result.",
+            &["source", "result"],
+        );
+        let up = scrape.gauge_vec(
+            "docflow_source_up",
+            "1 when the source can be read.",
+            &["source"],
+        );
+        let last_event = scrape.gauge_vec(
+            "docflow_source_last_event_timestamp_seconds",
+            "Time of the newest event accepted from the source.",
+            &["source"],
+        );
+        for source in self.0 {
+            let name = source.config.name.as_str();
+            let p = source.progress();
+            for (result, n) in [
+                ("accepted", p.state.accepted),
+                ("duplicate", p.state.duplicate),
+                ("invalid", p.state.invalid),
+            ] {
+                events.with_label_values(&[name, result]).inc_by(n);
+            }
+            up.with_label_values(&[name])
+                .set(if p.up { 1.0 } else { 0.0 });
+            if let Some(t) = p.state.last_event_time {
+                last_event.with_label_values(&[name]).set(t as f64);
+            }
+            drop(p);
+            if let Some(feed) = &source.feed_metrics {
+                feed.collect(scrape);
+            }
+        }
+    }
+}
