@@ -1511,6 +1511,53 @@ mod tests {
         }
     }
 
+    /// sha256 of the exchange and signature files, as hex.
+    fn digests(opts: &GenOptions, format: SignatureFormat) -> [String; 2] {
+        use sha2::{Digest, Sha256};
+        let (_, exchange, signatures) = run(opts, format);
+        [exchange, signatures].map(|file| hex::encode(Sha256::digest(file.as_bytes())))
+    }
+
+    /// The benchmark and the tests compare corpora across versions: any change
+    /// to the bytes written for a seed must be deliberate (update the digests).
+    #[test]
+    fn output_bytes_are_pinned() {
+        assert_eq!(
+            digests(&options(42, 20_000, true), SignatureFormat::Jsonl),
+            [
+                "12c4551d678344d6d35229b5be1f125d54791ec4a2ff41b84bab29d21a1788a0",
+                "7b5835e16610620c186b6be85c779656df1b8d95a3db239809b533addf585a4b"
+            ]
+        );
+        assert_eq!(
+            digests(&options(7, 5_000, true), SignatureFormat::VietnameseCsv),
+            [
+                "5395fab3c94f38f981e031482b61715a108aa77937103c3e6cf38ef5e65b825b",
+                "432a5836a6f26b2d2bfbbe7242d0923faf6a321af186b6afe6566bb9af3a9a25"
+            ]
+        );
+        let mut generator = Generator::new(&options(3, 100, true));
+        let live: Vec<String> = (0..300)
+            .flat_map(|i| {
+                let events = generator.next_document(JUNE_2026 + i * 600);
+                let late = events
+                    .late_signatures
+                    .into_iter()
+                    .map(|(due, l)| format!("{due} {l}"));
+                events
+                    .exchange
+                    .into_iter()
+                    .chain(events.signatures)
+                    .chain(late)
+            })
+            .collect();
+        use sha2::{Digest, Sha256};
+        assert_eq!(
+            hex::encode(Sha256::digest(live.join("\n"))),
+            "ded22f2dc9280e3d2b06beeb0671d5d0f77fe9a3f5dc01cab083efb0fb725018"
+        );
+    }
+
     #[test]
     fn stats_match_the_lines_written() {
         for noise in [false, true] {
