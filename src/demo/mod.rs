@@ -1,7 +1,7 @@
 //! `docflowd demo` and `docflowd generate`: a synthetic commune feed written
 //! to a local directory, and the daemon run on it with live appends.
 
-pub mod generator;
+mod generator;
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use docflow::config::Config;
 use generator::{generate, generate_with, GenOptions, Generator, SignatureFormat, CSV_FIELD_MAP};
 
 /// Options of `docflowd demo`.
@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             "  http://{a}/feed/exchange   the exchange log as an HTTP feed (read by the daemon)\n"
         )
     });
-    crate::daemon::run(config, shutdown, move |addr| {
+    docflow::daemon::run(config, shutdown, move |addr| {
         println!(
             "\ndocflowd demo: {docs} synthetic documents of a commune office in {}\n\
              (a few bad lines and duplicates included; a new document every few seconds)\n\n\
