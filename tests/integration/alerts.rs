@@ -208,7 +208,7 @@ fn ratio_alert_fires_once_across_restart_and_outage_then_resolves_once() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     append_config(
         &env,
         &format!(
@@ -363,7 +363,7 @@ fn stale_feed_fires_while_smtp_is_down_then_new_events_resolve() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     append_config(
         &env,
         &format!(
@@ -426,7 +426,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     let config = std::fs::read_to_string(&env.config).expect("config");
     let write = |url: &str| {
         std::fs::write(
@@ -466,7 +466,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert_eq!(mails(&maildir).len(), 1);
 
     // The reverse: a server that insists on STARTTLS, a plain url.
-    let tls_addr = free_addr();
+    let tls_addr = tool_addr();
     let _tls = SmtpServer::start(tls_addr, &maildir, true);
     write(&format!("smtp://127.0.0.1:{}", tls_addr.port()));
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
@@ -476,7 +476,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert_eq!(mails(&maildir).len(), 1);
 
     // smtps://: trusted through `ca_file`; without it the certificate is refused.
-    let smtps_addr = free_addr();
+    let smtps_addr = tool_addr();
     let _smtps = SmtpServer::start_smtps(smtps_addr, &maildir);
     write(&format!("smtps://localhost:{}", smtps_addr.port()));
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);

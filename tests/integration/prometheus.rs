@@ -260,7 +260,7 @@ fn todays_events(prefix: &str, unsigned: bool) -> (String, String) {
 
 /// The alert block of SPEC §6, mailing to a closed port (sends fail, are counted).
 fn alerts_block() -> String {
-    let closed = free_addr();
+    let closed = tool_addr();
     format!(
         "\n[alerts]\nevaluation_interval = \"1s\"\n[alerts.smtp]\nurl = \"smtp://{closed}\"\nfrom = \"docflow@example.gov.vn\"\nto = [\"vanphong@example.gov.vn\"]\n\
          [[alerts.rules]]\nname = \"outgoing-30d\"\ndirection = \"outgoing\"\nwindow = \"30d\"\nbelow = 1.0\nfor = \"1s\"\nmin_documents = 1\nrepeat_interval = \"24h\"\n"
@@ -306,7 +306,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     // A real Prometheus: 1 s scrapes and rule evaluations, random port, temp storage.
     let dir = tempfile::tempdir().unwrap();
-    let prom_addr = free_addr();
+    let prom_addr = tool_addr();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
          scrape_configs:\n  - job_name: docflow\n    static_configs:\n\
