@@ -238,6 +238,86 @@ fn edxml_directory_gives_exact_report_counts_with_statuses_and_revocations() {
     );
 }
 
+/// README (edXML, Status messages): code 13 (take back) comes from the
+/// document's sender, every other code from its receiver, so 13 is read the
+/// other way round: from us, it is about a document we sent; to us, about
+/// one we received.
+#[test]
+fn edxml_take_back_request_13_is_about_the_senders_document_at_both_ends() {
+    let take_back = sample("status_cancellation_13.edxml");
+    assert!(take_back.contains("<edXML:StatusCode>13<"));
+    // At the sender (G22): our own request, about our outgoing document.
+    let sender = edxml_env(G22, "100ms");
+    deliver(&sender, "edoc_update.edxml", &sample("edoc_update.edxml"));
+    deliver(&sender, "status_13.edxml", &take_back);
+    // At a receiver (H41): the sender's request, about our incoming document.
+    let receiver = edxml_env("000.00.00.H41", "100ms");
+    deliver(&receiver, "edoc_update.edxml", &sample("edoc_update.edxml"));
+    deliver(&receiver, "status_13.edxml", &take_back);
+    for (env, direction, other) in [
+        (&sender, "outgoing", "incoming"),
+        (&receiver, "incoming", "outgoing"),
+    ] {
+        let d = env.start();
+        let status = d.wait_caught_up();
+        assert_eq!(counts(&status, "truc"), (2, 0, 0), "{direction}: {status}");
+        let listed = docs(&d, &format!("direction={direction}"));
+        assert_eq!(listed.len(), 1, "{direction}: {listed:?}");
+        let doc = &listed[0];
+        assert_eq!(doc["doc_id"], DOC_7816);
+        assert_eq!(doc["exchange_status"]["code"], "13", "{direction}: {doc}");
+        assert_eq!(doc["exchange_status"]["label"], "Yêu cầu lấy lại");
+        assert_eq!(
+            doc["exchange_status"]["time"], "2015-09-20T11:08:36+07:00",
+            "{doc}"
+        );
+        assert_eq!(doc["rejected_by_receiver"], false, "{doc}");
+        assert!(docs(&d, &format!("direction={other}")).is_empty());
+        d.stop();
+    }
+}
+
+/// README (edXML, Hostile files): "a header field at 64 KiB" — a Subject of
+/// 65,536 bytes is read, one of 65,537 rejects its file naming the cap.
+#[test]
+fn edxml_header_field_over_64_kib_rejects_the_file_at_exactly_the_cap() {
+    let env = edxml_env(G22, "100ms");
+    let original = "V/v kết nối, liên thông phần mềm quản lý văn bản";
+    let with_subject = |n: usize, number: &str| {
+        sample("edoc_update.edxml")
+            .replace(original, &"x".repeat(n))
+            .replace(
+                "7816/VPCP-TTĐT</edXML:DocumentId>",
+                &format!("{number}/VPCP-TTĐT</edXML:DocumentId>"),
+            )
+    };
+    deliver(&env, "at_cap.edxml", &with_subject(64 * 1024, "1"));
+    deliver(&env, "over_cap.edxml", &with_subject(64 * 1024 + 1, "2"));
+    let d = env.start();
+    let status = d.wait_caught_up();
+    assert_eq!(counts(&status, "truc"), (1, 0, 1), "{status}");
+    let listed = docs(&d, "direction=outgoing");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["doc_id"], "000.00.00.G22,2015/09/30,1/VPCP-TTĐT");
+    assert_eq!(listed[0]["subject"].as_str().map(str::len), Some(64 * 1024));
+    let rejected = rejected_lines(&env.rejected("truc"));
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("over_cap.edxml"),
+        "{}",
+        rejected[0]
+    );
+    let reason = rejected[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("`Subject`") && reason.contains("longer than 65536 bytes"),
+        "{reason}"
+    );
+    d.stop();
+}
+
 #[test]
 fn edxml_file_written_slowly_is_read_once_when_complete() {
     let env = edxml_env(G22, "1s");
