@@ -253,6 +253,41 @@ impl Env {
         }
     }
 
+    /// Runs `docflowd run` when it must refuse to start: returns its exit code
+    /// and what it wrote to stderr; kills it and panics if it still runs
+    /// after `within`.
+    pub fn run_refused(&self, within: Duration) -> (Option<i32>, String) {
+        self.unpin_listen();
+        let stderr = self.dir.path().join("refused.stderr");
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn docflowd");
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "docflowd run still running after {within:?}; stderr:\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let said = std::fs::read_to_string(&stderr).expect("read stderr");
+        (status.code(), said)
+    }
+
     /// Runs `docflowd <args>` to completion.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(BIN)

@@ -338,3 +338,41 @@ fn changing_timezone_or_required_roles_recounts_every_document_at_the_next_start
     );
     d.stop();
 }
+
+/// README ("Guarantees and design", "Backup and recovery"): a store written
+/// by a newer docflowd is refused with a message saying what to do.
+#[test]
+fn run_on_a_store_of_a_newer_layout_exits_1_naming_the_store_and_the_remedy() {
+    let env = Env::exchange_and_signatures();
+    env.append("exchange.jsonl", &exchange_lines("N", 1..=3));
+    let d = env.start();
+    d.wait_caught_up();
+    d.stop();
+    // What a newer docflowd leaves: the same store, a higher layout version.
+    const VERSION_KEY: &[u8] = b"\x00version";
+    let read_version = |db: &sled::Db| {
+        let v = db.get(VERSION_KEY).unwrap().expect("a layout version");
+        u32::from_le_bytes(v.as_ref().try_into().unwrap())
+    };
+    let newer = {
+        let db = sled::open(env.store()).unwrap();
+        let newer = read_version(&db) + 1;
+        db.insert(VERSION_KEY, &newer.to_le_bytes()).unwrap();
+        db.flush().unwrap();
+        newer
+    };
+    let (code, said) = env.run_refused(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{said}");
+    let store = env.store().display().to_string();
+    for words in [
+        format!("docflowd: store {store} has layout version {newer}"),
+        format!("understands up to {}", newer - 1),
+        "upgrade docflowd".to_string(),
+        "docflowd rebuild -c".to_string(),
+    ] {
+        assert!(said.contains(&words), "no {words:?} in:\n{said}");
+    }
+    // Refused, not touched: the newer docflowd can still open it.
+    let db = sled::open(env.store()).unwrap();
+    assert_eq!(read_version(&db), newer);
+}
