@@ -106,7 +106,7 @@ async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, Strin
     }
 }
 
-/// A feed server on 127.0.0.1:0, running on its own thread.
+/// A feed server on a loopback port of [`tool_addr`], running on its own thread.
 struct FeedServer {
     addr: SocketAddr,
     state: Shared,
@@ -124,7 +124,9 @@ impl FeedServer {
             faults,
             ..Feed::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // Below the ephemeral range: while it is shut down, no port-0 bind
+        // (a daemon's, say) can take the port it listens on again.
+        let listener = std::net::TcpListener::bind(tool_addr()).unwrap();
         let mut server = FeedServer {
             addr: listener.local_addr().unwrap(),
             state,
