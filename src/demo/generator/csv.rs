@@ -30,6 +30,7 @@ pub(super) fn push_header(buf: &mut String) {
 }
 
 impl SignatureEvent {
+    /// Writes the line as one `;`-delimited row (without its CRLF).
     pub(super) fn render_csv(&self, buf: &mut String) {
         let start = buf.len();
         buf.push_str("sg-");

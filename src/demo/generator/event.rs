@@ -7,12 +7,14 @@ use super::population::ISSUERS;
 use super::rng::{fnv1a, SplitMix64};
 use super::text::{push_hex, push_padded};
 
+/// The signer's role, spelled in the line from `ROLE_PERSON` / `ROLE_ORGANIZATION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
     Person,
     Organization,
 }
 
+/// How a line writes its time: RFC 3339 local or UTC, naive with a space or `T`, or day first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TimeStyle {
     Local,
@@ -22,6 +24,7 @@ pub(super) enum TimeStyle {
     DayFirst,
 }
 
+/// Whether a line is valid, an exact copy of the one before, or deliberately bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Line {
     Valid,
@@ -29,6 +32,7 @@ pub(super) enum Line {
     Bad(BadLine),
 }
 
+/// What makes a bad line bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BadLine {
     Date(&'static str),
@@ -40,6 +44,7 @@ pub(super) enum BadLine {
     Array,
 }
 
+/// Which keys a signature names its document by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Link {
     Both,
@@ -47,6 +52,7 @@ pub(super) enum Link {
     DocId,
 }
 
+/// The document a line is about: its sequence number, direction and sha256 seed.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DocRef {
     pub(super) seq: u64,
@@ -55,6 +61,7 @@ pub(super) struct DocRef {
 }
 
 impl DocRef {
+    /// Writes the doc_id, `H40.27.01-DI-0000042` (outgoing) or `H40.27.01-DEN-…`.
     pub(super) fn push_doc_id(&self, buf: &mut String) {
         buf.push_str(if self.outgoing {
             "H40.27.01-DI-"
@@ -64,6 +71,7 @@ impl DocRef {
         push_padded(buf, self.seq, 7);
     }
 
+    /// Writes the document's sha256, the same on every line about it.
     pub(super) fn push_sha256(&self, buf: &mut String) {
         let mut rng = SplitMix64::new(self.sha_seed);
         for _ in 0..4 {
@@ -72,6 +80,7 @@ impl DocRef {
     }
 }
 
+/// "Số, ký hiệu" of a document.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct DocNumber {
     pub(super) n: u32,
@@ -97,6 +106,7 @@ impl DocNumber {
     }
 }
 
+/// Who signed, for which organisation.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Signer {
     pub(super) name: &'static str,
@@ -123,6 +133,7 @@ impl Signer {
     }
 }
 
+/// One exchange line.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ExchangeEvent {
     pub(super) id: u64,
@@ -140,6 +151,7 @@ pub(super) struct ExchangeEvent {
     pub(super) line: Line,
 }
 
+/// One signature line.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SignatureEvent {
     pub(super) id: u64,
@@ -156,6 +168,7 @@ pub(super) struct SignatureEvent {
 }
 
 impl SignatureEvent {
+    /// The role as written: empty on a line made bad by its role.
     pub(super) fn role(&self) -> &'static str {
         if self.line == Line::Bad(BadLine::Role) {
             ""
@@ -165,6 +178,7 @@ impl SignatureEvent {
     }
 }
 
+/// A line of either file.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Event {
     Exchange(ExchangeEvent),
@@ -172,6 +186,7 @@ pub(super) enum Event {
 }
 
 impl Event {
+    /// Unix time of the line, the order of its file.
     pub(super) fn time(&self) -> i64 {
         match self {
             Event::Exchange(ex) => ex.time,

@@ -5,6 +5,7 @@ use super::event::{BadLine, Event, ExchangeEvent, Line, Link, SignatureEvent, Ti
 use super::text::{push_hex, push_padded, push_time, truncate_at_char};
 
 impl Event {
+    /// Writes the line as one JSON object (without its newline).
     pub(super) fn render_json(&self, buf: &mut String) {
         match self {
             Event::Exchange(ex) => ex.render_json(buf),
@@ -14,6 +15,7 @@ impl Event {
 }
 
 impl ExchangeEvent {
+    /// Writes the line as one JSON object, or its bad form.
     pub(super) fn render_json(&self, buf: &mut String) {
         let start = buf.len();
         buf.push_str("{\"event_id\":\"ex-");
@@ -63,6 +65,7 @@ impl ExchangeEvent {
 }
 
 impl SignatureEvent {
+    /// Writes the line as one JSON object, or its bad form.
     pub(super) fn render_json(&self, buf: &mut String) {
         let start = buf.len();
         buf.push_str("{\"event_id\":\"sg-");
