@@ -9,7 +9,8 @@
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
 //! - [`alerts`]: alert rules, their state and the mail outbox;
-//! - [`config`], [`daemon`], [`cli`], [`demo`]: configuration, wiring and commands;
+//! - [`config`], [`daemon`], [`cli`]: configuration, wiring and commands (the
+//!   demo feed generator belongs to the `docflowd` binary, not to this library);
 //! - [`rebuild`]: a new store re-read from the sources; backups are [`store::snapshot`];
 //! - [`server`], [`guard`], [`web`]: serving HTTP with limits, the Host check,
 //!   TLS and basic auth; [`admin`]: import and export, only for administrators
@@ -24,7 +25,6 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod demo;
 mod errors;
 pub mod guard;
 pub mod ingest;

@@ -1,4 +1,7 @@
-//! `docflowd`: parses arguments and calls the library.
+//! `docflowd`: parses arguments and calls the library; `demo` and `generate`
+//! run the synthetic feed of [`demo`], which only this binary needs.
+
+mod demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,9 +95,9 @@ enum Command {
         config: PathBuf,
     },
     /// Generate a synthetic feed and run the daemon on it.
-    Demo(docflow::demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
-    Generate(docflow::demo::GenerateArgs),
+    Generate(demo::GenerateArgs),
 }
 
 fn init_logging() {
@@ -239,7 +242,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(async {
                 let token = CancellationToken::new();
                 cancel_on_signals(token.clone());
-                docflow::demo::run(args, token).await
+                demo::run(args, token).await
             })
         }
         Command::AlertTest { config } => {
@@ -251,7 +254,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             println!("{sent}");
             Ok(())
         }
-        Command::Generate(args) => docflow::demo::generate_cmd(&args),
+        Command::Generate(args) => demo::generate_cmd(&args),
         Command::Rebuild { config } => {
             let c = Config::load(&config)?;
             let r = docflow::rebuild::rebuild(&c)?;

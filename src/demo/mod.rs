@@ -1,7 +1,7 @@
 //! `docflowd demo` and `docflowd generate`: a synthetic commune feed written
 //! to a local directory, and the daemon run on it with live appends.
 
-pub mod generator;
+mod generator;
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,50 +13,50 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use docflow::config::Config;
 use generator::{generate, generate_with, GenOptions, Generator, SignatureFormat, CSV_FIELD_MAP};
 
 /// Options of `docflowd demo`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Directory for the demo's logs, config and store (wiped and recreated).
     #[arg(long, default_value = "docflow-demo")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Address of the demo's HTTP server.
     #[arg(long, default_value = "127.0.0.1:9464")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Exchange events of history to generate (about half as many documents).
     #[arg(long, default_value_t = 6000)]
-    pub events: usize,
+    pub(crate) events: usize,
     /// Seconds between two live documents (0 = no live appends).
     #[arg(long, default_value_t = 5)]
-    pub live_every: u64,
+    pub(crate) live_every: u64,
     /// Serve the exchange log as an HTTP feed (SPEC §3.3) and read it through an HTTP source.
     #[arg(long)]
-    pub http: bool,
+    pub(crate) http: bool,
 }
 
 /// Options of `docflowd generate`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Output directory (exchange.jsonl, signatures.jsonl).
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Exchange events to write.
     #[arg(long, default_value_t = 1_000_000)]
-    pub events: usize,
+    pub(crate) events: usize,
     #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Days of history the documents spread over, ending now.
     #[arg(long, default_value_t = 365)]
-    pub days: i64,
+    pub(crate) days: i64,
     /// Add bad lines, duplicates and NFD text as in the demo.
     #[arg(long)]
-    pub noise: bool,
+    pub(crate) noise: bool,
 }
 
 /// Writes `exchange.jsonl` and `signatures.jsonl` for benchmarks.
-pub fn generate_cmd(args: &GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn generate_cmd(args: &GenerateArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.out)?;
     let now = chrono::Utc::now().timestamp();
     let opts = GenOptions {
@@ -139,7 +139,7 @@ poll_interval = "2s"
 }
 
 /// Generates the feed, runs the daemon on it and keeps appending live documents.
-pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.dir)?;
     if dir.exists() {
         anyhow::ensure!(
@@ -212,7 +212,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             "  http://{a}/feed/exchange   the exchange log as an HTTP feed (read by the daemon)\n"
         )
     });
-    crate::daemon::run(config, shutdown, move |addr| {
+    docflow::daemon::run(config, shutdown, move |addr| {
         println!(
             "\ndocflowd demo: {docs} synthetic documents of a commune office in {}\n\
              (a few bad lines and duplicates included; a new document every few seconds)\n\n\

@@ -147,18 +147,32 @@ mod tests {
 
     #[test]
     fn numbers_and_booleans_become_text() {
-        let raw = parse_line(
-            r#"{"doc_id": 245, "valid": false}"#,
-            &FieldMap::new(SourceKind::Signature, &[]),
-        )
-        .unwrap();
-        let _ = raw;
         let e = parse(
-            r#"{"time":"2026-06-14 09:00:00","doc_id":245,"direction":"in","channel":"online"}"#,
+            r#"{"time":"2026-06-14 09:00:00","doc_id":245,"direction":"in","channel":"online","unit":true,"subject":2.5}"#,
         )
         .unwrap();
         let Event::Exchange(e) = e else { panic!() };
-        assert_eq!(e.doc_id, "245");
+        assert_eq!((e.doc_id.as_str(), e.unit.as_str()), ("245", "true"));
+        assert_eq!(e.subject, "2.5");
+        // A JSON boolean is read as the text `valid` accepts, both ways (absent means true).
+        let signature = |valid: &str| {
+            let line =
+                format!(r#"{{"time":"2026-06-14 09:00:00","doc_id":245,"role":"person"{valid}}}"#);
+            let raw = parse_line(&line, &FieldMap::new(SourceKind::Signature, &[])).unwrap();
+            let event = validate(
+                &raw,
+                SourceKind::Signature,
+                &Aliases::builtin(),
+                chrono_tz::Asia::Ho_Chi_Minh,
+            );
+            match event.unwrap() {
+                Event::Signature(s) => (s.doc_id.unwrap(), s.valid),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(signature(r#","valid":false"#), ("245".to_string(), false));
+        assert_eq!(signature(r#","valid":true"#), ("245".to_string(), true));
+        assert_eq!(signature(""), ("245".to_string(), true));
     }
 
     #[test]

@@ -1102,12 +1102,15 @@ mod tests {
         use axum::routing::get;
         use axum::Router;
 
-        /// Requests served by `/flaky` and `/outage`, and the path and headers
-        /// of every request to `/redirect` and `/record`, per test.
+        /// Requests served by `/flaky` and `/outage`, the path and headers
+        /// of every request to `/redirect` and `/record`, and the times of
+        /// `/outage` requests, per test.
         #[derive(Clone, Default)]
         pub struct Hits {
             pub count: Arc<AtomicUsize>,
             pub seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+            /// When `/outage` was asked, on the test runtime's clock (paused in some tests).
+            pub outage_times: Arc<Mutex<Vec<tokio::time::Instant>>>,
         }
 
         impl Hits {
@@ -1142,6 +1145,10 @@ mod tests {
 
         async fn outage(State(hits): State<Hits>) -> Response {
             hits.count.fetch_add(1, Ordering::SeqCst);
+            hits.outage_times
+                .lock()
+                .unwrap()
+                .push(tokio::time::Instant::now());
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "3600")],
@@ -1798,33 +1805,54 @@ mod tests {
         tokio::task::block_in_place(|| thread.join().unwrap());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// Paused time: the runtime's clock jumps to the next timer whenever every
+    /// task waits, so an hour of backoff takes no wall time, and the server
+    /// runs on the same runtime so a request in flight is never mistaken for
+    /// idleness.
+    #[tokio::test(start_paused = true)]
     async fn an_outage_sets_up_to_zero_honours_retry_after_and_shutdown_interrupts_the_backoff() {
+        use tokio::time::{sleep, sleep_until, Instant};
         let (addr, hits) = server::start().await;
-        let (handle, _queue, cancel, thread) = tokio::task::block_in_place(|| {
-            start_source(&format!("http://{addr}/outage"), Default::default())
+        let c = http_config(&format!("http://{addr}/outage"), "");
+        let handle = Arc::new(SourceHandle::new(c.sources[0].clone(), Default::default()));
+        let queue = Arc::new(MergeQueue::new(1));
+        let cancel = CancellationToken::new();
+        let source = tokio::spawn({
+            let (handle, queue, cancel) = (handle.clone(), queue.clone(), cancel.clone());
+            async move { poll(0, &handle, chrono_tz::Asia::Ho_Chi_Minh, &queue, &cancel).await }
         });
+        let times = || hits.outage_times.lock().unwrap().clone();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while hits.count.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while times().is_empty() && Instant::now() < deadline {
+            sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let first = *times().first().expect("the outage was polled");
+
+        // Retry-After: 3600 outweighs the 1 s backoff of a first failure.
+        sleep_until(first + RETRY_AFTER_MAX - Duration::from_secs(1)).await;
         assert!(!handle.progress().up);
         assert!(!handle.caught_up());
-        assert_eq!(
-            hits.count.load(std::sync::atomic::Ordering::SeqCst),
-            1,
-            "Retry-After: 3600 is honoured"
+        assert_eq!(times().len(), 1, "no retry before Retry-After: 3600");
+        sleep_until(first + RETRY_AFTER_MAX + Duration::from_secs(1)).await;
+        let seen = times();
+        assert_eq!(seen.len(), 2, "retried once Retry-After had passed");
+        let waited = seen[1] - seen[0];
+        assert!(
+            (RETRY_AFTER_MAX..RETRY_AFTER_MAX + Duration::from_secs(1)).contains(&waited),
+            "retried after {waited:?}"
         );
+
+        // Shutdown interrupts the next hour of backoff at once.
+        sleep(Duration::from_secs(60)).await;
         let stopping = Instant::now();
         cancel.cancel();
-        tokio::task::block_in_place(|| thread.join().unwrap());
+        source.await.unwrap();
         assert!(
-            stopping.elapsed() < Duration::from_secs(2),
+            stopping.elapsed() < Duration::from_secs(1),
             "{:?}",
             stopping.elapsed()
         );
+        assert_eq!(times().len(), 2);
     }
 
     #[test]

@@ -208,7 +208,7 @@ fn ratio_alert_fires_once_across_restart_and_outage_then_resolves_once() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     append_config(
         &env,
         &format!(
@@ -289,11 +289,15 @@ repeat_interval = "1h"
     // A restart while firing sends nothing more.
     let d = env.start();
     d.wait_caught_up();
+    // The first evaluation after the restart sets `condition_holds` and, in
+    // the same step, would have queued a mail (outbox, or `sent` once gone).
     let s = d.wait_status(Duration::from_secs(10), "evaluated after restart", |s| {
         rule_status(s, "outgoing-30d")["condition_holds"] == true
     });
-    assert_eq!(rule_status(&s, "outgoing-30d")["state"], "firing");
-    std::thread::sleep(Duration::from_millis(1500));
+    let rule = rule_status(&s, "outgoing-30d");
+    assert_eq!(rule["state"], "firing");
+    assert_eq!(rule["outbox"], 0, "a restart must not queue a mail: {rule}");
+    assert_eq!(rule["notifications"]["firing"]["sent"], 1, "{rule}");
     assert_eq!(mails(&maildir).len(), 1, "a restart must not re-send");
 
     // The mail server goes down; late signatures restore the ratio.
@@ -323,10 +327,12 @@ repeat_interval = "1h"
         "{}",
         m[1].subject
     );
+    // Nothing left to send, and the rule inactive: no further mail can come.
     let s = d.wait_status(Duration::from_secs(10), "outbox empty", |s| {
         s["alerts"]["outbox"].as_array().is_some_and(Vec::is_empty)
+            && rule_status(s, "outgoing-30d")["state"] == "inactive"
+            && rule_status(s, "outgoing-30d")["condition_holds"] == false
     });
-    std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(
         mails(&maildir).len(),
         2,
@@ -363,7 +369,7 @@ fn stale_feed_fires_while_smtp_is_down_then_new_events_resolve() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     append_config(
         &env,
         &format!(
@@ -407,8 +413,12 @@ after = "2s"
     assert!(m[1].subject.contains("Đã khắc phục"), "{}", m[1].subject);
     // Without further events the feed goes stale again 2 s later and fires
     // anew; what must never happen is a repeated mail of the same state.
-    std::thread::sleep(Duration::from_millis(1000));
+    d.wait_status(Duration::from_secs(30), "firing again, mail sent", |s| {
+        let r = rule_status(s, "exchange-feed-stale");
+        r["state"] == "firing" && r["notifications"]["firing"]["sent"] == 2 && r["outbox"] == 0
+    });
     let states: Vec<String> = mails(&maildir).into_iter().map(|m| m.alert).collect();
+    assert_eq!(states.len(), 3, "{states:?}");
     for (i, state) in states.iter().enumerate() {
         let want = if i % 2 == 0 { "firing" } else { "resolved" };
         assert_eq!(
@@ -426,7 +436,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     require_aiosmtpd();
     let env = Env::exchange_and_signatures();
     let maildir = env.dir.path().join("maildir");
-    let smtp_addr = free_addr();
+    let smtp_addr = tool_addr();
     let config = std::fs::read_to_string(&env.config).expect("config");
     let write = |url: &str| {
         std::fs::write(
@@ -466,7 +476,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert_eq!(mails(&maildir).len(), 1);
 
     // The reverse: a server that insists on STARTTLS, a plain url.
-    let tls_addr = free_addr();
+    let tls_addr = tool_addr();
     let _tls = SmtpServer::start(tls_addr, &maildir, true);
     write(&format!("smtp://127.0.0.1:{}", tls_addr.port()));
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);
@@ -476,7 +486,7 @@ fn alert_test_sends_one_mail_and_explains_smtp_errors() {
     assert_eq!(mails(&maildir).len(), 1);
 
     // smtps://: trusted through `ca_file`; without it the certificate is refused.
-    let smtps_addr = free_addr();
+    let smtps_addr = tool_addr();
     let _smtps = SmtpServer::start_smtps(smtps_addr, &maildir);
     write(&format!("smtps://localhost:{}", smtps_addr.port()));
     let o = env.cli(&["alert-test", "-c", &env.config.display().to_string()]);

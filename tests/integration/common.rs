@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -24,7 +24,6 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A free loopback port (bound then released).
 /// What a finished command printed: its stdout, then its stderr.
 pub fn printed(out: &Output) -> String {
     format!(
@@ -34,9 +33,64 @@ pub fn printed(out: &Output) -> String {
     )
 }
 
-pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr")
+/// The address in every test config: port 0, so the kernel picks a free
+/// port when `docflowd run` binds, and no parallel test can take it in
+/// between; the daemon logs the port it got (see [`started_addr`]).
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// A free loopback address for a server a test starts itself and must name
+/// a port for (aiosmtpd, Prometheus), or one nobody listens on. Its port is
+/// below the kernel's ephemeral range (32768–60999 here), so no port-0 bind
+/// (the daemons', any client's) can take it meanwhile; this test binary
+/// never hands one out twice, and other processes running the suite start
+/// elsewhere in the range (by pid) and are skipped when they hold a port.
+pub fn tool_addr() -> SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id() % 100 * (COUNT / 100),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT);
+}
+
+/// The address `docflowd run` logged it bound ("docflowd started
+/// listen=…", text or JSON logs) in `stderr` from byte `from` on; an
+/// unspecified IP (`0.0.0.0`) is reached on loopback.
+pub fn started_addr(stderr: &Path, from: u64) -> Option<SocketAddr> {
+    let text = std::fs::read(stderr).ok()?;
+    let text = String::from_utf8_lossy(text.get(from as usize..)?);
+    let line = text.lines().find(|l| l.contains("docflowd started"))?;
+    let value = line
+        .split_once("listen=")
+        .or_else(|| line.split_once("\"listen\":\""))?
+        .1;
+    let end = value.find([' ', '"']).unwrap_or(value.len());
+    let mut addr: SocketAddr = value[..end].parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip([127, 0, 0, 1].into());
+    }
+    Some(addr)
+}
+
+/// Waits until `docflowd run`, started by the test itself, logged its address.
+pub fn wait_started_addr(stderr: &Path, from: u64) -> SocketAddr {
+    wait_for(
+        Duration::from_secs(30),
+        "docflowd started listen=…",
+        || started_addr(stderr, from),
+    )
 }
 
 /// One `[[sources]]` block.
@@ -49,8 +103,10 @@ pub fn source(name: &str, kind: &str, glob: &str) -> String {
 /// A test directory: `logs/` for input files, `store/` for the store, `docflow.toml`.
 pub struct Env {
     pub dir: tempfile::TempDir,
-    pub addr: SocketAddr,
     pub config: PathBuf,
+    /// The address the daemon started last bound, and the `listen` line
+    /// written into the config for it (see [`Env::start_with_env`]).
+    bound: Mutex<Option<(SocketAddr, String)>>,
 }
 
 impl Env {
@@ -58,17 +114,20 @@ impl Env {
     pub fn new(sources: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
-        let addr = free_addr();
         let config = dir.path().join("docflow.toml");
         let logs = dir.path().join("logs");
         let text = format!(
             "[agency]\ncode = \"H40.27.01\"\nname = \"UBND xã Hương Bình (test)\"\ntimezone = \"Asia/Ho_Chi_Minh\"\n\n\
-             [storage]\npath = \"{}\"\n\n[server]\nlisten = \"{addr}\"\n\n{}",
+             [storage]\npath = \"{}\"\n\n[server]\nlisten = \"{ANY_PORT}\"\n\n{}",
             dir.path().join("store").display(),
             sources.replace("{logs}", &logs.display().to_string()),
         );
         std::fs::write(&config, text).expect("write config");
-        Env { dir, addr, config }
+        Env {
+            dir,
+            config,
+            bound: Mutex::new(None),
+        }
     }
 
     /// The two JSON Lines sources of the corpus: `exchange*.jsonl` and `signatures*.jsonl`.
@@ -110,7 +169,14 @@ impl Env {
     }
 
     /// Starts `docflowd run` with extra environment variables and waits until `up(addr)`.
+    ///
+    /// The config's `listen` has port 0: the daemon binds a port nobody else
+    /// holds and logs it ("docflowd started listen=…"). Once it is up, the
+    /// config's `listen` line names that port, so that CLI commands
+    /// (`report`) reach the daemon; the next start sets port 0 again.
     pub fn start_with_env(&self, env: &[(&str, &str)], up: impl Fn(SocketAddr) -> bool) -> Daemon {
+        self.unpin_listen();
+        let from = std::fs::metadata(self.stderr_path()).map_or(0, |m| m.len());
         let stderr = OpenOptions::new()
             .create(true)
             .append(true)
@@ -129,12 +195,16 @@ impl Env {
             .expect("spawn docflowd");
         let mut d = Daemon {
             child: Some(child),
-            addr: self.addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr: self.stderr_path(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut bound = None;
         loop {
-            if up(self.addr) {
+            bound = bound.or_else(|| started_addr(&self.stderr_path(), from));
+            if let Some(addr) = bound.filter(|a| up(*a)) {
+                self.pin_listen(addr);
+                d.addr = addr;
                 return d;
             }
             if let Some(status) = d.child_mut().try_wait().expect("try_wait") {
@@ -150,6 +220,72 @@ impl Env {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Writes the bound port into the config's `listen = "…:0"` line.
+    fn pin_listen(&self, addr: SocketAddr) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let any = text
+            .lines()
+            .find(|l| l.starts_with("listen = \"") && l.ends_with(":0\""))
+            .map(str::to_string);
+        let pinned = match any {
+            Some(line) => {
+                let pinned = format!("{}:{}\"", &line[..line.len() - 3], addr.port());
+                std::fs::write(&self.config, text.replacen(&line, &pinned, 1))
+                    .expect("write config");
+                pinned
+            }
+            None => String::new(),
+        };
+        *self.bound.lock().unwrap() = Some((addr, pinned));
+    }
+
+    /// Puts port 0 back into the `listen` line [`Env::pin_listen`] wrote.
+    fn unpin_listen(&self) {
+        let Some((_, pinned)) = self.bound.lock().unwrap().clone() else {
+            return;
+        };
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        if let (false, Some(colon)) = (pinned.is_empty(), pinned.rfind(':')) {
+            let any = format!("{}:0\"", &pinned[..colon]);
+            std::fs::write(&self.config, text.replacen(&pinned, &any, 1)).expect("write config");
+        }
+    }
+
+    /// Runs `docflowd run` when it must refuse to start: returns its exit code
+    /// and what it wrote to stderr; kills it and panics if it still runs
+    /// after `within`.
+    pub fn run_refused(&self, within: Duration) -> (Option<i32>, String) {
+        self.unpin_listen();
+        let stderr = self.dir.path().join("refused.stderr");
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg("-c")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn docflowd");
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "docflowd run still running after {within:?}; stderr:\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let said = std::fs::read_to_string(&stderr).expect("read stderr");
+        (status.code(), said)
     }
 
     /// Runs `docflowd <args>` to completion.

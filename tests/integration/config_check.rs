@@ -14,11 +14,10 @@ fn write(dir: &Path, text: &str) -> std::path::PathBuf {
 fn good(dir: &Path) -> String {
     format!(
         "[agency]\ncode = \"H40.27.01\"\nname = \"UBND xã Hương Bình\"\ntimezone = \"Asia/Ho_Chi_Minh\"\n\n\
-         [storage]\npath = \"{}/store\"\n\n[server]\nlisten = \"{}\"\n\n\
+         [storage]\npath = \"{}/store\"\n\n[server]\nlisten = \"{ANY_PORT}\"\n\n\
          [[sources]]\nname = \"exchange\"\nkind = \"exchange\"\nformat = \"jsonl\"\n\
          path = \"{}/exchange*.jsonl\"\npoll_interval = \"1s\"\n",
         dir.display(),
-        free_addr(),
         dir.display()
     )
 }

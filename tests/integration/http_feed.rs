@@ -31,11 +31,15 @@ struct Feed {
     /// Events published so far (the feed grows).
     available: usize,
     requests: usize,
+    /// When each request arrived, in order (request `n` at index `n - 1`).
+    arrivals: Vec<Instant>,
     /// Fault by request number (1-based).
     faults: HashMap<usize, Fault>,
     /// Every request answers 503 while set; counted in `outage_hits`.
     outage: bool,
     outage_hits: usize,
+    /// When each request during the outage arrived.
+    outage_arrivals: Vec<Instant>,
     /// Every `access_token` the feed was sent.
     access_tokens: HashSet<String>,
 }
@@ -48,11 +52,13 @@ async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, Strin
     let (fault, page) = {
         let mut f = state.lock().unwrap();
         f.requests += 1;
+        f.arrivals.push(Instant::now());
         if let Some(t) = q.get("access_token") {
             f.access_tokens.insert(t.clone());
         }
         if f.outage {
             f.outage_hits += 1;
+            f.outage_arrivals.push(Instant::now());
             return (StatusCode::SERVICE_UNAVAILABLE, "bảo trì").into_response();
         }
         let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -100,7 +106,7 @@ async fn feed(State(state): State<Shared>, Query(q): Query<HashMap<String, Strin
     }
 }
 
-/// A feed server on 127.0.0.1:0, running on its own thread.
+/// A feed server on a loopback port of [`tool_addr`], running on its own thread.
 struct FeedServer {
     addr: SocketAddr,
     state: Shared,
@@ -118,7 +124,9 @@ impl FeedServer {
             faults,
             ..Feed::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // Below the ephemeral range: while it is shut down, no port-0 bind
+        // (a daemon's, say) can take the port it listens on again.
+        let listener = std::net::TcpListener::bind(tool_addr()).unwrap();
         let mut server = FeedServer {
             addr: listener.local_addr().unwrap(),
             state,
@@ -287,12 +295,12 @@ fn assert_exact(d: &Daemon, env: &Env, n: usize) {
 fn http_feed_with_faults_and_a_crash_mid_stream_counts_exactly() {
     let faults = HashMap::from([
         (3, Fault::Status(500)),
-        (5, Fault::RetryAfter(429, "1")),
+        (5, Fault::RetryAfter(429, "2")),
         (7, Fault::Html),
         (9, Fault::Truncated),
         (11, Fault::Slow(Duration::from_secs(3))),
         (13, Fault::Garbage),
-        (15, Fault::RetryAfter(503, "1")),
+        (15, Fault::RetryAfter(503, "2")),
         (17, Fault::Status(502)),
     ]);
     let server = FeedServer::start((0..3300).map(event).collect(), faults);
@@ -312,6 +320,16 @@ fn http_feed_with_faults_and_a_crash_mid_stream_counts_exactly() {
     assert!(cursor(&s).unwrap() < 3000, "crashed mid-stream: {s}");
     let d = env.start();
     assert_exact(&d, &env, 3000);
+    // Retry-After: 2 outweighs the backoff of a first failure (0.5 to 1 s).
+    let arrivals = server.with(|f| f.arrivals.clone());
+    for n in [5, 15] {
+        let waited = arrivals[n] - arrivals[n - 1];
+        assert!(
+            waited >= Duration::from_secs(2),
+            "request {} came {waited:?} after the Retry-After: 2 of request {n}",
+            n + 1
+        );
+    }
     let errors = d.get("/metrics").1;
     for kind in [
         "server_error",
@@ -348,7 +366,6 @@ fn http_feed_outage_backs_off_reports_down_and_recovers() {
     assert_exact(&d, &env, 40);
 
     server.with(|f| f.outage = true);
-    let outage = Instant::now();
     d.wait_status(Duration::from_secs(10), "source down", |s| {
         s["sources"][0]["up"] == false
     });
@@ -363,10 +380,21 @@ fn http_feed_outage_backs_off_reports_down_and_recovers() {
     assert_eq!(hub["last_error"]["kind"], "server_error", "{hub}");
     assert!(hub["last_error"]["time"].is_string(), "{hub}");
     assert_eq!(hub["position"]["cursor"], "40", "the cursor does not move");
-    std::thread::sleep(Duration::from_secs(8).saturating_sub(outage.elapsed()));
-    let hits = server.with(|f| f.outage_hits);
-    // poll_interval is 100 ms: without backoff this would be ~80 requests.
-    assert!((2..=6).contains(&hits), "{hits} requests in an 8 s outage");
+    // Backoff from 1 s, doubling, with equal jitter: the k-th wait is between
+    // 2^k / 2 and 2^k seconds (poll_interval is 100 ms: without backoff the
+    // requests would come 100 ms apart).
+    let arrivals = wait_for(Duration::from_secs(30), "4 requests in the outage", || {
+        Some(server.with(|f| f.outage_arrivals.clone())).filter(|a| a.len() >= 4)
+    });
+    for (k, pair) in arrivals.windows(2).take(3).enumerate() {
+        let waited = pair[1] - pair[0];
+        let full = Duration::from_secs(1 << k);
+        assert!(
+            waited >= full / 2 && waited < full + Duration::from_millis(1500),
+            "wait {k} of the outage: {waited:?}, expected {:?} to {full:?}",
+            full / 2
+        );
+    }
 
     server.with(|f| {
         f.outage = false;

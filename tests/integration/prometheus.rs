@@ -258,9 +258,9 @@ fn todays_events(prefix: &str, unsigned: bool) -> (String, String) {
     (exchange, signatures)
 }
 
-/// The alert block of SPEC §6, mailing to a closed port (sends fail, are counted).
+/// The alert block of the README's "Alerts" section, mailing to a closed port (sends fail, are counted).
 fn alerts_block() -> String {
-    let closed = free_addr();
+    let closed = tool_addr();
     format!(
         "\n[alerts]\nevaluation_interval = \"1s\"\n[alerts.smtp]\nurl = \"smtp://{closed}\"\nfrom = \"docflow@example.gov.vn\"\nto = [\"vanphong@example.gov.vn\"]\n\
          [[alerts.rules]]\nname = \"outgoing-30d\"\ndirection = \"outgoing\"\nwindow = \"30d\"\nbelow = 1.0\nfor = \"1s\"\nmin_documents = 1\nrepeat_interval = \"24h\"\n"
@@ -272,22 +272,20 @@ fn alerts_block() -> String {
 fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let prometheus = require_tool("prometheus");
     // Agency A: the golden corpus plus today's documents (one unsigned), with
-    // an alert rule when this build supports [alerts]. Agency B: today's only.
+    // an alert rule. Agency B: today's only.
     let a = Env::exchange_and_signatures();
     install_corpus(&a);
     let (x, s) = todays_events("A", true);
     a.append("exchange-today.jsonl", &x);
     a.append("signatures-today.jsonl", &s);
     let with_alerts = std::fs::read_to_string(&a.config).unwrap() + &alerts_block();
-    let probe = a.dir.path().join("alerts-probe.toml");
-    std::fs::write(&probe, &with_alerts).unwrap();
-    let alerts_supported = a
-        .cli(&["check-config", "-c", &probe.display().to_string()])
-        .status
-        .success();
-    if alerts_supported {
-        std::fs::write(&a.config, &with_alerts).unwrap();
-    }
+    std::fs::write(&a.config, &with_alerts).unwrap();
+    let checked = a.cli(&["check-config", "-c", &a.config.display().to_string()]);
+    assert!(
+        checked.status.success(),
+        "check-config refused the alerts block the dashboard's alert panels need:\n{}",
+        printed(&checked)
+    );
     let b = Env::exchange_and_signatures();
     let text = std::fs::read_to_string(&b.config).unwrap();
     std::fs::write(
@@ -306,7 +304,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
 
     // A real Prometheus: 1 s scrapes and rule evaluations, random port, temp storage.
     let dir = tempfile::tempdir().unwrap();
-    let prom_addr = free_addr();
+    let prom_addr = tool_addr();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
          scrape_configs:\n  - job_name: docflow\n    static_configs:\n\
@@ -392,7 +390,6 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let agency = r"(H40\\.27\\.01|H40\\.27\\.98)";
     let now = chrono::Utc::now().timestamp();
     let mut executed = BTreeSet::new();
-    let mut alert_queries_skipped = 0;
     let mut failures = Vec::new();
     for (title, expr, is_instant) in dashboard_targets(&dashboard) {
         let windows = if expr.contains("$window") {
@@ -428,10 +425,6 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
                     .unwrap_or_default()
             };
             if result.is_empty() {
-                if q.contains("docflow_alert_") && !alerts_supported {
-                    alert_queries_skipped += 1;
-                    continue;
-                }
                 failures.push(format!("{title} [{w}]: empty result for\n  {q}"));
             } else {
                 verified += 1;
@@ -444,24 +437,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         failures.len(),
         failures.join("\n")
     );
-    if !alerts_supported {
-        // Only acceptable while this build has no alert metrics at all.
-        let (_, metrics) = da.get("/metrics");
-        assert!(
-            !metrics.contains("docflow_alert_"),
-            "alert metrics exported but [alerts] refused"
-        );
-    }
-    if alerts_supported {
-        println!(
-            "dashboard queries verified through Prometheus: {verified} (alert rules configured)"
-        );
-    } else {
-        println!(
-            "dashboard queries verified through Prometheus: {verified} \
-             ({alert_queries_skipped} alert queries skipped: this build has no [alerts])"
-        );
-    }
+    println!("dashboard queries verified through Prometheus: {verified} (alert rules configured)");
     assert!(verified >= 20, "only {verified} queries verified");
     da.stop();
     db.stop();

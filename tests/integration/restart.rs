@@ -238,3 +238,141 @@ fn graceful_shutdown_exits_0_within_a_few_seconds_of_sigterm() {
     assert_eq!(lines_read(&s), nonblank, "every line counted once: {s}");
     d.stop();
 }
+
+/// (total, electronic_signed, electronic_unsigned) of outgoing documents on one local day.
+fn outgoing_on(d: &Daemon, day: &str) -> (u64, u64, u64) {
+    let r = &d.report(&format!("from={day}&to={day}"))["outgoing"];
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {r}"));
+    (n("total"), n("electronic_signed"), n("electronic_unsigned"))
+}
+
+/// Replaces `from` by `to` in the config (the daemon reads it at its next start).
+fn edit_config(env: &Env, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    assert!(text.contains(from), "{from} not in the config:\n{text}");
+    std::fs::write(&env.config, text.replacen(from, to, 1)).unwrap();
+}
+
+/// README ("Guarantees and design"): "Changing `agency.timezone` or
+/// `required_signature_roles` recounts all documents at the next start."
+#[test]
+fn changing_timezone_or_required_roles_recounts_every_document_at_the_next_start() {
+    let env = Env::exchange_and_signatures();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace(
+            "[storage]",
+            "[classify]\nrequired_signature_roles = [\"person\", \"organization\"]\n\n[storage]",
+        ),
+    )
+    .unwrap();
+    // A: signed by a person only, at 03:00 on 1 June in Hà Nội (20:00 UTC on 31 May).
+    // B: signed by both roles on 15 May.
+    env.append(
+        "exchange.jsonl",
+        &[
+            exchange_line("ex-a", "A", "2026-05-31T20:00:00Z", "điện tử"),
+            exchange_line("ex-b", "B", "2026-05-15T09:00:00+07:00", "điện tử"),
+        ]
+        .concat(),
+    );
+    env.append(
+        "signatures.jsonl",
+        "{\"event_id\":\"sg-a\",\"time\":\"2026-05-31T20:00:00Z\",\"doc_id\":\"A\",\"role\":\"person\"}\n\
+         {\"event_id\":\"sg-b1\",\"time\":\"2026-05-15T09:00:00+07:00\",\"doc_id\":\"B\",\"role\":\"person\"}\n\
+         {\"event_id\":\"sg-b2\",\"time\":\"2026-05-15T09:00:00+07:00\",\"doc_id\":\"B\",\"role\":\"cơ quan\"}\n",
+    );
+    let d = env.start();
+    d.wait_status(CATCH_UP, "5 events", |s| {
+        s["caught_up"] == true && counts(s, "exchange").0 == 2 && counts(s, "signatures").0 == 3
+    });
+    assert_eq!(outgoing_on(&d, "2026-05-31"), (0, 0, 0));
+    assert_eq!(
+        outgoing_on(&d, "2026-06-01"),
+        (1, 0, 1),
+        "A lacks the organization"
+    );
+    assert_eq!(outgoing_on(&d, "2026-05-15"), (1, 1, 0));
+    d.stop();
+
+    // Only the person's signature is required now: A is signed, on the same day.
+    edit_config(
+        &env,
+        "required_signature_roles = [\"person\", \"organization\"]",
+        "required_signature_roles = [\"person\"]",
+    );
+    let d = env.start();
+    d.wait_caught_up();
+    assert_eq!(
+        outgoing_on(&d, "2026-06-01"),
+        (1, 1, 0),
+        "recounted with the new roles"
+    );
+    assert_eq!(outgoing_on(&d, "2026-05-15"), (1, 1, 0));
+    d.stop();
+
+    // The agency's days now end at UTC midnight: A belongs to 31 May.
+    edit_config(
+        &env,
+        "timezone = \"Asia/Ho_Chi_Minh\"",
+        "timezone = \"UTC\"",
+    );
+    let d = env.start();
+    d.wait_caught_up();
+    assert_eq!(
+        outgoing_on(&d, "2026-06-01"),
+        (0, 0, 0),
+        "A moved out of 1 June"
+    );
+    assert_eq!(
+        outgoing_on(&d, "2026-05-31"),
+        (1, 1, 0),
+        "recounted in UTC days"
+    );
+    assert_eq!(outgoing_on(&d, "2026-05-15"), (1, 1, 0));
+    assert_eq!(
+        d.stderr_text().matches("recounting documents").count(),
+        2,
+        "one recount per change, none at the first start"
+    );
+    d.stop();
+}
+
+/// README ("Guarantees and design", "Backup and recovery"): a store written
+/// by a newer docflowd is refused with a message saying what to do.
+#[test]
+fn run_on_a_store_of_a_newer_layout_exits_1_naming_the_store_and_the_remedy() {
+    let env = Env::exchange_and_signatures();
+    env.append("exchange.jsonl", &exchange_lines("N", 1..=3));
+    let d = env.start();
+    d.wait_caught_up();
+    d.stop();
+    // What a newer docflowd leaves: the same store, a higher layout version.
+    const VERSION_KEY: &[u8] = b"\x00version";
+    let read_version = |db: &sled::Db| {
+        let v = db.get(VERSION_KEY).unwrap().expect("a layout version");
+        u32::from_le_bytes(v.as_ref().try_into().unwrap())
+    };
+    let newer = {
+        let db = sled::open(env.store()).unwrap();
+        let newer = read_version(&db) + 1;
+        db.insert(VERSION_KEY, &newer.to_le_bytes()).unwrap();
+        db.flush().unwrap();
+        newer
+    };
+    let (code, said) = env.run_refused(Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{said}");
+    let store = env.store().display().to_string();
+    for words in [
+        format!("docflowd: store {store} has layout version {newer}"),
+        format!("understands up to {}", newer - 1),
+        "upgrade docflowd".to_string(),
+        "docflowd rebuild -c".to_string(),
+    ] {
+        assert!(said.contains(&words), "no {words:?} in:\n{said}");
+    }
+    // Refused, not touched: the newer docflowd can still open it.
+    let db = sled::open(env.store()).unwrap();
+    assert_eq!(read_version(&db), newer);
+}

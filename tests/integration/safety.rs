@@ -535,10 +535,11 @@ fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
         gap < Duration::from_secs(2),
         "no watchdog ping for {gap:?} while waiting for space"
     );
-    let (code, body) = get(env.addr, "/api/v1/report");
+    let addr = wait_started_addr(&env.stderr_path(), 0);
+    let (code, body) = get(addr, "/api/v1/report");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("full"), "{body}");
-    assert_eq!(get(env.addr, "/healthz").0, 200);
+    assert_eq!(get(addr, "/healthz").0, 200);
     let log = std::fs::read_to_string(env.stderr_path()).unwrap();
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -548,7 +549,7 @@ fn a_first_start_on_a_full_disk_waits_for_space_then_counts_everything() {
     std::fs::remove_file(&ballast).unwrap();
     let deadline = Instant::now() + CATCH_UP;
     let status = loop {
-        if let Ok((200, body)) = http_get(env.addr, "/api/v1/status") {
+        if let Ok((200, body)) = http_get(addr, "/api/v1/status") {
             let s: Value = serde_json::from_str(&body).unwrap();
             if s["caught_up"] == true && counts(&s, "exchange").0 == 300 {
                 break s;
