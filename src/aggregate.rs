@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::classify::{compliance_ratio, Class};
-use crate::parse::normalize::Direction;
+use crate::model::Direction;
+use crate::model::{compliance_ratio, Class};
 
 /// A local day as a day number (days from the common era).
 pub type Day = i32;

@@ -13,10 +13,11 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, TimeZone};
 use serde_json::{json, Value};
 
-use crate::classify::{Class, Document};
 use crate::config::Config;
 use crate::ingest::Shared;
-use crate::parse::normalize::{normalize_unit, Direction};
+use crate::model::Direction;
+use crate::model::{Class, Document};
+use crate::parse::normalize::normalize_unit;
 use crate::parse::time::{local_day, parse_date};
 use crate::report::{build, ReportRange};
 use crate::sources::http::redact_url;
@@ -172,7 +173,7 @@ fn document_json(d: &Document, class: Class, tz: chrono_tz::Tz) -> Value {
         "edxml_business": d.business_names(),
         "exchange_status": (d.status.code != 0).then(|| json!({
             "code": format!("{:02}", d.status.code),
-            "label": crate::parse::edxml::status_label(d.status.code),
+            "label": crate::model::status_label(d.status.code),
             "time": tz.timestamp_opt(d.status.time, 0).single().map(|t| t.to_rfc3339()),
         })),
         "rejected_by_receiver": d.status.rejected,

@@ -11,8 +11,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::parse::normalize::{AliasField, Aliases, Role};
-use crate::parse::record::{Field, FieldMap, SourceKind};
+use crate::model::Role;
+use crate::model::SourceKind;
+use crate::parse::normalize::{AliasField, Aliases};
+use crate::parse::record::{Field, FieldMap};
 
 /// A configuration error, located in its file.
 #[derive(Debug, thiserror::Error)]
@@ -1115,8 +1117,8 @@ pub enum AlertCondition {
     /// Fires while the compliance ratio of `direction` over `window` is below
     /// `below` for `for_duration`, with at least `min_documents` in the denominator.
     Ratio {
-        direction: crate::parse::normalize::Direction,
-        window: crate::parse::time::Window,
+        direction: crate::model::Direction,
+        window: crate::model::Window,
         below: f64,
         for_duration: Duration,
         min_documents: u64,
@@ -1277,13 +1279,14 @@ fn validate_rule(
                     &r.name,
                     "a ratio rule needs `direction` (outgoing, incoming), or use `stale_source`",
                 )),
-                Some(d) => crate::parse::normalize::Direction::from_canonical(d.get_ref())
-                    .ok_or_else(|| {
+                Some(d) => {
+                    crate::model::Direction::from_canonical(d.get_ref()).ok_or_else(|| {
                         loc.error_at(
                             d,
                             format!("unknown direction {:?} (outgoing, incoming)", d.get_ref()),
                         )
-                    })?,
+                    })?
+                }
             };
             let window = match &r.window {
                 None => {
@@ -1292,17 +1295,15 @@ fn validate_rule(
                         "a ratio rule needs `window` (day, 7d, 30d, month, year, all)",
                     ))
                 }
-                Some(w) => {
-                    crate::parse::time::Window::from_label(w.get_ref()).ok_or_else(|| {
-                        loc.error_at(
-                            w,
-                            format!(
-                                "unknown window {:?} (day, 7d, 30d, month, year, all)",
-                                w.get_ref()
-                            ),
-                        )
-                    })?
-                }
+                Some(w) => crate::model::Window::from_label(w.get_ref()).ok_or_else(|| {
+                    loc.error_at(
+                        w,
+                        format!(
+                            "unknown window {:?} (day, 7d, 30d, month, year, all)",
+                            w.get_ref()
+                        ),
+                    )
+                })?,
             };
             let below = match &r.below {
                 None => {
@@ -1620,7 +1621,7 @@ path = "/var/log/vanban/exchange*.jsonl"
         let c = Config::parse(Path::new("d.toml"), &ok).unwrap();
         assert_eq!(
             c.sources[0].aliases.channel("Trục liên thông"),
-            Some(crate::parse::normalize::Channel::Electronic)
+            Some(crate::model::Channel::Electronic)
         );
         let e = err(&format!("{MINIMAL}[sources.fields]\nrole = \"Vai trò\"\n"));
         assert!(e.contains("unknown field \"role\""), "{e}");
@@ -1684,7 +1685,7 @@ after = "48h"
                 min_documents,
                 ..
             } => {
-                assert_eq!(*window, crate::parse::time::Window::Days30);
+                assert_eq!(*window, crate::model::Window::Days30);
                 assert_eq!(*below, 1.0);
                 assert_eq!(*for_duration, Duration::from_secs(3600));
                 assert_eq!(*min_documents, 5);

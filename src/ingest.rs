@@ -15,9 +15,9 @@ use tracing::{debug, error, info, warn};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use crate::aggregate::{apply_to_counts, day_number, Aggregates, Day, DayCounts, Slot};
-use crate::classify::{add_signer, Document};
-use crate::parse::normalize::Direction;
-use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
+use crate::model::Direction;
+use crate::model::{add_signer, Document};
+use crate::model::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 use crate::parse::time::local_day;
 use crate::service::Heartbeat;
 use crate::sources::merge::MergeQueue;
@@ -729,7 +729,7 @@ impl Ingestor {
 
     /// A status message: kept on its document, or parked in the group until it comes.
     fn apply_status(&mut self, work: &mut Work, s: &StatusEvent) -> Result<Outcome, StoreError> {
-        let status = crate::classify::DocStatus::from_code(s.code, s.time);
+        let status = crate::model::DocStatus::from_code(s.code, s.time);
         let g = self.touch(work, &s.doc_id)?;
         match g.doc_mut(s.direction) {
             Some(doc) => doc.status.merge(&status),
@@ -970,7 +970,7 @@ mod order_tests {
     use super::*;
     use crate::aggregate::Summary;
     use crate::config::Config;
-    use crate::parse::normalize::{Channel, Confidentiality, Role};
+    use crate::model::{Channel, Confidentiality, Role};
     use crate::sources::SourceHandle;
 
     const CONFIG: &str = r#"

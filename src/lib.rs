@@ -4,7 +4,7 @@
 //! Data flows through the modules in this order:
 //! - [`sources`]: file tailing (glob, rotation, copy-truncate) and HTTP feeds, one thread per source;
 //! - [`parse`]: JSON Lines / CSV records, field mapping, aliases, time formats → events;
-//! - [`classify`]: documents and their class (secret, signed, unsigned, paper);
+//! - [`model`]: the domain vocabulary — directions, channels, events, documents and their class;
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
@@ -20,7 +20,6 @@ pub mod admin;
 pub mod aggregate;
 pub mod alerts;
 pub mod api;
-pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -28,6 +27,7 @@ pub mod demo;
 pub mod guard;
 pub mod ingest;
 pub mod metrics;
+pub mod model;
 pub mod parse;
 pub mod rebuild;
 pub mod reload;

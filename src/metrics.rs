@@ -5,11 +5,11 @@ use chrono::NaiveDate;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::aggregate::{day_number, Summary};
-use crate::classify::Class;
 use crate::config::Agency;
 use crate::ingest::Shared;
-use crate::parse::normalize::Direction;
-use crate::parse::time::Window;
+use crate::model::Class;
+use crate::model::Direction;
+use crate::model::Window;
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use crate::aggregate::{day_number, Aggregates, ClassCounts, DirectionCounts};
-use crate::classify::Class;
+use crate::model::Class;
 use crate::parse::time::{parse_date, period_range};
 
 /// The dates a report covers (inclusive, local); `None` = unbounded.
@@ -313,7 +313,7 @@ fn md_cell(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::aggregate::Slot;
-    use crate::parse::normalize::Direction;
+    use crate::model::Direction;
 
     fn date(s: &str) -> NaiveDate {
         parse_date(s).unwrap()

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::Notice;
 use crate::aggregate::ClassCounts;
-use crate::classify::Class;
 use crate::config::{SmtpConfig, SmtpSecurity};
-use crate::parse::normalize::Direction;
-use crate::parse::time::Window;
+use crate::model::Class;
+use crate::model::Direction;
+use crate::model::Window;
 
 /// A rendered mail, as kept in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

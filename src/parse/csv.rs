@@ -126,7 +126,7 @@ impl CsvHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::record::SourceKind;
+    use crate::model::SourceKind;
 
     #[test]
     fn record_end_respects_quoted_newlines_and_partial_records() {

@@ -13,9 +13,10 @@ pub mod time;
 use chrono_tz::Tz;
 
 use crate::config::{Format, SourceConfig};
+use crate::model::{Event, SourceKind};
 use csv::CsvHeader;
 use normalize::Aliases;
-use record::{Event, FieldMap, SourceKind};
+use record::FieldMap;
 
 /// Parses the records of one source into events.
 #[derive(Debug, Clone)]

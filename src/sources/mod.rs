@@ -11,7 +11,7 @@ pub mod tail;
 use std::sync::Mutex;
 
 use crate::config::SourceConfig;
-use crate::parse::record::Event;
+use crate::model::Event;
 use crate::store::SourceState;
 
 /// An event that failed validation, kept with its position (SPEC §3.4).

@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::{Aggregates, Day, DayCounts, Slot};
-use crate::classify::Document;
-use crate::parse::normalize::Direction;
+use crate::model::Direction;
+use crate::model::Document;
 use codec::{DecodeError, Reader, Writer};
 use encoding::*;
 use keys::*;
@@ -116,7 +116,7 @@ pub struct DocGroup {
     pub outgoing: Option<Document>,
     pub incoming: Option<Document>,
     /// edXML statuses that arrived before their document, per direction.
-    pub pending_status: [crate::classify::DocStatus; 2],
+    pub pending_status: [crate::model::DocStatus; 2],
 }
 
 impl DocGroup {
@@ -164,7 +164,7 @@ impl Signatures {
     pub fn merge(&mut self, other: &Signatures) {
         self.roles |= other.roles;
         for s in &other.signers {
-            crate::classify::add_signer(&mut self.signers, s);
+            crate::model::add_signer(&mut self.signers, s);
         }
     }
 }
@@ -756,7 +756,7 @@ impl Store {
 
     /// The sha256 values with signatures waiting for a document.
     /// Every event-id hash seen so far by sources of `kind`.
-    pub fn seen_ids(&self, kind: crate::parse::record::SourceKind) -> Result<SeenIds, StoreError> {
+    pub fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
         let mut ids = Vec::new();
         for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
             let (_, v) = item?;
@@ -881,8 +881,8 @@ fn day_of_key(k: &[u8]) -> Result<Day, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::normalize::{Channel, Confidentiality};
-    use crate::parse::record::ExchangeEvent;
+    use crate::model::ExchangeEvent;
+    use crate::model::{Channel, Confidentiality};
 
     fn doc() -> Document {
         let mut d = Document::from_event(&ExchangeEvent {
@@ -1052,7 +1052,7 @@ mod tests {
 
     #[test]
     fn edxml_data_rides_behind_a_flag_and_plain_groups_keep_their_bytes() {
-        use crate::classify::DocStatus;
+        use crate::model::DocStatus;
         let id = "12/QĐ-UBND".to_string();
         let plain = DocGroup {
             incoming: Some(doc()),
@@ -1269,13 +1269,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            s.seen_ids(crate::parse::record::SourceKind::Signature)
+            s.seen_ids(crate::model::SourceKind::Signature)
                 .unwrap()
                 .len(),
             4
         );
         assert!(s
-            .seen_ids(crate::parse::record::SourceKind::Exchange)
+            .seen_ids(crate::model::SourceKind::Exchange)
             .unwrap()
             .is_empty());
         assert_eq!(s.sources().unwrap()["x"].accepted, 3);
