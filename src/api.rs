@@ -13,14 +13,14 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, TimeZone};
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::redact_url;
+use crate::config::{Config, Input};
 use crate::ingest::Shared;
 use crate::model::Direction;
 use crate::model::{Class, Document};
 use crate::parse::normalize::normalize_unit;
 use crate::parse::time::{local_day, parse_date};
 use crate::report::{build, ReportRange};
-use crate::sources::http::redact_url;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -372,6 +372,14 @@ fn encode_cursor_before(out: &[(Direction, String, Value)]) -> String {
     encode_cursor(*d, id)
 }
 
+/// The URL of an HTTP feed source, as it may be shown.
+fn feed_url(input: &Input) -> Option<String> {
+    match input {
+        Input::HttpFeed(feed) => Some(redact_url(&feed.http.url)),
+        Input::Files(_) | Input::EdxmlDir(_) => None,
+    }
+}
+
 async fn status(State(s): State<AppState>) -> Json<Value> {
     let tz = s.config.agency.timezone;
     let shared = s.shared.clone();
@@ -386,15 +394,15 @@ async fn status(State(s): State<AppState>) -> Json<Value> {
                 json!({
                     "name": h.config.name,
                     "kind": h.config.kind.as_str(),
-                    "format": match (&h.config.http, h.config.format) { (Some(_), _) => "json", (None, crate::config::Format::Jsonl) => "jsonl", (None, crate::config::Format::Csv) => "csv", (None, crate::config::Format::Edxml) => "edxml" },
-                    "path": h.config.http.is_none().then_some(&h.config.path),
-                    "url": h.config.http.as_ref().map(|http| redact_url(&http.url)),
-                    "position": match &h.config.http {
-                        None => json!({
+                    "format": h.config.input.format_name(),
+                    "path": h.config.input.path(),
+                    "url": feed_url(&h.config.input),
+                    "position": match &h.config.input {
+                        Input::Files(_) | Input::EdxmlDir(_) => json!({
                             "files": p.state.files.iter().map(|f| json!({"path": f.path, "offset": f.offset, "line": f.line})).collect::<Vec<_>>(),
                         }),
-                        Some(http) => json!({
-                            "url": redact_url(&http.url),
+                        Input::HttpFeed(feed) => json!({
+                            "url": redact_url(&feed.http.url),
                             "cursor": p.state.feed.cursor,
                             "index": p.state.feed.skip,
                             "pages": p.state.feed.pages,

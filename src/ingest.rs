@@ -541,7 +541,7 @@ impl Ingestor {
                     }
                 }
             }
-            if handle.config.format == crate::config::Format::Edxml {
+            if let crate::config::Input::EdxmlDir(_) = handle.config.input {
                 for f in &batch.files {
                     work.edxml_files
                         .push((handle.config.name.clone(), f.path.clone()));

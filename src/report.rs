@@ -113,7 +113,7 @@ pub fn has_edxml_source(config: &crate::config::Config) -> bool {
     config
         .sources
         .iter()
-        .any(|s| s.format == crate::config::Format::Edxml)
+        .any(|s| matches!(s.input, crate::config::Input::EdxmlDir(_)))
 }
 
 /// How a report is shown on the command line.

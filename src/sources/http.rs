@@ -1,23 +1,19 @@
-//! HTTP feed sources (SPEC §3.3): a thread per source polls `GET {url}` then
+//! HTTP feed sources (README "HTTP feed sources"): a thread per source polls `GET {url}` then
 //! `GET {url}?cursor={next_cursor}`, turns each page into one batch that carries
 //! the next cursor (committed with the page's effects), and backs off on faults.
 //! It follows redirects itself so that credentials never leave the configured
 //! origin, and shows every URL through [`redact_url`].
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use chrono_tz::Tz;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::merge::MergeQueue;
-use super::{Item, Rejected, SourceBatch, SourceHandle};
-use crate::config::{HttpAuth, HttpConfig};
-use crate::parse::RecordParser;
+use super::{Item, Rejected, SourceBatch, SourceContext};
+use crate::config::{redact_url, FeedInput, HttpAuth, HttpConfig};
+use crate::parse::{RecordFormat, RecordParser};
 use crate::store::FeedPos;
 
 /// First retry delay after a fault (before jitter).
@@ -28,21 +24,6 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(180);
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 /// Redirects followed before the request counts as a redirect loop.
 const MAX_REDIRECTS: usize = 10;
-/// Parts of query parameter and header names that mark a secret (lowercase).
-const SECRET_NAME_PARTS: [&str; 11] = [
-    "token",
-    "key",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "auth",
-    "sig",
-    "session",
-    "credential",
-    "cookie",
-];
-
 /// Why a poll failed; the `kind` label of `docflow_source_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
@@ -200,7 +181,7 @@ pub fn plan(pos: &FeedPos, page: &Page) -> PagePlan {
                 skip: 0,
                 pages: pos.pages + 1,
             },
-            // SPEC §3.3: an empty page means caught up, whatever its cursor.
+            // README "HTTP feed sources": an empty page means caught up, whatever its cursor.
             more: !page.events.is_empty(),
         },
         _ => {
@@ -327,88 +308,6 @@ impl Jitter {
         self.0 ^= self.0 << 17;
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-/// Whether a query parameter or header name looks like it carries a secret
-/// (`access_token`, `X-API-Key`, `Authorization`…; case-insensitive).
-pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_lowercase();
-    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
-}
-
-/// `%XX` and `+` decoded, for matching a query parameter's name.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `name=value&…` with the values of secret-looking names replaced.
-fn redact_pairs(pairs: &str) -> String {
-    pairs
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret_name(&percent_decode(name)) => {
-                format!("{name}=REDACTED")
-            }
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// A URL as it may be logged or shown: the values of secret-looking query (and
-/// fragment) parameters and any user info become `REDACTED`, the rest is kept
-/// as written. Works on text that is not a valid URL too.
-pub fn redact_url(url: &str) -> String {
-    let (before_fragment, fragment) = match url.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (url, None),
-    };
-    let (base, query) = match before_fragment.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (before_fragment, None),
-    };
-    let mut out = match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("{scheme}://REDACTED{}", &rest[at..]),
-                None => base.to_string(),
-            }
-        }
-        None => base.to_string(),
-    };
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(&redact_pairs(q));
-    }
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(&redact_pairs(f));
-    }
-    out
 }
 
 /// Where a redirect from `from` leads, or why it is not followed: no usable
@@ -752,15 +651,9 @@ fn to_items(parser: &RecordParser, pos: &FeedPos, page: &Page, first: usize) -> 
         .collect()
 }
 
-/// Runs one HTTP feed source until `cancel` fires, then closes its queue.
-pub fn run(
-    index: usize,
-    handle: Arc<SourceHandle>,
-    tz: Tz,
-    queue: Arc<MergeQueue>,
-    cancel: CancellationToken,
-) {
-    let _close = queue.close_on_drop(index);
+/// Runs one HTTP feed source until `ctx.stop` fires.
+pub(super) fn run(ctx: &SourceContext, input: &FeedInput) {
+    let handle = &ctx.handle;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -772,29 +665,25 @@ pub fn run(
             return;
         }
     };
-    rt.block_on(poll(index, &handle, tz, &queue, &cancel));
+    rt.block_on(poll(ctx, input));
 }
 
 /// Sleeps `d` unless cancelled first; false when cancelled.
-async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
+async fn pause(d: Duration, cancel: &tokio_util::sync::CancellationToken) -> bool {
     tokio::select! {
         _ = cancel.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
     }
 }
 
-async fn poll(
-    index: usize,
-    handle: &SourceHandle,
-    tz: Tz,
-    queue: &MergeQueue,
-    cancel: &CancellationToken,
-) {
-    let cfg = handle.config.clone();
-    let Some(http) = cfg.http.clone() else {
-        return;
-    };
-    let parser = RecordParser::new(&cfg, tz);
+async fn poll(ctx: &SourceContext, input: &FeedInput) {
+    let (index, handle, queue, cancel) = (ctx.index, &*ctx.handle, &*ctx.queue, &ctx.stop);
+    let (cfg, http) = (&handle.config, &input.http);
+    let parser = RecordParser::new(&handle.parse_settings(
+        RecordFormat::Jsonl,
+        &input.mapping,
+        ctx.timezone,
+    ));
     let mut pos = handle.committed_state().feed;
     info!(source = %cfg.name, url = %redact_url(&http.url), cursor = pos.cursor.as_deref().unwrap_or(""), skip = pos.skip, "polling HTTP feed");
     if http.allow_insecure_http && http.url.starts_with("http:") && http.sends_secrets() {
@@ -809,7 +698,7 @@ async fn poll(
         let started = Instant::now();
         let result = match &feed {
             Some(f) => Ok(f),
-            None => Feed::new(&http).map(|f| &*feed.insert(f)),
+            None => Feed::new(http).map(|f| &*feed.insert(f)),
         };
         let result = match result {
             Err(fault) => Err(fault),
@@ -889,6 +778,12 @@ async fn poll(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::merge::MergeQueue;
+    use super::super::SourceHandle;
     use super::*;
 
     fn page(n: usize, next: Option<&str>) -> Page {
@@ -1091,7 +986,7 @@ mod tests {
         let text = "[agency]\ncode = \"X\"\n[storage]\npath = \"/tmp/x\"\n[[sources]]\nname = \"hub\"\n\
                     kind = \"exchange\"\nurl = \"http://hub.test/feed?agency=H40\"\npage_size = 50\ncursor_param = \"after\"\n";
         let c = crate::config::Config::parse(std::path::Path::new("d.toml"), text).unwrap();
-        let http = c.sources[0].http.clone().unwrap();
+        let http = feed_config(&c);
         assert_eq!(
             page_url(&http, None).unwrap().as_str(),
             "http://hub.test/feed?agency=H40&limit=50"
@@ -1343,6 +1238,14 @@ mod tests {
         }
     }
 
+    /// The HTTP settings of the first source of `c`.
+    fn feed_config(c: &crate::config::Config) -> HttpConfig {
+        match &c.sources[0].input {
+            crate::config::Input::HttpFeed(feed) => feed.http.clone(),
+            other => panic!("not an HTTP feed: {other:?}"),
+        }
+    }
+
     fn http_config(url: &str, extra: &str) -> crate::config::Config {
         let text = format!(
             "[agency]\ncode = \"X\"\n[storage]\npath = \"/tmp/x\"\n[[sources]]\nname = \"hub\"\n\
@@ -1354,9 +1257,7 @@ mod tests {
 
     async fn fetch(url: &str, extra: &str) -> Result<Page, Fault> {
         let c = http_config(url, extra);
-        Feed::new(c.sources[0].http.as_ref().unwrap())?
-            .fetch(None)
-            .await
+        Feed::new(&feed_config(&c))?.fetch(None).await
     }
 
     #[tokio::test]
@@ -1644,51 +1545,6 @@ mod tests {
         assert!(!same("https://hub.test/", "https://api.hub.test/"));
     }
 
-    #[test]
-    fn secrets_in_urls_are_redacted_for_display() {
-        let cases = [
-            ("https://hub.test/feed", "https://hub.test/feed"),
-            (
-                "https://hub.test/feed?agency=H40&access_token=s3&limit=5",
-                "https://hub.test/feed?agency=H40&access_token=REDACTED&limit=5",
-            ),
-            (
-                "https://hub.test/f?API_KEY=1&apikey=2&key=3&Secret=4&password=5&passwd=6&pwd=7",
-                "https://hub.test/f?API_KEY=REDACTED&apikey=REDACTED&key=REDACTED&Secret=REDACTED\
-                 &password=REDACTED&passwd=REDACTED&pwd=REDACTED",
-            ),
-            (
-                "http://h/f?auth=1&sig=2&signature=3&session_id=4&credential=5&token=6&cursor=7",
-                "http://h/f?auth=REDACTED&sig=REDACTED&signature=REDACTED&session_id=REDACTED\
-                 &credential=REDACTED&token=REDACTED&cursor=7",
-            ),
-            (
-                "http://h/f?access%5Ftoken=1&x=a+b%26c",
-                "http://h/f?access%5Ftoken=REDACTED&x=a+b%26c",
-            ),
-            ("http://h/f?token&token=", "http://h/f?token&token=REDACTED"),
-            (
-                "https://user:pw@hub.test:8443/f?q=1",
-                "https://REDACTED@hub.test:8443/f?q=1",
-            ),
-            (
-                "https://hub.test/cb#access_token=1&state=x",
-                "https://hub.test/cb#access_token=REDACTED&state=x",
-            ),
-            (
-                "not a url ?apikey=1&page=2",
-                "not a url ?apikey=REDACTED&page=2",
-            ),
-            (
-                "https://hub.test:99999/f?token=1",
-                "https://hub.test:99999/f?token=REDACTED",
-            ),
-        ];
-        for (url, shown) in cases {
-            assert_eq!(redact_url(url), shown, "{url}");
-        }
-    }
-
     #[tokio::test]
     async fn a_fault_message_never_shows_a_secret_of_the_url() {
         let refused = {
@@ -1728,10 +1584,17 @@ mod tests {
         let handle = Arc::new(SourceHandle::new(c.sources[0].clone(), state));
         let queue = Arc::new(MergeQueue::new(1));
         let cancel = CancellationToken::new();
-        let thread = {
-            let (h, q, c) = (handle.clone(), queue.clone(), cancel.clone());
-            std::thread::spawn(move || run(0, h, chrono_tz::Asia::Ho_Chi_Minh, q, c))
+        let ctx = super::super::SourceContext {
+            index: 0,
+            handle: handle.clone(),
+            timezone: chrono_tz::Asia::Ho_Chi_Minh,
+            agency_code: "X".into(),
+            queue: queue.clone(),
+            stop: cancel.clone(),
+            waker: Arc::default(),
+            files_read: Default::default(),
         };
+        let thread = std::thread::spawn(move || super::super::run(ctx));
         (handle, queue, cancel, thread)
     }
 
