@@ -2,9 +2,10 @@
 //! electronic form with valid digital signatures (Decision 534/QĐ-TTg).
 //!
 //! Data flows through the modules in this order:
-//! - [`sources`]: file tailing (glob, rotation, copy-truncate) and HTTP feeds, one thread per source;
-//! - [`parse`]: JSON Lines / CSV records, field mapping, aliases, time formats → events;
-//! - [`model`]: the domain vocabulary — directions, channels, events, documents and their class;
+//! - [`sources`]: file tailing (glob, rotation, copy-truncate), HTTP feeds and edXML
+//!   directories, one thread per source, all started by [`sources::run`];
+//! - [`parse`]: JSON Lines / CSV records, edXML messages, field mapping, aliases, time formats → events;
+//! - [`model`]: the domain vocabulary (pure) — directions, channels, events, documents and their class;
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;

@@ -1,4 +1,4 @@
-//! Alerts (SPEC §6): evaluates the configured rules against the in-memory
+//! Alerts (README "Alerts"): evaluates the configured rules against the in-memory
 //! counts and source progress, keeps each rule's state and an outbox of mails
 //! in the store (written together, so a restart neither re-sends nor forgets)
 //! and delivers the outbox over SMTP with exponential backoff.
