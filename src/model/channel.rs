@@ -18,24 +18,10 @@ impl Channel {
             Self::Paper => "paper",
         }
     }
-
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The byte that encodes this value in the store.
-    pub fn as_byte(self) -> u8 {
-        self as u8
-    }
-
-    /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
 }
 
-display_as_str!(Channel);
+canonical_names!(Channel);
+store_bytes!(Channel);
 
 #[cfg(test)]
 mod tests {

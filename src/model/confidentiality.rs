@@ -23,28 +23,14 @@ impl Confidentiality {
         }
     }
 
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The byte that encodes this value in the store.
-    pub fn as_byte(self) -> u8 {
-        self as u8
-    }
-
-    /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
-
     /// Whether this is a state-secret level, which exempts the document from the target.
     pub fn is_secret(self) -> bool {
         self != Self::Normal
     }
 }
 
-display_as_str!(Confidentiality);
+canonical_names!(Confidentiality);
+store_bytes!(Confidentiality);
 
 #[cfg(test)]
 mod tests {

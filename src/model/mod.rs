@@ -2,14 +2,40 @@
 //! words of the README's "Input" and "Classification" sections. Pure: no I/O,
 //! and nothing else of the crate is imported here.
 
-/// `Display` as the canonical name (`as_str`), for the enums of this module.
-macro_rules! display_as_str {
-    ($($ty:ty),+) => {
-        $(impl std::fmt::Display for $ty {
+/// For an enum with `ALL` and `as_str`: `from_canonical` (the exact canonical
+/// name back to the value) and `Display` as that name.
+macro_rules! canonical_names {
+    ($ty:ty) => {
+        impl $ty {
+            /// Parses an exact canonical name.
+            pub fn from_canonical(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
-        })+
+        }
+    };
+}
+
+/// For a field-less enum whose `ALL` is in declaration order: its store byte
+/// is its position there.
+macro_rules! store_bytes {
+    ($ty:ty) => {
+        impl $ty {
+            /// The byte that encodes this value in the store.
+            pub fn as_byte(self) -> u8 {
+                self as u8
+            }
+
+            /// Decodes a store byte.
+            pub fn from_byte(b: u8) -> Option<Self> {
+                Self::ALL.get(usize::from(b)).copied()
+            }
+        }
     };
 }
 

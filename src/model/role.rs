@@ -19,11 +19,6 @@ impl Role {
         }
     }
 
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
     /// The bit of this role in a set of roles stored as one byte.
     pub fn bit(self) -> u8 {
         match self {
@@ -38,7 +33,7 @@ impl Role {
     }
 }
 
-display_as_str!(Role);
+canonical_names!(Role);
 
 #[cfg(test)]
 mod tests {
