@@ -90,11 +90,11 @@ fn summarize(files: &[Listed]) -> Listing {
 }
 
 /// Runs one edXML source until `ctx.stop` fires.
-pub(super) fn run(ctx: &SourceContext, input: &EdxmlInput) {
+pub(super) fn run(ctx: &SourceContext, input: &EdxmlInput, files_read: HashSet<String>) {
     let mut source = EdxmlSource {
         ctx,
         input,
-        done: ctx.files_read.clone(),
+        done: files_read,
         settling: HashMap::new(),
         unreadable: HashSet::new(),
         seq: 0,

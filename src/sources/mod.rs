@@ -54,13 +54,32 @@ pub struct SourceBatch {
 /// still looks like this, the source is caught up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Observed {
-    /// Not idle yet (or an HTTP feed, whose idleness is its last empty page).
+    /// Nothing seen yet (and always for an HTTP feed, whose idleness is its
+    /// last empty page).
     #[default]
     Nothing,
     /// File sources: every followed file and its length when read to its end.
     Files(Vec<tail::FileSeen>),
     /// edXML sources: a summary of the message files listed.
     Messages(edxml::Listing),
+}
+
+impl Observed {
+    /// The files seen (none before a file source first goes idle).
+    pub fn files(&self) -> &[tail::FileSeen] {
+        match self {
+            Observed::Files(seen) => seen,
+            Observed::Nothing | Observed::Messages(_) => &[],
+        }
+    }
+
+    /// The message files seen, if listed.
+    pub fn messages(&self) -> Option<&edxml::Listing> {
+        match self {
+            Observed::Messages(seen) => Some(seen),
+            Observed::Nothing | Observed::Files(_) => None,
+        }
+    }
 }
 
 /// Live progress of a source, for `/api/v1/status` and metrics.
@@ -132,14 +151,11 @@ impl SourceHandle {
         }
         let observed = p.observed.clone();
         drop(p);
-        match (&self.config.input, &observed) {
+        match &self.config.input {
             // The feed's last answer was an empty page (or no further cursor).
-            (Input::HttpFeed(_), _) => true,
-            (Input::Files(f), Observed::Files(seen)) => file::unchanged_since(&f.path, seen),
-            (Input::EdxmlDir(e), Observed::Messages(seen)) => {
-                edxml::listing(&e.path).as_ref() == Some(seen)
-            }
-            (Input::Files(_) | Input::EdxmlDir(_), _) => false,
+            Input::HttpFeed(_) => true,
+            Input::Files(f) => file::unchanged_since(&f.path, observed.files()),
+            Input::EdxmlDir(e) => edxml::listing(&e.path).as_ref() == observed.messages(),
         }
     }
 
@@ -179,12 +195,16 @@ pub struct SourceContext {
 }
 
 /// Runs the reader of one source until `ctx.stop` fires, then closes its queue.
-pub fn run(ctx: SourceContext) {
+pub fn run(mut ctx: SourceContext) {
     let _close = ctx.queue.close_on_drop(ctx.index);
     let handle = ctx.handle.clone();
     match &handle.config.input {
         Input::Files(input) => file::run(&ctx, input),
         Input::HttpFeed(input) => http::run(&ctx, input),
-        Input::EdxmlDir(input) => edxml::run(&ctx, input),
+        Input::EdxmlDir(input) => {
+            // Moved, not copied: an archive may hold many thousands of paths.
+            let files_read = std::mem::take(&mut ctx.files_read);
+            edxml::run(&ctx, input, files_read)
+        }
     }
 }
