@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::model::Direction;
-use crate::model::{compliance_ratio, Class};
+use crate::model::{compliance_ratio, Class, Direction};
 
 /// A local day as a day number (days from the common era).
 pub type Day = i32;

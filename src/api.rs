@@ -13,11 +13,9 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, TimeZone};
 use serde_json::{json, Value};
 
-use crate::config::redact_url;
-use crate::config::{Config, Input};
+use crate::config::{redact_url, Config, Input};
 use crate::ingest::Shared;
-use crate::model::Direction;
-use crate::model::{Class, Document};
+use crate::model::{Class, Direction, Document};
 use crate::parse::normalize::normalize_unit;
 use crate::parse::time::{local_day, parse_date};
 use crate::report::{build, ReportRange};

@@ -15,9 +15,9 @@ use tracing::{debug, error, info, warn};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use crate::aggregate::{apply_to_counts, day_number, Aggregates, Day, DayCounts, Slot};
-use crate::model::Direction;
-use crate::model::{add_signer, Document};
-use crate::model::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
+use crate::model::{
+    add_signer, Direction, Document, Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent,
+};
 use crate::parse::time::local_day;
 use crate::service::Heartbeat;
 use crate::sources::merge::MergeQueue;

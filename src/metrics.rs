@@ -7,9 +7,7 @@ use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use crate::aggregate::{day_number, Summary};
 use crate::config::Agency;
 use crate::ingest::Shared;
-use crate::model::Class;
-use crate::model::Direction;
-use crate::model::Window;
+use crate::model::{Class, Direction, Window};
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");

@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::rules::Notice;
 use crate::aggregate::ClassCounts;
 use crate::config::{SmtpConfig, SmtpSecurity};
-use crate::model::Class;
-use crate::model::Direction;
-use crate::model::Window;
+use crate::model::{Class, Direction, Window};
 
 /// A rendered mail, as kept in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

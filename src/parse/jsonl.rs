@@ -148,12 +148,25 @@ mod tests {
 
     #[test]
     fn numbers_and_booleans_become_text() {
-        let raw = parse_line(
-            r#"{"doc_id": 245, "valid": false}"#,
-            &FieldMap::new(SourceKind::Signature, &[]),
-        )
-        .unwrap();
-        let _ = raw;
+        let signature = |valid: &str| {
+            let line = format!(
+                r#"{{"time":"2026-06-14 09:00:00","doc_id":245,"role":"person","valid":{valid}}}"#
+            );
+            let raw = parse_line(&line, &FieldMap::new(SourceKind::Signature, &[]))?;
+            validate(
+                &raw,
+                SourceKind::Signature,
+                &Aliases::builtin(),
+                chrono_tz::Asia::Ho_Chi_Minh,
+            )
+        };
+        for (valid, want) in [("false", false), ("true", true), ("0", false), ("1", true)] {
+            let Ok(Event::Signature(s)) = signature(valid) else {
+                panic!("`valid: {valid}` is not read as a boolean")
+            };
+            assert_eq!(s.valid, want, "valid: {valid}");
+            assert_eq!(s.doc_id.as_deref(), Some("245"));
+        }
         let e = parse(
             r#"{"time":"2026-06-14 09:00:00","doc_id":245,"direction":"in","channel":"online"}"#,
         )

@@ -145,8 +145,7 @@ impl MergeQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Role;
-    use crate::model::{Event, SignatureEvent};
+    use crate::model::{Event, Role, SignatureEvent};
     use crate::sources::Item;
 
     fn batch(source: usize, time: i64) -> SourceBatch {

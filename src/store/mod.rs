@@ -21,8 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::{Aggregates, Day, DayCounts, Slot};
-use crate::model::Direction;
-use crate::model::Document;
+use crate::model::{Direction, Document};
 use codec::{DecodeError, Reader, Writer};
 use encoding::*;
 use keys::*;
@@ -881,8 +880,7 @@ fn day_of_key(k: &[u8]) -> Result<Day, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ExchangeEvent;
-    use crate::model::{Channel, Confidentiality};
+    use crate::model::{Channel, Confidentiality, ExchangeEvent};
 
     fn doc() -> Document {
         let mut d = Document::from_event(&ExchangeEvent {

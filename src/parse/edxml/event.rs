@@ -4,8 +4,9 @@
 use chrono_tz::Tz;
 
 use super::{Message, Organ};
-use crate::model::{Channel, Confidentiality, Direction};
-use crate::model::{Event, ExchangeEvent, StatusEvent, STATUS_CODES};
+use crate::model::{
+    Channel, Confidentiality, Direction, Event, ExchangeEvent, StatusEvent, STATUS_CODES,
+};
 use crate::parse::time::parse_time;
 
 /// Parses `yyyy/MM/dd HH:mm:ss` or `yyyy/MM/dd` (local), or any time format of the README ("Input": times).

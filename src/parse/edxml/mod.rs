@@ -488,8 +488,7 @@ mod tests {
     use chrono_tz::Tz;
 
     use super::*;
-    use crate::model::{Channel, Confidentiality, Direction};
-    use crate::model::{Event, ExchangeEvent};
+    use crate::model::{Channel, Confidentiality, Direction, Event, ExchangeEvent};
     use crate::parse::time::parse_time;
 
     const TZ: Tz = chrono_tz::Asia::Ho_Chi_Minh;
