@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::classify::{compliance_ratio, Class};
-use crate::parse::normalize::Direction;
+use crate::model::{compliance_ratio, Class, Direction};
 
 /// A local day as a day number (days from the common era).
 pub type Day = i32;
@@ -36,7 +35,7 @@ pub struct Slot {
 impl Slot {
     /// Where `doc` counts: its local day in `tz`, its unit, its direction
     /// and its class under `required_roles`.
-    pub fn of(doc: &crate::classify::Document, tz: chrono_tz::Tz, required_roles: u8) -> Slot {
+    pub fn of(doc: &crate::model::Document, tz: chrono_tz::Tz, required_roles: u8) -> Slot {
         Slot {
             day: day_number(crate::parse::time::local_day(doc.time, tz)),
             unit: doc.unit.clone(),

@@ -2,9 +2,10 @@
 //! electronic form with valid digital signatures (Decision 534/QĐ-TTg).
 //!
 //! Data flows through the modules in this order:
-//! - [`sources`]: file tailing (glob, rotation, copy-truncate) and HTTP feeds, one thread per source;
-//! - [`parse`]: JSON Lines / CSV records, field mapping, aliases, time formats → events;
-//! - [`classify`]: documents and their class (secret, signed, unsigned, paper);
+//! - [`sources`]: file tailing (glob, rotation, copy-truncate), HTTP feeds and edXML
+//!   directories, one thread per source, all started by [`sources::run`];
+//! - [`parse`]: JSON Lines / CSV records, edXML messages, field mapping, aliases, time formats → events;
+//! - [`model`]: the domain vocabulary (pure) — directions, channels, events, documents and their class;
 //! - [`ingest`]: the single writer — dedup, merge, per-day count changes;
 //! - [`store`]: sled, the only module that knows key layouts; atomic commits;
 //! - [`aggregate`], [`report`], [`metrics`], [`api`]: what users read;
@@ -21,7 +22,6 @@ pub mod admin;
 pub mod aggregate;
 pub mod alerts;
 pub mod api;
-pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -29,6 +29,7 @@ mod errors;
 pub mod guard;
 pub mod ingest;
 pub mod metrics;
+pub mod model;
 pub mod parse;
 pub mod rebuild;
 pub mod reload;

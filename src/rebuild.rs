@@ -40,7 +40,7 @@ fn progress_bytes(handles: &[Arc<SourceHandle>]) -> (u64, u64) {
     let mut total = 0;
     let mut done = 0;
     for h in handles {
-        if let Ok(paths) = glob::glob(&h.config.path) {
+        if let Some(Ok(paths)) = h.config.input.path().map(glob::glob) {
             for p in paths.flatten() {
                 total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
             }

@@ -14,11 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::Notice;
 use crate::aggregate::ClassCounts;
-use crate::classify::Class;
 use crate::config::{SmtpConfig, SmtpSecurity};
 use crate::errors::chain;
-use crate::parse::normalize::Direction;
-use crate::parse::time::Window;
+use crate::model::{Class, Direction, Window};
 
 /// A rendered mail, as kept in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

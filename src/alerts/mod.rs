@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::aggregate::{day_number, ClassCounts};
-use crate::classify::Class;
 use crate::config::{AlertCondition, AlertRule, AlertsConfig, Config};
 use crate::ingest::Shared;
+use crate::model::Class;
 use crate::parse::time::local_day;
 use crate::store::alerts::AlertCommit;
 use crate::store::{Store, StoreError};
@@ -319,8 +319,8 @@ impl Alerting {
 
     fn window_counts(
         &self,
-        direction: crate::parse::normalize::Direction,
-        window: crate::parse::time::Window,
+        direction: crate::model::Direction,
+        window: crate::model::Window,
         now: i64,
     ) -> ClassCounts {
         let range = window.range(local_day(now, self.timezone));
@@ -403,7 +403,7 @@ impl Alerting {
     /// The first non-compliant documents of a window, in the order of `/api/v1/documents`.
     fn non_compliant(
         &self,
-        direction: crate::parse::normalize::Direction,
+        direction: crate::model::Direction,
         range: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
     ) -> Result<Vec<DocLine>, StoreError> {
         let mut out = Vec::new();
@@ -592,7 +592,7 @@ mod tests {
 
     use super::*;
     use crate::aggregate::{Aggregates, Slot};
-    use crate::parse::normalize::Direction;
+    use crate::model::Direction;
     use crate::sources::SourceHandle;
     use crate::store::SourceState;
 

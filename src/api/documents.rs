@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::query::Params;
 use super::{local_time, store_unavailable, AppState, ErrorAnswer};
-use crate::classify::{Class, Document};
-use crate::parse::normalize::{normalize_unit, Direction};
+use crate::model::Direction;
+use crate::model::{Class, Document};
+use crate::parse::normalize::normalize_unit;
 use crate::parse::time::{local_day, parse_date};
 use crate::store::{Store, StoreError};
 
@@ -168,7 +169,7 @@ impl ListedDocument {
             exchange_events: d.events,
             exchange_status: (d.status.code != 0).then(|| ExchangeStatus {
                 code: format!("{:02}", d.status.code),
-                label: crate::parse::edxml::status_label(d.status.code).to_string(),
+                label: crate::model::status_label(d.status.code).to_string(),
                 time: local_time(d.status.time, tz),
             }),
             rejected_by_receiver: d.status.rejected,

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{local_time, AppState};
 use crate::alerts::AlertsStatus;
-use crate::config::Format;
-use crate::sources::http::redact_url;
+use crate::config::redact_url;
+use crate::config::Input;
 use crate::sources::SourceHandle;
 
 /// The answer of `/api/v1/status`.
@@ -155,12 +155,9 @@ fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
     let p = h.progress().clone();
     let time = |t: i64| local_time(t, tz);
     let config = &h.config;
-    let url = config.http.as_ref().map(|http| redact_url(&http.url));
-    let format = match (&config.http, config.format) {
-        (Some(_), _) => "json",
-        (None, Format::Jsonl) => "jsonl",
-        (None, Format::Csv) => "csv",
-        (None, Format::Edxml) => "edxml",
+    let url = match &config.input {
+        Input::HttpFeed(feed) => Some(redact_url(&feed.http.url)),
+        Input::Files(_) | Input::EdxmlDir(_) => None,
     };
     let position = match &url {
         None => Position::Files {
@@ -189,7 +186,7 @@ fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
         caught_up,
         duplicate: events.duplicate,
         events,
-        format: format.to_string(),
+        format: config.input.format_name().to_string(),
         invalid: events.invalid,
         kind: config.kind.as_str().to_string(),
         last_error: p.last_error.as_ref().map(|(message, t)| SourceError {
@@ -199,7 +196,7 @@ fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
         }),
         last_event_time: p.state.last_event_time.and_then(time),
         name: config.name.clone(),
-        path: config.http.is_none().then(|| config.path.clone()),
+        path: config.input.path().map(str::to_string),
         position,
         up: p.up,
         url,

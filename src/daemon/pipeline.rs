@@ -18,7 +18,7 @@ use crate::ingest::{trim_rejected, Ingestor, Shared};
 use crate::service;
 use crate::sources::file::Waker;
 use crate::sources::merge::MergeQueue;
-use crate::sources::SourceHandle;
+use crate::sources::{SourceContext, SourceHandle};
 use crate::store::verify::VerifyOptions;
 use crate::store::{Settings, Store, StoreError};
 
@@ -71,27 +71,23 @@ impl Readers {
             threads: Vec::new(),
             wakers: Vec::new(),
         };
-        let tz = config.agency.timezone;
-        for (i, handle) in handles.iter().enumerate() {
+        for (index, handle) in handles.iter().enumerate() {
             let waker = Arc::new(Waker::default());
             readers.wakers.push(waker.clone());
-            let (handle, queue, stop) = (handle.clone(), queue.clone(), stop.clone());
-            let thread = std::thread::Builder::new().name(format!("source-{}", handle.config.name));
-            readers
-                .threads
-                .push(if handle.config.format == crate::config::Format::Edxml {
-                    let done = store.edxml_files(&handle.config.name)?;
-                    let code = config.agency.code.clone();
-                    thread.spawn(move || {
-                        crate::sources::edxml::run(i, handle, tz, code, done, queue, stop, waker)
-                    })?
-                } else if handle.config.http.is_some() {
-                    thread.spawn(move || crate::sources::http::run(i, handle, tz, queue, stop))?
-                } else {
-                    thread.spawn(move || {
-                        crate::sources::file::run(i, handle, tz, queue, stop, waker)
-                    })?
-                });
+            let ctx = SourceContext {
+                index,
+                handle: handle.clone(),
+                timezone: config.agency.timezone,
+                agency_code: config.agency.code.clone(),
+                queue: queue.clone(),
+                stop: stop.clone(),
+                waker,
+                files_read: store.edxml_files(&handle.config.name)?,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("source-{}", handle.config.name))
+                .spawn(move || crate::sources::run(ctx))?;
+            readers.threads.push(thread);
         }
         Ok(readers)
     }

@@ -317,12 +317,22 @@ mod tests {
         let text = demo_config(dir, "127.0.0.1:9464".parse().unwrap(), None);
         let c = Config::parse(&dir.join("docflow.toml"), &text).unwrap();
         assert_eq!(c.sources.len(), 3);
-        assert_eq!(c.sources[1].csv_delimiter, b';');
-        assert!(c.sources[0].http.is_none());
+        assert!(matches!(
+            &c.sources[1].input,
+            docflow::config::Input::Files(f)
+                if f.format == docflow::parse::RecordFormat::Csv { delimiter: b';' }
+        ));
+        assert!(!matches!(
+            c.sources[0].input,
+            docflow::config::Input::HttpFeed(_)
+        ));
         let feed = "127.0.0.1:9999".parse().unwrap();
         let text = demo_config(dir, "127.0.0.1:9464".parse().unwrap(), Some(feed));
         let c = Config::parse(&dir.join("docflow.toml"), &text).unwrap();
-        let http = c.sources[0].http.as_ref().unwrap();
+        let docflow::config::Input::HttpFeed(feed) = &c.sources[0].input else {
+            panic!("not an HTTP feed")
+        };
+        let http = &feed.http;
         assert_eq!(http.url, "http://127.0.0.1:9999/feed/exchange");
         assert_eq!(http.page_size, Some(500));
     }

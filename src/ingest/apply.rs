@@ -10,9 +10,9 @@ use tracing::{debug, warn};
 use super::rejected::append_rejected;
 use super::{event_hash, Ingestor};
 use crate::aggregate::{apply_to_counts, day_number, Day, DayCounts, Slot};
-use crate::classify::{add_signer, Document};
-use crate::parse::normalize::Direction;
-use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
+use crate::model::Direction;
+use crate::model::{add_signer, Document};
+use crate::model::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 use crate::parse::time::local_day;
 use crate::sources::{Item, SourceBatch};
 use crate::store::{
@@ -135,7 +135,7 @@ impl Ingestor {
                     }
                 }
             }
-            if handle.config.format == crate::config::Format::Edxml {
+            if matches!(handle.config.input, crate::config::Input::EdxmlDir(_)) {
                 for f in &batch.files {
                     work.edxml_files
                         .push((handle.config.name.clone(), f.path.clone()));
@@ -331,7 +331,7 @@ impl Ingestor {
 
     /// A status message: kept on its document, or parked in the group until it comes.
     fn apply_status(&mut self, work: &mut Work, s: &StatusEvent) -> Result<Outcome, StoreError> {
-        let status = crate::classify::DocStatus::from_code(s.code, s.time);
+        let status = crate::model::DocStatus::from_code(s.code, s.time);
         let g = self.touch(work, &s.doc_id)?;
         match g.doc_mut(s.direction) {
             Some(doc) => doc.status.merge(&status),

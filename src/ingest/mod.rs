@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 use tracing::{error, info, warn};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::parse::record::SourceKind;
+use crate::model::SourceKind;
 use crate::service::Heartbeat;
 use crate::sources::merge::MergeQueue;
 use crate::sources::SourceBatch;

@@ -1,9 +1,9 @@
 use super::*;
 use crate::aggregate::Summary;
 use crate::config::Config;
-use crate::parse::normalize::Direction;
-use crate::parse::normalize::{Channel, Confidentiality, Role};
-use crate::parse::record::{Event, ExchangeEvent, SignatureEvent, StatusEvent};
+use crate::model::Direction;
+use crate::model::{Channel, Confidentiality, Role};
+use crate::model::{Event, ExchangeEvent, SignatureEvent, StatusEvent};
 use crate::sources::Item;
 use crate::sources::SourceHandle;
 use crate::store::SourceState;

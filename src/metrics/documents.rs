@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 
 use super::{Collect, Scrape};
 use crate::aggregate::{day_number, Aggregates, Summary};
-use crate::classify::Class;
-use crate::parse::normalize::Direction;
-use crate::parse::time::Window;
+use crate::model::Class;
+use crate::model::Direction;
+use crate::model::Window;
 
 /// The document counts of every window ending `today` (a local date).
 pub struct Documents<'a> {

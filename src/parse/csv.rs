@@ -1,84 +1,161 @@
-//! CSV records (RFC 4180): quote-aware record boundaries for the tailer, field
-//! splitting with a configurable delimiter, and the header that names the fields.
+//! CSV records (RFC 4180), read with `csv-core`: quote-aware record
+//! boundaries for the tailer, field splitting with a configurable delimiter,
+//! and the header that names the fields. `csv-core` parses incrementally and
+//! without allocating; what it forgives (text after a closing quote, a quote
+//! left open) is refused here, as it always was.
 
 use std::borrow::Cow;
 
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder, Terminator};
+
 use super::record::{Field, FieldMap, RawRecord};
 
-/// Where a quote-aware scan of CSV bytes stands between calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum QuoteState {
-    #[default]
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// Just saw a quote inside a quoted field: either `""` or the closing quote.
-    QuoteInQuoted,
+/// Ends a record handed to [`split_fields`]: 0xFF never occurs in UTF-8, so
+/// newlines and carriage returns stay plain data inside a record.
+const END_OF_TEXT: u8 = 0xFF;
+
+fn reader(delimiter: u8, terminator: u8) -> Reader {
+    ReaderBuilder::new()
+        .delimiter(delimiter)
+        .terminator(Terminator::Any(terminator))
+        .build()
+}
+
+/// Where unquoted field bytes go while a record is read.
+enum Output<'a> {
+    /// Dropped: only the record's length is wanted.
+    Discard,
+    /// Kept, with the end of each field in `bytes`.
+    Keep {
+        bytes: &'a mut Vec<u8>,
+        ends: &'a mut Vec<usize>,
+    },
+}
+
+/// Feeds `input` to `rdr` until a record ends: the bytes it took, or `None`
+/// when `input` ends first (the record is not complete yet). What was read,
+/// complete or not, is left in a kept output.
+fn read_record(rdr: &mut Reader, input: &[u8], output: Output) -> Option<usize> {
+    let (mut scratch, mut scratch_ends) = ([0u8; 1024], [0usize; 64]);
+    let (mut bytes, mut ends) = match output {
+        Output::Discard => (None, None),
+        Output::Keep { bytes, ends } => {
+            bytes.resize(input.len(), 0);
+            ends.resize(16, 0);
+            (Some(bytes), Some(ends))
+        }
+    };
+    let (mut nin, mut nout, mut nend) = (0, 0, 0);
+    let mut ended = false;
+    // The first byte alone: csv-core would strip a UTF-8 BOM at its first
+    // read, and only the tailer strips one, at the start of a file.
+    let mut fed = input.len().min(1);
+    while nin < fed && !ended {
+        let out: &mut [u8] = match bytes.as_deref_mut() {
+            Some(b) => &mut b[nout..],
+            None => &mut scratch[nout..],
+        };
+        let end_slots: &mut [usize] = match ends.as_deref_mut() {
+            Some(e) => &mut e[nend..],
+            None => &mut scratch_ends[nend..],
+        };
+        let (res, i, o, e) = rdr.read_record(&input[nin..fed], out, end_slots);
+        (nin, nout, nend) = (nin + i, nout + o, nend + e);
+        match res {
+            ReadRecordResult::Record => ended = true,
+            // Only when discarding: a kept output is as long as the input.
+            ReadRecordResult::OutputFull => nout = 0,
+            ReadRecordResult::OutputEndsFull => match ends.as_deref_mut() {
+                Some(e) => e.resize(e.len() * 2, 0),
+                None => nend = 0,
+            },
+            ReadRecordResult::InputEmpty | ReadRecordResult::End => fed = input.len(),
+        }
+    }
+    if let (Some(b), Some(e)) = (bytes, ends) {
+        b.truncate(nout);
+        e.truncate(nend);
+    }
+    ended.then_some(nin)
 }
 
 /// Length of the first complete record in `buf`, including its line ending;
 /// `None` while the record (or a quoted field spanning lines) is unfinished.
 pub fn record_end(buf: &[u8], delimiter: u8) -> Option<usize> {
-    let mut state = QuoteState::FieldStart;
-    for (i, &b) in buf.iter().enumerate() {
-        state = match (state, b) {
-            (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
-            (QuoteState::Quoted, _) => QuoteState::Quoted,
-            (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
-            (_, b'\n') => return Some(i + 1),
-            (QuoteState::FieldStart, b'"') => QuoteState::Quoted,
-            (_, d) if d == delimiter => QuoteState::FieldStart,
-            _ => QuoteState::Unquoted,
-        };
+    match buf.first() {
+        None => None,
+        // A blank line is a record of its own: csv-core would skip it, and
+        // the tailer counts its line.
+        Some(b'\n') => Some(1),
+        Some(_) => read_record(&mut reader(delimiter, b'\n'), buf, Output::Discard),
     }
-    None
 }
 
 /// Splits one record (line ending already removed) into its fields.
 pub fn split_fields(record: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, String> {
-    let delim = delimiter as char;
-    let mut fields = Vec::new();
-    let mut rest = record;
-    loop {
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let end = loop {
-                match chars.next() {
-                    None => return Err("unterminated quoted field".into()),
-                    Some((i, '"')) => {
-                        if quoted[i + 1..].starts_with('"') {
-                            value.push('"');
-                            chars.next();
-                        } else {
-                            break i + 1;
-                        }
-                    }
-                    Some((_, c)) => value.push(c),
+    if record.is_empty() {
+        return Ok(vec![Cow::Borrowed("")]);
+    }
+    let mut input = Vec::with_capacity(record.len() + 1);
+    input.extend_from_slice(record.as_bytes());
+    input.push(END_OF_TEXT);
+    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+    let output = Output::Keep {
+        bytes: &mut bytes,
+        ends: &mut ends,
+    };
+    let mut rdr = reader(delimiter, END_OF_TEXT);
+    let complete = read_record(&mut rdr, &input, output) == Some(input.len());
+    // Problems are reported in the order they appear, as a reader would meet them.
+    let fields = as_written(record, delimiter, &bytes, &ends)?;
+    if !complete {
+        return Err("unterminated quoted field".into());
+    }
+    Ok(fields)
+}
+
+/// The fields csv-core read, checked against the record as written: a quoted
+/// field must be followed by the delimiter or the end of the record. Only
+/// complete fields are checked (`ends`), so a record cut short passes here.
+fn as_written<'a>(
+    record: &'a str,
+    delimiter: u8,
+    bytes: &[u8],
+    ends: &[usize],
+) -> Result<Vec<Cow<'a, str>>, String> {
+    let raw = record.as_bytes();
+    let mut fields = Vec::with_capacity(ends.len());
+    let (mut at, mut start) = (0, 0);
+    for &end in ends {
+        let value = &bytes[start..end];
+        start = end;
+        if raw.get(at) == Some(&b'"') {
+            let mut quoted = Vec::with_capacity(value.len() + 2);
+            quoted.push(b'"');
+            for &b in value {
+                quoted.push(b);
+                if b == b'"' {
+                    quoted.push(b'"');
                 }
-            };
-            fields.push(Cow::Owned(value));
-            let after = &quoted[end..];
-            if after.is_empty() {
-                return Ok(fields);
             }
-            match after.strip_prefix(delim) {
-                Some(r) => rest = r,
-                None => return Err("text after a closing quote".into()),
+            quoted.push(b'"');
+            if !raw[at..].starts_with(&quoted) {
+                return Err("text after a closing quote".into());
             }
+            fields.push(Cow::Owned(String::from_utf8_lossy(value).into_owned()));
+            at += quoted.len();
         } else {
-            match rest.find(delim) {
-                Some(i) => {
-                    fields.push(Cow::Borrowed(&rest[..i]));
-                    rest = &rest[i + 1..];
-                }
-                None => {
-                    fields.push(Cow::Borrowed(rest));
-                    return Ok(fields);
-                }
-            }
+            // Unquoted: csv-core copied the bytes as they are.
+            fields.push(Cow::Borrowed(&record[at..at + value.len()]));
+            at += value.len();
+        }
+        match raw.get(at) {
+            None => {}
+            Some(&d) if d == delimiter => at += 1,
+            Some(_) => return Err("text after a closing quote".into()),
         }
     }
+    Ok(fields)
 }
 
 /// Removes a trailing `\n` or `\r\n`.
@@ -126,7 +203,7 @@ impl CsvHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::record::SourceKind;
+    use crate::model::SourceKind;
 
     #[test]
     fn record_end_respects_quoted_newlines_and_partial_records() {

@@ -1,5 +1,5 @@
 //! Property tests of the parsers: arbitrary input never panics, and the
-//! rules of SPEC §2.3 and §2.5 hold for generated spellings.
+//! rules of the README's "Input" section (times, values) hold for generated spellings.
 //! `cargo test` runs a few hundred cases; `PROPTEST_CASES=100000 cargo test
 //! --lib fuzz_` runs many more.
 
@@ -9,9 +9,10 @@ use unicode_normalization::UnicodeNormalization;
 use super::csv::{record_end, split_fields, CsvHeader};
 use super::edxml::read_message;
 use super::jsonl::parse_line;
-use super::normalize::{normalize_text, normalize_unit, Aliases, Channel, Direction};
-use super::record::{validate, Event, FieldMap, SourceKind};
+use super::normalize::{normalize_text, normalize_unit, Aliases};
+use super::record::{validate, FieldMap};
 use super::time::parse_time;
+use crate::model::{Channel, Direction, Event, SourceKind};
 
 const TZ: chrono_tz::Tz = chrono_tz::Asia::Ho_Chi_Minh;
 
@@ -326,7 +327,7 @@ proptest! {
 
     #[test]
     fn fuzz_unknown_confidentiality_is_never_normal(s in "[a-z ]{1,12}") {
-        // SPEC §2.5: an unknown value must never be counted as normal.
+        // README "Input": an unknown value must never be counted as normal.
         let a = Aliases::builtin();
         let known = ["normal", "none", "thuong", "mat", "confidential",
             "toi_mat", "toi mat", "secret", "tuyet_mat", "tuyet mat", "top secret"];

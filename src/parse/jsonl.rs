@@ -120,8 +120,9 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Event, SourceKind};
     use crate::parse::normalize::Aliases;
-    use crate::parse::record::{validate, Event, Field, SourceKind};
+    use crate::parse::record::{validate, Field};
 
     fn exchange_map() -> FieldMap {
         FieldMap::new(SourceKind::Exchange, &[])

@@ -12,47 +12,76 @@ pub mod time;
 
 use chrono_tz::Tz;
 
-use crate::config::{Format, SourceConfig};
+use crate::model::{Event, SourceKind};
 use csv::CsvHeader;
 use normalize::Aliases;
-use record::{Event, FieldMap, SourceKind};
+use record::FieldMap;
+
+/// How a source's input names fields and spells values: the field-name map
+/// and the alias tables (`[sources.fields]`, `[sources.aliases.*]`).
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub fields: FieldMap,
+    pub aliases: Aliases,
+}
+
+/// How the records of a log are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// One JSON object per line (and each event of an HTTP feed page).
+    Jsonl,
+    /// RFC 4180 with a header row.
+    Csv { delimiter: u8 },
+}
+
+/// What a [`RecordParser`] needs to know about its source.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseSettings<'a> {
+    pub kind: SourceKind,
+    pub format: RecordFormat,
+    pub mapping: &'a Mapping,
+    /// The agency's zone, for local times.
+    pub timezone: Tz,
+}
 
 /// Parses the records of one source into events.
 #[derive(Debug, Clone)]
 pub struct RecordParser {
-    pub kind: SourceKind,
-    pub format: Format,
-    pub delimiter: u8,
-    fields: FieldMap,
-    aliases: Aliases,
+    kind: SourceKind,
+    format: RecordFormat,
+    mapping: Mapping,
     tz: Tz,
 }
 
 impl RecordParser {
-    pub fn new(source: &SourceConfig, tz: Tz) -> RecordParser {
+    pub fn new(settings: &ParseSettings) -> RecordParser {
         RecordParser {
-            kind: source.kind,
-            format: source.format,
-            delimiter: source.csv_delimiter,
-            fields: source.fields.clone(),
-            aliases: source.aliases.clone(),
-            tz,
+            kind: settings.kind,
+            format: settings.format,
+            mapping: settings.mapping.clone(),
+            tz: settings.timezone,
         }
     }
 
     /// Reads a CSV header row.
     pub fn header(&self, record: &str) -> Result<CsvHeader, String> {
-        CsvHeader::parse(record, self.delimiter, &self.fields)
+        match self.format {
+            RecordFormat::Csv { delimiter } => {
+                CsvHeader::parse(record, delimiter, &self.mapping.fields)
+            }
+            RecordFormat::Jsonl => Err("a header row in a JSON Lines log".into()),
+        }
     }
 
     /// Parses one complete record (a JSON line, or a CSV record after its header).
     pub fn parse(&self, record: &str, header: Option<&CsvHeader>) -> Result<Event, String> {
         let raw = match (self.format, header) {
-            (Format::Jsonl, _) => jsonl::parse_line(record, &self.fields)?,
-            (Format::Csv, Some(h)) => h.record(record, self.delimiter)?,
-            (Format::Csv, None) => return Err("CSV record before any header row".into()),
-            (Format::Edxml, _) => return Err("edXML messages are read whole, not by record".into()),
+            (RecordFormat::Jsonl, _) => jsonl::parse_line(record, &self.mapping.fields)?,
+            (RecordFormat::Csv { delimiter }, Some(h)) => h.record(record, delimiter)?,
+            (RecordFormat::Csv { .. }, None) => {
+                return Err("CSV record before any header row".into())
+            }
         };
-        record::validate(&raw, self.kind, &self.aliases, self.tz)
+        record::validate(&raw, self.kind, &self.mapping.aliases, self.tz)
     }
 }

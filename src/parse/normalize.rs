@@ -1,11 +1,13 @@
-//! Text normalisation (SPEC §2.5) and the alias tables that turn raw field values
-//! into the canonical direction, channel, confidentiality and signature-role enums.
+//! Text normalisation and the alias tables (README "Input": values) that turn
+//! raw field values into the canonical direction, channel, confidentiality and
+//! signature-role enums.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+
+use crate::model::{Channel, Confidentiality, Direction, Role};
 
 /// Normalises a value for alias matching: NFC, trimmed, whitespace runs collapsed to one space, lowercased.
 pub fn normalize_text(s: &str) -> String {
@@ -37,170 +39,6 @@ fn to_nfc(s: &str) -> Cow<'_, str> {
         Cow::Owned(s.nfc().collect())
     }
 }
-
-/// Whether a document was sent or received by the agency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Direction {
-    Outgoing,
-    Incoming,
-}
-
-impl Direction {
-    /// Every direction, in store byte order.
-    pub const ALL: [Self; 2] = [Self::Outgoing, Self::Incoming];
-
-    /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Outgoing => "outgoing",
-            Self::Incoming => "incoming",
-        }
-    }
-
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The byte that encodes this value in the store.
-    pub fn as_byte(self) -> u8 {
-        self as u8
-    }
-
-    /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
-}
-
-/// How a document was exchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
-    Electronic,
-    Paper,
-}
-
-impl Channel {
-    /// Every channel, in store byte order.
-    pub const ALL: [Self; 2] = [Self::Electronic, Self::Paper];
-
-    /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Electronic => "electronic",
-            Self::Paper => "paper",
-        }
-    }
-
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The byte that encodes this value in the store.
-    pub fn as_byte(self) -> u8 {
-        self as u8
-    }
-
-    /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
-}
-
-/// The state-secret level of a document (Mật, Tối mật, Tuyệt mật) or normal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Confidentiality {
-    Normal,
-    Mat,
-    ToiMat,
-    TuyetMat,
-}
-
-impl Confidentiality {
-    /// Every level, in store byte order.
-    pub const ALL: [Self; 4] = [Self::Normal, Self::Mat, Self::ToiMat, Self::TuyetMat];
-
-    /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Normal => "normal",
-            Self::Mat => "mat",
-            Self::ToiMat => "toi_mat",
-            Self::TuyetMat => "tuyet_mat",
-        }
-    }
-
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The byte that encodes this value in the store.
-    pub fn as_byte(self) -> u8 {
-        self as u8
-    }
-
-    /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(b)).copied()
-    }
-
-    /// Whether this is a state-secret level, which exempts the document from the target.
-    pub fn is_secret(self) -> bool {
-        self != Self::Normal
-    }
-}
-
-/// The role a digital signature plays on a document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Person,
-    Organization,
-}
-
-impl Role {
-    /// Every role, in bit order.
-    pub const ALL: [Self; 2] = [Self::Person, Self::Organization];
-
-    /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::Organization => "organization",
-        }
-    }
-
-    /// Parses an exact canonical name.
-    pub fn from_canonical(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The bit of this role in a set of roles stored as one byte.
-    pub fn bit(self) -> u8 {
-        match self {
-            Self::Person => 1,
-            Self::Organization => 2,
-        }
-    }
-
-    /// The roles whose bits are set in `bits`, in canonical order; unknown bits are ignored.
-    pub fn from_bits(bits: u8) -> impl Iterator<Item = Role> {
-        Self::ALL.into_iter().filter(move |r| bits & r.bit() != 0)
-    }
-}
-
-macro_rules! display_as_str {
-    ($($ty:ty),+) => {
-        $(impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        })+
-    };
-}
-
-display_as_str!(Direction, Channel, Confidentiality, Role);
 
 /// An event field whose values are matched through aliases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,7 +165,7 @@ impl Default for Aliases {
 }
 
 impl Aliases {
-    /// The built-in aliases of SPEC §2.5, plus every canonical name itself.
+    /// The built-in aliases listed in the README ("Input": values), plus every canonical name itself.
     pub fn builtin() -> Self {
         Self {
             direction: AliasTable::new(Direction::ALL.map(|v| (v.as_str(), v)), DIRECTION_ALIASES),
@@ -422,8 +260,8 @@ mod tests {
     use super::*;
     use unicode_normalization::UnicodeNormalization;
 
-    /// The SPEC §2.5 table, as written there: (field, alias, canonical name).
-    const SPEC_TABLE: &[(AliasField, &str, &str)] = &[
+    /// The README's table of built-in spellings ("Input": values): (field, alias, canonical name).
+    const BUILTIN_TABLE: &[(AliasField, &str, &str)] = &[
         (AliasField::Direction, "outgoing", "outgoing"),
         (AliasField::Direction, "out", "outgoing"),
         (AliasField::Direction, "sent", "outgoing"),
@@ -527,9 +365,9 @@ mod tests {
     }
 
     #[test]
-    fn every_spec_alias_matches_as_written() {
+    fn every_builtin_alias_matches_as_written() {
         let aliases = Aliases::builtin();
-        for (field, alias, want) in SPEC_TABLE {
+        for (field, alias, want) in BUILTIN_TABLE {
             assert_eq!(
                 lookup(&aliases, *field, alias),
                 Some(*want),
@@ -539,9 +377,9 @@ mod tests {
     }
 
     #[test]
-    fn every_spec_alias_matches_in_upper_case() {
+    fn every_builtin_alias_matches_in_upper_case() {
         let aliases = Aliases::builtin();
-        for (field, alias, want) in SPEC_TABLE {
+        for (field, alias, want) in BUILTIN_TABLE {
             let upper = alias.to_uppercase();
             assert_eq!(
                 lookup(&aliases, *field, &upper),
@@ -552,9 +390,9 @@ mod tests {
     }
 
     #[test]
-    fn every_spec_alias_matches_in_nfd() {
+    fn every_builtin_alias_matches_in_nfd() {
         let aliases = Aliases::builtin();
-        for (field, alias, want) in SPEC_TABLE {
+        for (field, alias, want) in BUILTIN_TABLE {
             let decomposed = nfd(alias);
             assert_eq!(
                 lookup(&aliases, *field, &decomposed),
@@ -571,9 +409,9 @@ mod tests {
     }
 
     #[test]
-    fn every_spec_alias_matches_with_extra_whitespace() {
+    fn every_builtin_alias_matches_with_extra_whitespace() {
         let aliases = Aliases::builtin();
-        for (field, alias, want) in SPEC_TABLE {
+        for (field, alias, want) in BUILTIN_TABLE {
             let padded = format!(" \t{}\u{00A0}\n", alias.replace(' ', "  \t "));
             assert_eq!(
                 lookup(&aliases, *field, &padded),
@@ -697,81 +535,10 @@ mod tests {
     }
 
     #[test]
-    fn canonical_names_round_trip() {
-        for v in Direction::ALL {
-            assert_eq!(Direction::from_canonical(v.as_str()), Some(v));
-            assert_eq!(Direction::from_byte(v.as_byte()), Some(v));
-            assert_eq!(v.to_string(), v.as_str());
-        }
-        for v in Channel::ALL {
-            assert_eq!(Channel::from_canonical(v.as_str()), Some(v));
-            assert_eq!(Channel::from_byte(v.as_byte()), Some(v));
-        }
-        for v in Confidentiality::ALL {
-            assert_eq!(Confidentiality::from_canonical(v.as_str()), Some(v));
-            assert_eq!(Confidentiality::from_byte(v.as_byte()), Some(v));
-        }
-        for v in Role::ALL {
-            assert_eq!(Role::from_canonical(v.as_str()), Some(v));
-        }
+    fn alias_field_names_round_trip() {
         for v in AliasField::ALL {
             assert_eq!(AliasField::from_name(v.as_str()), Some(v));
         }
-        assert_eq!(
-            Direction::from_canonical("Outgoing"),
-            None,
-            "canonical names are exact"
-        );
-        assert_eq!(Confidentiality::from_canonical("toi mat"), None);
         assert_eq!(AliasField::from_name("unit"), None);
-    }
-
-    #[test]
-    fn store_bytes_are_stable() {
-        assert_eq!(Direction::Outgoing.as_byte(), 0);
-        assert_eq!(Direction::Incoming.as_byte(), 1);
-        assert_eq!(Channel::Electronic.as_byte(), 0);
-        assert_eq!(Channel::Paper.as_byte(), 1);
-        assert_eq!(Confidentiality::Normal.as_byte(), 0);
-        assert_eq!(Confidentiality::TuyetMat.as_byte(), 3);
-        assert_eq!(Direction::from_byte(2), None);
-        assert_eq!(Channel::from_byte(255), None);
-        assert_eq!(Confidentiality::from_byte(4), None);
-    }
-
-    #[test]
-    fn only_normal_is_not_secret() {
-        let secret: Vec<_> = Confidentiality::ALL
-            .into_iter()
-            .filter(|c| c.is_secret())
-            .collect();
-        assert_eq!(
-            secret,
-            [
-                Confidentiality::Mat,
-                Confidentiality::ToiMat,
-                Confidentiality::TuyetMat
-            ]
-        );
-    }
-
-    #[test]
-    fn role_bits_round_trip() {
-        let cases: &[(u8, &[Role])] = &[
-            (0, &[]),
-            (1, &[Role::Person]),
-            (2, &[Role::Organization]),
-            (3, &[Role::Person, Role::Organization]),
-            (0b1111_1100, &[]),
-            (0xFF, &[Role::Person, Role::Organization]),
-        ];
-        for (bits, want) in cases {
-            assert_eq!(
-                Role::from_bits(*bits).collect::<Vec<_>>(),
-                *want,
-                "bits {bits:#b}"
-            );
-        }
-        assert_eq!(Role::Person.bit() | Role::Organization.bit(), 3);
     }
 }

@@ -1,36 +1,13 @@
-//! Canonical input fields (SPEC §3.1, §3.2), the per-source field-name mapping,
+//! Canonical input fields (README "Input"), the per-source field-name mapping,
 //! and the validation of one raw record into a typed event.
 
 use std::borrow::Cow;
 
 use chrono_tz::Tz;
 
-use super::normalize::{normalize_text, normalize_unit, Aliases, Channel, Confidentiality};
-use super::normalize::{Direction, Role};
+use super::normalize::{normalize_text, normalize_unit, Aliases};
 use super::time::parse_time;
-
-/// Which log a source reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    Exchange,
-    Signature,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Exchange => "exchange",
-            SourceKind::Signature => "signature",
-        }
-    }
-
-    pub fn as_byte(self) -> u8 {
-        match self {
-            SourceKind::Exchange => 0,
-            SourceKind::Signature => 1,
-        }
-    }
-}
+use crate::model::{Event, ExchangeEvent, SignatureEvent, SourceKind};
 
 /// A canonical input field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,77 +180,6 @@ impl<'a> RawRecord<'a> {
     }
 }
 
-/// One exchange event, validated (SPEC §3.1).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExchangeEvent {
-    pub event_id: Option<String>,
-    pub time: i64,
-    pub doc_id: String,
-    pub direction: Direction,
-    pub channel: Channel,
-    pub confidentiality: Confidentiality,
-    pub unit: String,
-    pub doc_number: String,
-    pub doc_type: String,
-    pub subject: String,
-    pub counterpart: String,
-    pub sha256: Option<String>,
-}
-
-/// One signature event, validated (SPEC §3.2).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignatureEvent {
-    pub event_id: Option<String>,
-    pub time: i64,
-    pub doc_id: Option<String>,
-    pub sha256: Option<String>,
-    pub role: Role,
-    pub valid: bool,
-    pub signer: String,
-}
-
-/// A status message of the exchange axis about one document (edXML `StatusCode`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusEvent {
-    pub time: i64,
-    /// The document the status is about (`ResponseFor/DocumentId`).
-    pub doc_id: String,
-    /// Direction of that document as this agency sees it.
-    pub direction: Direction,
-    /// QCVN 102 status code: 1–6, 13, 15 or 16.
-    pub code: u8,
-}
-
-/// A validated event of either kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Exchange(ExchangeEvent),
-    Signature(SignatureEvent),
-    /// An exchange event read from an edXML message, with its
-    /// `BussinessDocType` (0 new, 1 revoke, 2 update, 3 replace).
-    EdxmlExchange(ExchangeEvent, u8),
-    /// A status message (edXML), about a document of the exchange log.
-    Status(StatusEvent),
-}
-
-impl Event {
-    pub fn event_id(&self) -> Option<&str> {
-        match self {
-            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.event_id.as_deref(),
-            Event::Signature(s) => s.event_id.as_deref(),
-            Event::Status(_) => None,
-        }
-    }
-
-    pub fn time(&self) -> i64 {
-        match self {
-            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.time,
-            Event::Signature(s) => s.time,
-            Event::Status(s) => s.time,
-        }
-    }
-}
-
 /// Identifiers are NFC-normalised and trimmed, but keep their case.
 fn identifier(s: &str) -> String {
     normalize_unit(s)
@@ -370,6 +276,7 @@ fn parse_bool(v: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Channel, Confidentiality, Direction, Role};
 
     const TZ: Tz = chrono_tz::Asia::Ho_Chi_Minh;
 

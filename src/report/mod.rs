@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{day_number, Aggregates, ClassCounts};
-use crate::classify::Class;
 use crate::config::Config;
+use crate::model::Class;
 use crate::parse::time::{parse_date, period_range};
 
 pub use render::{format_ratio_vi, render, ReportFormat};
@@ -167,7 +167,7 @@ fn has_edxml_source(config: &Config) -> bool {
     config
         .sources
         .iter()
-        .any(|s| s.format == crate::config::Format::Edxml)
+        .any(|s| matches!(s.input, crate::config::Input::EdxmlDir(_)))
 }
 
 impl Report {
@@ -213,7 +213,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::aggregate::Slot;
-    use crate::parse::normalize::Direction;
+    use crate::model::Direction;
 
     fn date(s: &str) -> NaiveDate {
         parse_date(s).unwrap()

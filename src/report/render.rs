@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 
 use super::{DirectionReport, Report};
-use crate::classify::Class;
+use crate::model::Class;
 
 /// How a report is shown on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -208,7 +208,7 @@ fn md_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::normalize::Direction;
+    use crate::model::Direction;
     use crate::report::tests::agg_with;
     use crate::report::ReportRange;
 

@@ -7,16 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono_tz::Tz;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::file::Waker;
-use super::merge::MergeQueue;
-use super::{Item, Rejected, SourceBatch, SourceHandle};
+use super::{Item, Observed, Rejected, SourceBatch, SourceContext};
+use crate::config::EdxmlInput;
 use crate::parse::edxml::{read_message, EdxmlError};
 use crate::store::FilePos;
 
@@ -69,51 +65,46 @@ fn list(pattern: &str) -> Result<Vec<Listed>, String> {
     Ok(out)
 }
 
-/// A cheap summary of the message files a pattern names: (count, total size, latest mtime).
-pub fn fingerprint(pattern: &str) -> Option<(u64, u64, u64)> {
+/// A cheap summary of the message files a pattern names: what an idle edXML
+/// source compares with to tell that nothing changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    pub count: u64,
+    pub bytes: u64,
+    /// Latest mtime, in nanoseconds.
+    pub latest_mtime: u64,
+}
+
+/// The [`Listing`] of what `pattern` names now.
+pub fn listing(pattern: &str) -> Option<Listing> {
     Some(summarize(&list(pattern).ok()?))
 }
 
-fn summarize(files: &[Listed]) -> (u64, u64, u64) {
+fn summarize(files: &[Listed]) -> Listing {
     let latest = files.iter().map(|f| f.mtime_ns).max().unwrap_or(0);
-    (
-        files.len() as u64,
-        files.iter().map(|f| f.len).sum(),
-        latest as u64,
-    )
+    Listing {
+        count: files.len() as u64,
+        bytes: files.iter().map(|f| f.len).sum(),
+        latest_mtime: latest as u64,
+    }
 }
 
-/// Runs one edXML source until `cancel` fires, then closes its queue.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    index: usize,
-    handle: Arc<SourceHandle>,
-    tz: Tz,
-    agency_code: String,
-    done: HashSet<String>,
-    queue: Arc<MergeQueue>,
-    cancel: CancellationToken,
-    waker: Arc<Waker>,
-) {
-    let _close = queue.close_on_drop(index);
+/// Runs one edXML source until `ctx.stop` fires.
+pub(super) fn run(ctx: &SourceContext, input: &EdxmlInput, files_read: HashSet<String>) {
     let mut source = EdxmlSource {
-        index,
-        handle: &handle,
-        tz,
-        agency_code,
-        done,
+        ctx,
+        input,
+        done: files_read,
         settling: HashMap::new(),
         unreadable: HashSet::new(),
         seq: 0,
     };
-    source.follow(&queue, &cancel, &waker);
+    source.follow();
 }
 
 struct EdxmlSource<'a> {
-    index: usize,
-    handle: &'a SourceHandle,
-    tz: Tz,
-    agency_code: String,
+    ctx: &'a SourceContext,
+    input: &'a EdxmlInput,
     /// Paths already read (committed, or sent to the writer).
     done: HashSet<String>,
     /// New files waiting to stop changing: the listing and when it was first seen so.
@@ -124,39 +115,41 @@ struct EdxmlSource<'a> {
 }
 
 impl EdxmlSource<'_> {
-    fn follow(&mut self, queue: &MergeQueue, cancel: &CancellationToken, waker: &Arc<Waker>) {
-        let cfg = self.handle.config.clone();
-        info!(source = %cfg.name, path = %cfg.path, known = self.done.len(), "watching edXML files");
+    fn follow(&mut self) {
+        let (ctx, input) = (self.ctx, self.input);
+        let (name, cancel, waker) = (&ctx.handle.config.name, &ctx.stop, &ctx.waker);
+        let poll_interval = ctx.handle.config.poll_interval;
+        info!(source = %name, path = %input.path, known = self.done.len(), "watching edXML files");
         let mut watcher = None;
         let mut failing = false;
         while !cancel.is_cancelled() {
             if watcher.is_none() {
-                watcher = super::file::watch(&cfg.path, waker);
+                watcher = super::file::watch(&input.path, waker);
             }
-            let listed = match list(&cfg.path) {
+            let listed = match list(&input.path) {
                 Ok(l) => {
                     if failing {
-                        info!(source = %cfg.name, "source readable again");
+                        info!(source = %name, "source readable again");
                         failing = false;
                     }
-                    self.handle.progress().up = true;
+                    ctx.handle.progress().up = true;
                     l
                 }
                 Err(e) => {
                     if !failing {
-                        warn!(source = %cfg.name, error = %e, "cannot list edXML files");
+                        warn!(source = %name, error = %e, "cannot list edXML files");
                         failing = true;
                     }
-                    let mut p = self.handle.progress();
+                    let mut p = ctx.handle.progress();
                     p.up = false;
                     p.last_error = Some((e, chrono::Utc::now().timestamp()));
-                    waker.wait(cfg.poll_interval);
+                    waker.wait(poll_interval);
                     continue;
                 }
             };
             // What this pass saw: the source is caught up while the files still look so.
             let seen = summarize(&listed);
-            let ready = self.settled(listed, cfg.settle);
+            let ready = self.settled(listed, input.settle);
             for chunk in ready.chunks(BATCH_FILES) {
                 let mut items = Vec::with_capacity(chunk.len());
                 let mut files = Vec::with_capacity(chunk.len());
@@ -182,19 +175,19 @@ impl EdxmlSource<'_> {
                 for f in &files {
                     self.done.insert(f.path.clone());
                 }
-                if !self.send(queue, cancel, items, files) || cancel.is_cancelled() {
+                if !self.send(items, files) || cancel.is_cancelled() {
                     return;
                 }
             }
             let wait = if self.settling.is_empty() {
-                let mut p = self.handle.progress();
+                let mut p = ctx.handle.progress();
                 p.idle_after = Some(self.seq);
-                p.observed = vec![seen];
-                cfg.poll_interval
+                p.observed = Observed::Messages(seen);
+                poll_interval
             } else {
                 // Check again soon: a file is waiting to stop changing.
-                cfg.poll_interval
-                    .min(cfg.settle / 4)
+                poll_interval
+                    .min(input.settle / 4)
                     .max(Duration::from_millis(10))
             };
             waker.wait(wait);
@@ -226,7 +219,7 @@ impl EdxmlSource<'_> {
         self.settling.retain(|p, _| present.contains(p));
         if !ready.is_empty() {
             // Idle state is stale as soon as there is something to read.
-            self.handle.progress().idle_after = None;
+            self.ctx.handle.progress().idle_after = None;
         }
         for f in &ready {
             self.settling.remove(&f.path);
@@ -236,8 +229,8 @@ impl EdxmlSource<'_> {
 
     /// Reads one message; `None` when the file cannot be read now (retried later).
     fn read(&mut self, f: &Listed) -> Option<Item> {
-        let name = &self.handle.config.name;
-        let max = self.handle.config.max_file_size;
+        let name = &self.ctx.handle.config.name;
+        let max = self.input.max_file_size;
         let reject = |reason: String| {
             Item::Invalid(Rejected {
                 file: f.path.clone(),
@@ -274,36 +267,30 @@ impl EdxmlSource<'_> {
         self.unreadable.remove(&f.path);
         Some(match parsed {
             Err(e) => reject(e.to_string()),
-            Ok(msg) => match msg.to_event(&self.agency_code, self.tz) {
+            Ok(msg) => match msg.to_event(&self.ctx.agency_code, self.ctx.timezone) {
                 Ok(ev) => Item::Event(ev),
                 Err(reason) => reject(reason),
             },
         })
     }
 
-    fn send(
-        &mut self,
-        queue: &MergeQueue,
-        cancel: &CancellationToken,
-        items: Vec<Item>,
-        files: Vec<FilePos>,
-    ) -> bool {
+    fn send(&mut self, items: Vec<Item>, files: Vec<FilePos>) -> bool {
         self.seq += 1;
         {
-            let mut p = self.handle.progress();
+            let mut p = self.ctx.handle.progress();
             p.sent_seq = self.seq;
             p.idle_after = None;
         }
-        queue.push(
+        self.ctx.queue.push(
             SourceBatch {
-                source: self.index,
+                source: self.ctx.index,
                 seq: self.seq,
                 items,
                 files,
                 retired: Vec::new(),
                 feed: None,
             },
-            || cancel.is_cancelled(),
+            || self.ctx.stop.is_cancelled(),
         )
     }
 }

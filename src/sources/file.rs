@@ -1,4 +1,4 @@
-//! File sources (SPEC §3.3): a thread per source that scans its glob, tails
+//! File sources (README "Input": files): a thread per source that scans its glob, tails
 //! the files, parses complete records and sends batches to the writer. Woken
 //! by `notify`, with a rescan every `poll_interval` as the fallback.
 
@@ -8,17 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use notify::Watcher;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::merge::MergeQueue;
-use super::tail::{Framing, Record, TailEvent, Tailer};
-use super::{Item, Rejected, SourceBatch, SourceHandle};
-use crate::config::Format;
+use super::tail::{FileSeen, Framing, Record, TailEvent, Tailer};
+use super::{Item, Observed, Rejected, SourceBatch, SourceContext};
+use crate::config::FileInput;
 use crate::parse::csv::CsvHeader;
-use crate::parse::RecordParser;
+use crate::parse::{RecordFormat, RecordParser};
 
 /// Records per batch sent to the writer.
 const BATCH_RECORDS: usize = 1024;
@@ -74,7 +71,7 @@ fn watch_root(pattern: &str) -> (PathBuf, notify::RecursiveMode) {
 
 /// Whether every file `pattern` names is followed and still has the length it
 /// had when it was last read to its end.
-pub fn unchanged_since(pattern: &str, observed: &[(u64, u64, u64)]) -> bool {
+pub fn unchanged_since(pattern: &str, observed: &[FileSeen]) -> bool {
     let Ok(paths) = glob::glob(pattern) else {
         return false;
     };
@@ -82,64 +79,50 @@ pub fn unchanged_since(pattern: &str, observed: &[(u64, u64, u64)]) -> bool {
         let Ok(m) = std::fs::metadata(&path) else {
             continue;
         };
-        if m.is_file() && !observed.contains(&(m.dev(), m.ino(), m.len())) {
+        let seen = FileSeen {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+        };
+        if m.is_file() && !observed.contains(&seen) {
             return false;
         }
     }
     true
 }
 
-/// Runs one file source until `cancel` fires, then closes its queue.
-pub fn run(
-    index: usize,
-    handle: Arc<SourceHandle>,
-    tz: Tz,
-    queue: Arc<MergeQueue>,
-    cancel: CancellationToken,
-    waker: Arc<Waker>,
-) {
-    let _close = queue.close_on_drop(index);
-    follow(index, &handle, tz, &queue, &cancel, &waker);
-}
-
-fn follow(
-    index: usize,
-    handle: &SourceHandle,
-    tz: Tz,
-    queue: &MergeQueue,
-    cancel: &CancellationToken,
-    waker: &Arc<Waker>,
-) {
-    let cfg = handle.config.clone();
-    let parser = RecordParser::new(&cfg, tz);
-    let framing = match cfg.format {
-        Format::Jsonl | Format::Edxml => Framing::Lines,
-        Format::Csv => Framing::Csv {
-            delimiter: cfg.csv_delimiter,
-        },
+/// Runs one file source until `ctx.stop` fires.
+pub(super) fn run(ctx: &SourceContext, input: &FileInput) {
+    let (handle, cancel, waker) = (&*ctx.handle, &ctx.stop, &ctx.waker);
+    let name = &handle.config.name;
+    let parser =
+        RecordParser::new(&handle.parse_settings(input.format, &input.mapping, ctx.timezone));
+    let framing = match input.format {
+        RecordFormat::Jsonl => Framing::Lines,
+        RecordFormat::Csv { delimiter } => Framing::Csv { delimiter },
     };
     let start = handle.committed_state();
-    let mut tailer = Tailer::new(&cfg.path, framing, start.files, start.retired);
+    let mut tailer = Tailer::new(&input.path, framing, start.files, start.retired);
     let mut headers: HashMap<String, Result<CsvHeader, String>> = HashMap::new();
     let mut watcher = None;
     let mut seq = 0u64;
     let mut failing = false;
     while !cancel.is_cancelled() {
         if watcher.is_none() {
-            watcher = watch(&cfg.path, waker);
+            watcher = watch(&input.path, waker);
         }
         match tailer.scan() {
             Ok(events) => {
-                log_events(&cfg.name, events);
+                log_events(name, events);
                 if failing {
-                    info!(source = %cfg.name, "source readable again");
+                    info!(source = %name, "source readable again");
                     failing = false;
                 }
                 handle.progress().up = true;
             }
             Err(e) => {
                 if !failing {
-                    warn!(source = %cfg.name, error = %e, "cannot scan source files");
+                    warn!(source = %name, error = %e, "cannot scan source files");
                     failing = true;
                 }
                 let mut p = handle.progress();
@@ -155,7 +138,7 @@ fn follow(
             let n = match read {
                 Ok(n) => n,
                 Err(e) => {
-                    warn!(source = %cfg.name, error = %e, "read error");
+                    warn!(source = %name, error = %e, "read error");
                     let mut p = handle.progress();
                     p.up = false;
                     p.last_error = Some((e.to_string(), chrono::Utc::now().timestamp()));
@@ -165,16 +148,14 @@ fn follow(
             if n == 0 {
                 break;
             }
-            if !send(handle, queue, cancel, &tailer, index, &mut seq, items)
-                || cancel.is_cancelled()
-            {
+            if !send(ctx, &tailer, &mut seq, items) || cancel.is_cancelled() {
                 return;
             }
         }
         let released = tailer.release_gone(super::tail::ROTATED_GRACE);
         if !released.is_empty() {
-            log_events(&cfg.name, released);
-            if !send(handle, queue, cancel, &tailer, index, &mut seq, Vec::new()) {
+            log_events(name, released);
+            if !send(ctx, &tailer, &mut seq, Vec::new()) {
                 return;
             }
         }
@@ -182,38 +163,30 @@ fn follow(
             let observed = tailer.observed();
             let mut p = handle.progress();
             p.idle_after = Some(seq);
-            p.observed = observed;
+            p.observed = Observed::Files(observed);
         }
-        waker.wait(cfg.poll_interval);
+        waker.wait(handle.config.poll_interval);
     }
 }
 
-fn send(
-    handle: &SourceHandle,
-    queue: &MergeQueue,
-    cancel: &CancellationToken,
-    tailer: &Tailer,
-    index: usize,
-    seq: &mut u64,
-    items: Vec<Item>,
-) -> bool {
+fn send(ctx: &SourceContext, tailer: &Tailer, seq: &mut u64, items: Vec<Item>) -> bool {
     *seq += 1;
     {
-        let mut p = handle.progress();
+        let mut p = ctx.handle.progress();
         p.sent_seq = *seq;
         p.idle_after = None;
     }
     let (files, retired) = tailer.positions();
-    queue.push(
+    ctx.queue.push(
         SourceBatch {
-            source: index,
+            source: ctx.index,
             seq: *seq,
             items,
             files,
             retired,
             feed: None,
         },
-        || cancel.is_cancelled(),
+        || ctx.stop.is_cancelled(),
     )
 }
 

@@ -145,8 +145,7 @@ impl MergeQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::normalize::Role;
-    use crate::parse::record::{Event, SignatureEvent};
+    use crate::model::{Event, Role, SignatureEvent};
     use crate::sources::Item;
 
     fn batch(source: usize, time: i64) -> SourceBatch {

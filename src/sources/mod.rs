@@ -1,6 +1,7 @@
 //! Sources: where events come from. Each source runs in its own thread, reads
 //! bytes, parses them into events and sends batches (with its new position)
-//! to the single writer in `ingest`.
+//! to the single writer in `ingest`. Every kind starts through [`run`] with a
+//! [`SourceContext`]; what a kind reads is its `config::Input`.
 
 pub mod edxml;
 pub mod file;
@@ -8,13 +9,20 @@ pub mod http;
 pub mod merge;
 pub mod tail;
 
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
-use crate::config::SourceConfig;
-use crate::parse::record::Event;
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Input, SourceConfig};
+use crate::model::Event;
+use crate::parse::{Mapping, ParseSettings, RecordFormat};
 use crate::store::SourceState;
+use file::Waker;
+use merge::MergeQueue;
 
-/// An event that failed validation, kept with its position (SPEC §3.4).
+/// An event that failed validation, kept with its position (README "Input": bad input).
 #[derive(Debug, Clone)]
 pub struct Rejected {
     pub file: String,
@@ -42,6 +50,38 @@ pub struct SourceBatch {
     pub feed: Option<crate::store::FeedPos>,
 }
 
+/// What a reader saw when it last found nothing more to read: while the input
+/// still looks like this, the source is caught up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Observed {
+    /// Nothing seen yet (and always for an HTTP feed, whose idleness is its
+    /// last empty page).
+    #[default]
+    Nothing,
+    /// File sources: every followed file and its length when read to its end.
+    Files(Vec<tail::FileSeen>),
+    /// edXML sources: a summary of the message files listed.
+    Messages(edxml::Listing),
+}
+
+impl Observed {
+    /// The files seen (none before a file source first goes idle).
+    pub fn files(&self) -> &[tail::FileSeen] {
+        match self {
+            Observed::Files(seen) => seen,
+            Observed::Nothing | Observed::Messages(_) => &[],
+        }
+    }
+
+    /// The message files seen, if listed.
+    pub fn messages(&self) -> Option<&edxml::Listing> {
+        match self {
+            Observed::Messages(seen) => Some(seen),
+            Observed::Nothing | Observed::Files(_) => None,
+        }
+    }
+}
+
 /// Live progress of a source, for `/api/v1/status` and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
@@ -53,8 +93,8 @@ pub struct Progress {
     pub committed_seq: u64,
     /// Set when the reader found nothing more to read after batch `n`.
     pub idle_after: Option<u64>,
-    /// Files and sizes the reader saw when it went idle.
-    pub observed: Vec<(u64, u64, u64)>,
+    /// What the reader saw when it went idle.
+    pub observed: Observed,
     pub up: bool,
     pub last_error: Option<(String, i64)>,
     /// Kind of the last error of an HTTP feed source (`timeout`, `server_error`…).
@@ -72,10 +112,10 @@ pub struct SourceHandle {
 
 impl SourceHandle {
     pub fn new(config: SourceConfig, state: SourceState) -> SourceHandle {
-        let feed_metrics = config
-            .http
-            .as_ref()
-            .map(|_| http::FeedMetrics::new(&config.name));
+        let feed_metrics = match &config.input {
+            Input::HttpFeed(_) => Some(http::FeedMetrics::new(&config.name)),
+            Input::Files(_) | Input::EdxmlDir(_) => None,
+        };
         SourceHandle {
             feed_metrics,
             config,
@@ -109,15 +149,62 @@ impl SourceHandle {
             Some(seq) if p.committed_seq >= seq => {}
             _ => return false,
         }
-        if self.config.http.is_some() {
-            // The feed's last answer was an empty page (or no further cursor).
-            return true;
-        }
         let observed = p.observed.clone();
         drop(p);
-        if self.config.format == crate::config::Format::Edxml {
-            return edxml::fingerprint(&self.config.path).as_ref() == observed.first();
+        match &self.config.input {
+            // The feed's last answer was an empty page (or no further cursor).
+            Input::HttpFeed(_) => true,
+            Input::Files(f) => file::unchanged_since(&f.path, observed.files()),
+            Input::EdxmlDir(e) => edxml::listing(&e.path).as_ref() == observed.messages(),
         }
-        file::unchanged_since(&self.config.path, &observed)
+    }
+
+    /// How to parse this source's records, for the file and HTTP readers.
+    fn parse_settings<'a>(
+        &self,
+        format: RecordFormat,
+        mapping: &'a Mapping,
+        timezone: Tz,
+    ) -> ParseSettings<'a> {
+        ParseSettings {
+            kind: self.config.kind,
+            format,
+            mapping,
+            timezone,
+        }
+    }
+}
+
+/// What a reader needs besides its source's config: where it stands, where
+/// to send, when to stop.
+pub struct SourceContext {
+    /// The source's index in the config, and in the writer's queues.
+    pub index: usize,
+    pub handle: Arc<SourceHandle>,
+    /// The agency's zone, for local times.
+    pub timezone: Tz,
+    /// `agency.code`, which tells an edXML message's direction.
+    pub agency_code: String,
+    pub queue: Arc<MergeQueue>,
+    pub stop: CancellationToken,
+    /// Wakes a reader waiting for file changes (shutdown).
+    pub waker: Arc<Waker>,
+    /// The message files an edXML source has already read, from the store
+    /// (empty for the other kinds).
+    pub files_read: HashSet<String>,
+}
+
+/// Runs the reader of one source until `ctx.stop` fires, then closes its queue.
+pub fn run(mut ctx: SourceContext) {
+    let _close = ctx.queue.close_on_drop(ctx.index);
+    let handle = ctx.handle.clone();
+    match &handle.config.input {
+        Input::Files(input) => file::run(&ctx, input),
+        Input::HttpFeed(input) => http::run(&ctx, input),
+        Input::EdxmlDir(input) => {
+            // Moved, not copied: an archive may hold many thousands of paths.
+            let files_read = std::mem::take(&mut ctx.files_read);
+            edxml::run(&ctx, input, files_read)
+        }
     }
 }

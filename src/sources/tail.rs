@@ -31,6 +31,15 @@ pub enum Framing {
     Csv { delimiter: u8 },
 }
 
+/// A followed file as the reader last saw it: device, inode, and its length
+/// when last read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSeen {
+    pub dev: u64,
+    pub ino: u64,
+    pub len: u64,
+}
+
 /// One complete record handed to the caller.
 pub struct Record<'a> {
     pub path: &'a str,
@@ -468,11 +477,15 @@ impl Tailer {
         Ok(count)
     }
 
-    /// (device, inode, length when last read to its end) of every followed file.
-    pub fn observed(&self) -> Vec<(u64, u64, u64)> {
+    /// Every followed file and its length when last read to its end.
+    pub fn observed(&self) -> Vec<FileSeen> {
         self.files
             .iter()
-            .map(|t| (t.pos.dev, t.pos.ino, t.seen_len))
+            .map(|t| FileSeen {
+                dev: t.pos.dev,
+                ino: t.pos.ino,
+                len: t.seen_len,
+            })
             .collect()
     }
 }

@@ -20,7 +20,7 @@ use super::{
 };
 use super::{Settings, FORMAT_SETTINGS};
 use crate::aggregate::{Aggregates, Slot};
-use crate::classify::Document;
+use crate::model::Document;
 
 /// Changes to apply: a key's new value, or `None` to remove it.
 pub(crate) type Ops = BTreeMap<Vec<u8>, Option<sled::IVec>>;

@@ -4,8 +4,7 @@
 use super::codec::{DecodeError, Reader, Writer};
 use super::{DocGroup, FeedPos, FilePos, PendingSha, Signatures, SourceState};
 use crate::aggregate::DayCounts;
-use crate::classify::{Class, DocStatus, Document};
-use crate::parse::normalize::{Confidentiality, Direction};
+use crate::model::{Class, Confidentiality, Direction, DocStatus, Document};
 
 /// Pages: doc_id, then the group's length and bytes, so that a page can be
 /// indexed and re-encoded without decoding the groups nobody touched.

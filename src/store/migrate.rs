@@ -212,7 +212,7 @@ mod tests {
         PREFIX_SOURCE, STORE_VERSION,
     };
     use super::*;
-    use crate::parse::record::SourceKind;
+    use crate::model::SourceKind;
 
     /// Layout 1, written key by key as docflowd 0.1.0 wrote it: version 1,
     /// one seen-id list per commit, no metadata. (Pages use today's page
@@ -250,8 +250,8 @@ mod tests {
             counts.insert(
                 (
                     "Văn phòng".into(),
-                    crate::parse::normalize::Direction::Outgoing,
-                    crate::classify::Class::Paper,
+                    crate::model::Direction::Outgoing,
+                    crate::model::Class::Paper,
                 ),
                 4,
             );

@@ -142,7 +142,7 @@ impl Store {
 
     /// The sha256 values with signatures waiting for a document.
     /// Every event-id hash seen so far by sources of `kind`.
-    pub fn seen_ids(&self, kind: crate::parse::record::SourceKind) -> Result<SeenIds, StoreError> {
+    pub fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
         let mut ids = Vec::new();
         for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
             let (_, v) = item?;

@@ -1,8 +1,8 @@
 use super::*;
-use crate::classify::Document;
-use crate::parse::normalize::Direction;
-use crate::parse::normalize::{Channel, Confidentiality};
-use crate::parse::record::ExchangeEvent;
+use crate::model::Direction;
+use crate::model::Document;
+use crate::model::ExchangeEvent;
+use crate::model::{Channel, Confidentiality};
 use encoding::*;
 use std::path::Path;
 
@@ -136,7 +136,7 @@ const PLAIN_GROUP_OFFSET: usize = 2 * (3 + 11);
 
 #[test]
 fn edxml_data_rides_behind_a_flag_and_plain_groups_keep_their_bytes() {
-    use crate::classify::DocStatus;
+    use crate::model::DocStatus;
     let id = "12/QĐ-UBND".to_string();
     let plain = DocGroup {
         incoming: Some(doc()),
@@ -353,13 +353,13 @@ fn a_commit_is_read_back_after_reopening() {
     })
     .unwrap();
     assert_eq!(
-        s.seen_ids(crate::parse::record::SourceKind::Signature)
+        s.seen_ids(crate::model::SourceKind::Signature)
             .unwrap()
             .len(),
         4
     );
     assert!(s
-        .seen_ids(crate::parse::record::SourceKind::Exchange)
+        .seen_ids(crate::model::SourceKind::Exchange)
         .unwrap()
         .is_empty());
     assert_eq!(s.sources().unwrap()["x"].accepted, 3);

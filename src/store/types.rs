@@ -3,8 +3,8 @@
 //! changes of one commit.
 
 use crate::aggregate::{Day, DayCounts};
-use crate::classify::Document;
-use crate::parse::normalize::Direction;
+use crate::model::Direction;
+use crate::model::Document;
 
 /// Valid signatures collected under one join key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct DocGroup {
     pub outgoing: Option<Document>,
     pub incoming: Option<Document>,
     /// edXML statuses that arrived before their document, per direction.
-    pub pending_status: [crate::classify::DocStatus; 2],
+    pub pending_status: [crate::model::DocStatus; 2],
 }
 
 impl DocGroup {
@@ -72,7 +72,7 @@ impl Signatures {
     pub fn merge(&mut self, other: &Signatures) {
         self.roles |= other.roles;
         for s in &other.signers {
-            crate::classify::add_signer(&mut self.signers, s);
+            crate::model::add_signer(&mut self.signers, s);
         }
     }
 }

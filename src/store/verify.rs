@@ -43,7 +43,7 @@ pub struct VerifyOptions<'a> {
 
 /// What a deep check needs to recount.
 pub struct DeepCheck {
-    pub slot_of: Box<dyn Fn(&crate::classify::Document) -> crate::aggregate::Slot + Sync>,
+    pub slot_of: Box<dyn Fn(&crate::model::Document) -> crate::aggregate::Slot + Sync>,
 }
 
 /// What a full check found in a sound store.
@@ -289,8 +289,8 @@ mod tests {
                 [(
                     (
                         "Văn phòng".to_string(),
-                        crate::parse::normalize::Direction::Outgoing,
-                        crate::classify::Class::Paper,
+                        crate::model::Direction::Outgoing,
+                        crate::model::Class::Paper,
                     ),
                     n,
                 )]

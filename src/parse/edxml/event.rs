@@ -3,12 +3,13 @@
 
 use chrono_tz::Tz;
 
-use super::{Message, Organ, STATUS_CODES};
-use crate::parse::normalize::{Channel, Confidentiality, Direction};
-use crate::parse::record::{Event, ExchangeEvent, StatusEvent};
+use super::{Message, Organ};
+use crate::model::{
+    Channel, Confidentiality, Direction, Event, ExchangeEvent, StatusEvent, STATUS_CODES,
+};
 use crate::parse::time::parse_time;
 
-/// Parses `yyyy/MM/dd HH:mm:ss` or `yyyy/MM/dd` (local), or any time format of SPEC §2.3.
+/// Parses `yyyy/MM/dd HH:mm:ss` or `yyyy/MM/dd` (local), or any time format of the README ("Input": times).
 fn edxml_time(s: &str, tz: Tz) -> Result<i64, String> {
     let t = s.trim();
     let b = t.as_bytes();

@@ -33,27 +33,6 @@ pub const MAX_RECIPIENTS: usize = 1000;
 pub const MAX_TRACE_HEADERS: usize = 1000;
 /// Most attachments of one message.
 pub const MAX_ATTACHMENTS: usize = 1000;
-/// Status codes of QCVN 102 that a status message may carry.
-pub const STATUS_CODES: [u8; 9] = [1, 2, 3, 4, 5, 6, 13, 15, 16];
-/// The status code "rejected by the receiver".
-pub const STATUS_REJECTED: u8 = 2;
-
-/// Vietnamese label of a QCVN 102 status code, for the document list.
-pub fn status_label(code: u8) -> &'static str {
-    match code {
-        1 => "Đã đến",
-        2 => "Từ chối tiếp nhận",
-        3 => "Đã tiếp nhận",
-        4 => "Phân công xử lý",
-        5 => "Đang xử lý",
-        6 => "Hoàn thành",
-        13 => "Yêu cầu lấy lại",
-        15 => "Đồng ý cập nhật, lấy lại",
-        16 => "Từ chối cập nhật, lấy lại",
-        _ => "",
-    }
-}
-
 /// Why a file is not a usable edXML message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EdxmlError {
@@ -509,8 +488,7 @@ mod tests {
     use chrono_tz::Tz;
 
     use super::*;
-    use crate::parse::normalize::{Channel, Confidentiality, Direction};
-    use crate::parse::record::{Event, ExchangeEvent};
+    use crate::model::{Channel, Confidentiality, Direction, Event, ExchangeEvent};
     use crate::parse::time::parse_time;
 
     const TZ: Tz = chrono_tz::Asia::Ho_Chi_Minh;

@@ -1,52 +1,10 @@
-//! Documents and their class (SPEC §2.1, §2.2): merging exchange events and
-//! signatures into one document, order-independently. Pure: no I/O.
+//! Documents (README "Classification"): exchange events and signatures merged
+//! into one document, order-independently, and the class that follows.
+//!
+//! The class rule lives here, as a method of the document, because it reads
+//! nothing but the document's own fields and the required roles.
 
-use crate::parse::normalize::{Channel, Confidentiality, Direction, Role};
-use crate::parse::record::ExchangeEvent;
-
-/// The class of a document; exactly one, first match wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Class {
-    SecretExempt,
-    ElectronicSigned,
-    ElectronicUnsigned,
-    Paper,
-}
-
-impl Class {
-    pub const ALL: [Class; 4] = [
-        Class::ElectronicSigned,
-        Class::ElectronicUnsigned,
-        Class::Paper,
-        Class::SecretExempt,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::SecretExempt => "secret_exempt",
-            Class::ElectronicSigned => "electronic_signed",
-            Class::ElectronicUnsigned => "electronic_unsigned",
-            Class::Paper => "paper",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Class> {
-        Class::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    pub fn as_byte(self) -> u8 {
-        match self {
-            Class::ElectronicSigned => 0,
-            Class::ElectronicUnsigned => 1,
-            Class::Paper => 2,
-            Class::SecretExempt => 3,
-        }
-    }
-
-    pub fn from_byte(b: u8) -> Option<Class> {
-        Class::ALL.get(b as usize).copied()
-    }
-}
+use super::{Channel, Class, Confidentiality, Direction, DocStatus, ExchangeEvent, Role};
 
 /// Everything known about one document, keyed by `(direction, doc_id)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,43 +38,6 @@ pub struct Document {
 
 /// edXML business types, as `BussinessDocType` numbers them.
 pub const BUSINESS_TYPES: [&str; 4] = ["new", "revoke", "update", "replace"];
-
-/// What the exchange axis reported about a document: the latest status and
-/// whether a receiver ever rejected it. Merging is order-independent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DocStatus {
-    /// Latest QCVN 102 status code (0 = none yet).
-    pub code: u8,
-    /// Its time, Unix seconds.
-    pub time: i64,
-    /// A receiver answered 02 (rejected) at least once.
-    pub rejected: bool,
-}
-
-impl DocStatus {
-    pub fn is_empty(&self) -> bool {
-        *self == DocStatus::default()
-    }
-
-    /// Merges another status: the latest one wins (ties: the higher code).
-    pub fn merge(&mut self, other: &DocStatus) {
-        if other.code != 0 && (self.code == 0 || (other.time, other.code) > (self.time, self.code))
-        {
-            self.code = other.code;
-            self.time = other.time;
-        }
-        self.rejected |= other.rejected;
-    }
-
-    /// The status a single message reports.
-    pub fn from_code(code: u8, time: i64) -> DocStatus {
-        DocStatus {
-            code,
-            time,
-            rejected: code == crate::parse::edxml::STATUS_REJECTED,
-        }
-    }
-}
 
 /// Signer names kept per document, to bound its size.
 pub const MAX_SIGNERS: usize = 4;
@@ -207,7 +128,7 @@ impl Document {
         }
     }
 
-    /// The class under the given required roles (SPEC §2.2).
+    /// The class under the given required roles, first match wins.
     pub fn class(&self, required_roles: u8) -> Class {
         if self.confidentiality.is_secret() {
             Class::SecretExempt
@@ -239,12 +160,6 @@ pub fn add_signer(signers: &mut Vec<String>, name: &str) {
         signers.insert(i, name.to_string());
         signers.truncate(MAX_SIGNERS);
     }
-}
-
-/// Compliance ratio: signed / (total − secret); `None` when the denominator is 0.
-pub fn compliance_ratio(signed: u64, total: u64, secret: u64) -> Option<f64> {
-    let denominator = total.saturating_sub(secret);
-    (denominator > 0).then(|| signed as f64 / denominator as f64)
 }
 
 #[cfg(test)]
@@ -332,31 +247,5 @@ mod tests {
         assert_eq!(a.time, 10);
         assert_eq!(a.unit, "unit-10");
         assert_eq!(a.shas.len(), 3);
-    }
-
-    #[test]
-    fn status_merge_keeps_the_latest_and_remembers_a_rejection() {
-        let statuses = [
-            DocStatus::from_code(1, 100),
-            DocStatus::from_code(2, 200),
-            DocStatus::from_code(3, 300),
-            DocStatus::from_code(5, 300),
-        ];
-        let mut forward = DocStatus::default();
-        statuses.iter().for_each(|s| forward.merge(s));
-        let mut backward = DocStatus::default();
-        statuses.iter().rev().for_each(|s| backward.merge(s));
-        assert_eq!(forward, backward);
-        assert_eq!(
-            (forward.code, forward.time, forward.rejected),
-            (5, 300, true)
-        );
-    }
-
-    #[test]
-    fn ratio_is_undefined_without_a_denominator() {
-        assert_eq!(compliance_ratio(0, 0, 0), None);
-        assert_eq!(compliance_ratio(0, 3, 3), None);
-        assert_eq!(compliance_ratio(3, 5, 1), Some(0.75));
     }
 }
