@@ -189,40 +189,10 @@ impl WebConfig {
                 Some(TlsAcceptor::from(Arc::new(config)))
             }
         };
-        let auth = match raw.basic_auth_users {
-            None => None,
-            Some(users) => {
-                for (user, hash) in &users {
-                    if user.contains(':') || user.is_empty() {
-                        return Err(err(
-                            "basic_auth_users",
-                            format!("bad user name {user:?} (non-empty, no ':')"),
-                        ));
-                    }
-                    let cost = hash.parse::<bcrypt::HashParts>().map(|h| h.get_cost());
-                    match cost {
-                        Err(_) => {
-                            return Err(err(
-                                &format!("basic_auth_users.{user}"),
-                                "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
-                                    .to_string(),
-                            ))
-                        }
-                        Ok(c) if c > MAX_BCRYPT_COST => {
-                            return Err(err(
-                                &format!("basic_auth_users.{user}"),
-                                format!("bcrypt cost {c} is over {MAX_BCRYPT_COST}: every login would take seconds of CPU (make a hash with `htpasswd -nBC 10`)"),
-                            ))
-                        }
-                        Ok(_) => {}
-                    }
-                }
-                Some(BasicAuth {
-                    users: users.into_iter().collect(),
-                    passed: Mutex::new(HashSet::new()),
-                })
-            }
-        };
+        let auth = raw
+            .basic_auth_users
+            .map(|users| check_users(users, &err))
+            .transpose()?;
         let admin_users: HashSet<String> =
             raw.admin_users.unwrap_or_default().into_iter().collect();
         if !admin_users.is_empty() {
@@ -270,6 +240,43 @@ impl WebConfig {
     pub fn basic_auth(&self) -> bool {
         self.auth.is_some()
     }
+}
+
+/// Checks basic-auth users: names without `:`, bcrypt hashes of a cost a
+/// login can afford.
+fn check_users(
+    users: BTreeMap<String, String>,
+    err: &dyn Fn(&str, String) -> String,
+) -> Result<BasicAuth, String> {
+    for (user, hash) in &users {
+        if user.contains(':') || user.is_empty() {
+            return Err(err(
+                "basic_auth_users",
+                format!("bad user name {user:?} (non-empty, no ':')"),
+            ));
+        }
+        let key = format!("basic_auth_users.{user}");
+        match hash.parse::<bcrypt::HashParts>().map(|h| h.get_cost()) {
+            Err(_) => {
+                return Err(err(
+                    &key,
+                    "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                        .to_string(),
+                ))
+            }
+            Ok(c) if c > MAX_BCRYPT_COST => {
+                return Err(err(
+                    &key,
+                    format!("bcrypt cost {c} is over {MAX_BCRYPT_COST}: every login would take seconds of CPU (make a hash with `htpasswd -nBC 10`)"),
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(BasicAuth {
+        users: users.into_iter().collect(),
+        passed: Mutex::new(HashSet::new()),
+    })
 }
 
 /// The web settings in force (replaced as a whole at reload) and the failed

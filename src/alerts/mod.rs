@@ -663,6 +663,19 @@ after = "2h"
 
     use std::path::Path;
 
+    /// The config of the tests, a new store for it, and the alerting on it
+    /// with `signed` and `unsigned` documents counted.
+    fn alerting(dir: &Path, signed: u64, unsigned: u64) -> (Config, Arc<Shared>, Arc<Alerting>) {
+        let config = config(dir);
+        std::fs::create_dir_all(&config.storage.path).unwrap();
+        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
+        let shared = shared(&config, signed, unsigned);
+        let a = Alerting::open(&config, store, shared.clone())
+            .unwrap()
+            .unwrap();
+        (config, shared, a)
+    }
+
     #[test]
     fn evaluator_persists_state_and_mail_together_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -713,12 +726,7 @@ after = "2h"
     #[test]
     fn no_reminder_queues_behind_an_undelivered_mail() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path());
-        std::fs::create_dir_all(&config.storage.path).unwrap();
-        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
-        let a = Alerting::open(&config, store, shared(&config, 5, 5))
-            .unwrap()
-            .unwrap();
+        let (_, _, a) = alerting(dir.path(), 5, 5);
         // Three days below the threshold while the mail server is down.
         for h in 0..72 {
             a.evaluate(T0 + h * 3600).unwrap();
@@ -733,12 +741,7 @@ after = "2h"
     #[test]
     fn min_documents_keeps_a_tiny_denominator_quiet() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path());
-        std::fs::create_dir_all(&config.storage.path).unwrap();
-        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
-        let a = Alerting::open(&config, store, shared(&config, 1, 3))
-            .unwrap()
-            .unwrap();
+        let (_, _, a) = alerting(dir.path(), 1, 3);
         for t in 0..10 {
             a.evaluate(T0 + t * 3600).unwrap();
         }
@@ -748,13 +751,7 @@ after = "2h"
     #[test]
     fn a_source_without_new_events_fires_and_resolves_when_events_arrive() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path());
-        std::fs::create_dir_all(&config.storage.path).unwrap();
-        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
-        let shared = shared(&config, 10, 0);
-        let a = Alerting::open(&config, store, shared.clone())
-            .unwrap()
-            .unwrap();
+        let (_, shared, a) = alerting(dir.path(), 10, 0);
         let stale = |a: &Alerting| {
             outbox(a)
                 .into_iter()
@@ -791,12 +788,7 @@ after = "2h"
     #[test]
     fn status_json_keeps_its_keys_in_order_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path());
-        std::fs::create_dir_all(&config.storage.path).unwrap();
-        let store = Store::open(&config.storage.path, 1 << 20).unwrap();
-        let a = Alerting::open(&config, store, shared(&config, 5, 5))
-            .unwrap()
-            .unwrap();
+        let (_, _, a) = alerting(dir.path(), 5, 5);
         a.evaluate(T0).unwrap();
         let status = a.status();
         let json = serde_json::to_string(&status).unwrap();

@@ -216,16 +216,8 @@ impl Alerting {
 impl Collect for Alerting {
     /// `docflow_alert_firing` and `docflow_alert_notifications_total`.
     fn collect(&self, scrape: &Scrape) {
-        let firing = scrape.gauge_vec(
-            "docflow_alert_firing",
-            "1 while the alert rule is firing.",
-            &["rule"],
-        );
-        let notifications = scrape.counter_vec(
-            "docflow_alert_notifications_total",
-            "Alert mails by rule, state (firing, resolved) and result (sent, failed: one per failed try).",
-            &["rule", "state", "result"],
-        );
+        let firing = scrape.gauges(&crate::metrics::families::ALERT_FIRING);
+        let notifications = scrape.counters(&crate::metrics::families::ALERT_NOTIFICATIONS);
         let inner = self.lock();
         for rule in &self.config.rules {
             let record = inner.records.get(&rule.name).cloned().unwrap_or_default();

@@ -122,6 +122,54 @@ struct Pipeline {
     recovery: tokio::task::JoinHandle<()>,
 }
 
+/// A handle per configured source, at its committed position; the
+/// rejected-events files cut back to what was committed.
+fn source_handles(config: &Config, store: &Store) -> anyhow::Result<Vec<Arc<SourceHandle>>> {
+    let committed = store.sources()?;
+    let rejected_dir = config.storage.path.join("rejected");
+    let mut handles = Vec::new();
+    for source in &config.sources {
+        let state = committed.get(&source.name).cloned().unwrap_or_default();
+        trim_rejected(&rejected_dir, &source.name, state.rejected_len).with_context(|| {
+            format!(
+                "cannot trim {}/{}.jsonl",
+                rejected_dir.display(),
+                source.name
+            )
+        })?;
+        handles.push(Arc::new(SourceHandle::new(source.clone(), state)));
+    }
+    Ok(handles)
+}
+
+/// Serves the read endpoints (`state`) and the admin actions of this run until `serving`.
+fn serve(
+    config: &Config,
+    process: &Process,
+    state: AppState,
+    restart: crate::admin::Restart,
+    serving: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let tcp_closed = CancellationToken::new();
+    let admin_state = crate::admin::AdminState {
+        config: state.config.clone(),
+        store: state.store.clone(),
+        restart,
+        metrics: process.admin_metrics.clone(),
+        web: process.web.clone(),
+        stop: serving.clone(),
+        importing: Arc::default(),
+        health: state.shared.clone(),
+        tcp_closed: tcp_closed.clone(),
+    };
+    process.serve(
+        config,
+        routers(config, process, state, admin_state),
+        serving,
+        tcp_closed,
+    )
+}
+
 /// Runs one pipeline until `shutdown`, `restart` (an import) or damage.
 pub(super) async fn run_once(
     config: &Config,
@@ -139,20 +187,7 @@ pub(super) async fn run_once(
             info!("store writes work again; ingestion resumes from the last commit");
         }
     }
-    let committed = store.sources()?;
-    let rejected_dir = config.storage.path.join("rejected");
-    let mut handles = Vec::new();
-    for source in &config.sources {
-        let state = committed.get(&source.name).cloned().unwrap_or_default();
-        trim_rejected(&rejected_dir, &source.name, state.rejected_len).with_context(|| {
-            format!(
-                "cannot trim {}/{}.jsonl",
-                rejected_dir.display(),
-                source.name
-            )
-        })?;
-        handles.push(Arc::new(SourceHandle::new(source.clone(), state)));
-    }
+    let handles = source_handles(config, &store)?;
     let shared = Shared::new(aggregates, handles.clone(), process.writes.clone());
     let ready = Arc::new(AtomicBool::new(true));
     // Ends the run: on shutdown, on a restart for an import, on damage.
@@ -168,12 +203,10 @@ pub(super) async fn run_once(
             serving.cancel();
         }
     });
-    let tcp_closed = CancellationToken::new();
-    let config_arc = Arc::new(config.clone());
     let alerting = crate::alerts::Alerting::open(config, store.clone(), shared.clone())
         .context("cannot read alert state")?;
     let state = AppState {
-        config: config_arc.clone(),
+        config: Arc::new(config.clone()),
         shared: shared.clone(),
         store: store.clone(),
         ready: ready.clone(),
@@ -181,23 +214,7 @@ pub(super) async fn run_once(
         alerts: alerting.clone(),
         admin_metrics: process.admin_metrics.clone(),
     };
-    let admin_state = crate::admin::AdminState {
-        config: config_arc,
-        store: store.clone(),
-        restart: restart.clone(),
-        metrics: process.admin_metrics.clone(),
-        web: process.web.clone(),
-        stop: serving.clone(),
-        importing: Arc::default(),
-        health: shared.clone(),
-        tcp_closed: tcp_closed.clone(),
-    };
-    let servers = process.serve(
-        config,
-        routers(config, process, state, admin_state),
-        &serving,
-        tcp_closed,
-    );
+    let servers = serve(config, process, state, restart, &serving);
     service::notify_ready(&format!(
         "serving on {}, {} sources",
         config.server.listen,

@@ -36,21 +36,9 @@ impl Documents<'_> {
 
 impl Collect for Documents<'_> {
     fn collect(&self, scrape: &Scrape) {
-        let documents = scrape.gauge_vec(
-            "docflow_documents",
-            "Documents by direction, class and time window (local days).",
-            &["direction", "class", "window"],
-        );
-        let ratio = scrape.gauge_vec(
-            "docflow_compliance_ratio",
-            "Electronic signed documents / (total - secret exempt); absent when the denominator is 0.",
-            &["direction", "window"],
-        );
-        let unit_documents = scrape.gauge_vec(
-            "docflow_unit_documents",
-            "Documents by internal unit, direction, class and window (month, year).",
-            &["unit", "direction", "class", "window"],
-        );
+        let documents = scrape.gauges(&super::families::DOCUMENTS);
+        let ratio = scrape.gauges(&super::families::COMPLIANCE_RATIO);
+        let unit_documents = scrape.gauges(&super::families::UNIT_DOCUMENTS);
         for (window, summary) in &self.summaries() {
             let label = window.label();
             for d in Direction::ALL {

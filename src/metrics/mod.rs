@@ -3,6 +3,7 @@
 //! rendered from, as node_exporter's collectors do; [`render`] writes it.
 
 mod documents;
+pub mod families;
 mod sources;
 
 use prometheus::core::Collector;
@@ -51,6 +52,16 @@ impl Scrape {
         gauge
     }
 
+    /// The gauges of a family of [`families`], registered in this scrape.
+    pub fn gauges(&self, f: &families::Family) -> GaugeVec {
+        self.gauge_vec(f.name, f.help, f.labels)
+    }
+
+    /// The counters of a family of [`families`], registered in this scrape.
+    pub fn counters(&self, f: &families::Family) -> IntCounterVec {
+        self.counter_vec(f.name, f.help, f.labels)
+    }
+
     /// A labelled gauge family, registered in this scrape.
     pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         let gauges = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
@@ -97,11 +108,7 @@ pub struct AgencyInfo<'a>(pub &'a Agency);
 impl Collect for AgencyInfo<'_> {
     fn collect(&self, scrape: &Scrape) {
         scrape
-            .gauge_vec(
-                "docflow_agency_info",
-                "The agency this docflowd measures.",
-                &["code", "name"],
-            )
+            .gauges(&families::AGENCY_INFO)
             .with_label_values(&[self.0.code.as_str(), self.0.name.as_str()])
             .set(1.0);
     }
@@ -113,7 +120,7 @@ pub struct BuildInfo;
 impl Collect for BuildInfo {
     fn collect(&self, scrape: &Scrape) {
         scrape
-            .gauge_vec("docflow_build_info", "docflowd build.", &["version"])
+            .gauges(&families::BUILD_INFO)
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
     }

@@ -11,21 +11,9 @@ pub struct Sources<'a>(pub &'a [Arc<SourceHandle>]);
 
 impl Collect for Sources<'_> {
     fn collect(&self, scrape: &Scrape) {
-        let events = scrape.counter_vec(
-            "docflow_source_events_total",
-            "Events read per source by result.",
-            &["source", "result"],
-        );
-        let up = scrape.gauge_vec(
-            "docflow_source_up",
-            "1 when the source can be read.",
-            &["source"],
-        );
-        let last_event = scrape.gauge_vec(
-            "docflow_source_last_event_timestamp_seconds",
-            "Time of the newest event accepted from the source.",
-            &["source"],
-        );
+        let events = scrape.counters(&super::families::SOURCE_EVENTS);
+        let up = scrape.gauges(&super::families::SOURCE_UP);
+        let last_event = scrape.gauges(&super::families::SOURCE_LAST_EVENT);
         for source in self.0 {
             let name = source.config.name.as_str();
             let p = source.progress();

@@ -812,22 +812,25 @@ fn start_source(
     CancellationToken,
     std::thread::JoinHandle<()>,
 ) {
-    let c = http_config(url, "");
-    let handle = Arc::new(SourceHandle::new(c.sources[0].clone(), state));
-    let queue = Arc::new(MergeQueue::new(1));
-    let cancel = CancellationToken::new();
-    let ctx = crate::sources::SourceContext {
-        index: 0,
-        handle: handle.clone(),
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
-        agency_code: "X".into(),
-        queue: queue.clone(),
-        stop: cancel.clone(),
-        waker: Arc::default(),
-        files_read: Default::default(),
-    };
+    let ctx = context(url, state);
+    let (handle, queue, cancel) = (ctx.handle.clone(), ctx.queue.clone(), ctx.stop.clone());
     let thread = std::thread::spawn(move || crate::sources::run(ctx));
     (handle, queue, cancel, thread)
+}
+
+/// What a reader of one HTTP feed source at `url` starts with.
+fn context(url: &str, state: crate::store::SourceState) -> crate::sources::SourceContext {
+    let c = http_config(url, "");
+    crate::sources::SourceContext {
+        index: 0,
+        handle: Arc::new(SourceHandle::new(c.sources[0].clone(), state)),
+        timezone: chrono_tz::Asia::Ho_Chi_Minh,
+        agency_code: "X".into(),
+        queue: Arc::new(MergeQueue::new(1)),
+        stop: CancellationToken::new(),
+        waker: Arc::default(),
+        files_read: Default::default(),
+    }
 }
 
 /// Pops batches until the feed's cursor reaches `cursor`, acting as the writer.
@@ -913,21 +916,9 @@ async fn a_source_recovers_after_faults_and_resumes_from_its_cursor() {
 async fn an_outage_sets_up_to_zero_honours_retry_after_and_shutdown_interrupts_the_backoff() {
     use tokio::time::{sleep, sleep_until, Instant};
     let (addr, hits) = server::start().await;
-    let c = http_config(&format!("http://{addr}/outage"), "");
-    let handle = Arc::new(SourceHandle::new(c.sources[0].clone(), Default::default()));
-    let queue = Arc::new(MergeQueue::new(1));
-    let cancel = CancellationToken::new();
-    let ctx = crate::sources::SourceContext {
-        index: 0,
-        handle: handle.clone(),
-        timezone: chrono_tz::Asia::Ho_Chi_Minh,
-        agency_code: "X".into(),
-        queue: queue.clone(),
-        stop: cancel.clone(),
-        waker: Arc::default(),
-        files_read: Default::default(),
-    };
-    let crate::config::Input::HttpFeed(input) = c.sources[0].input.clone() else {
+    let ctx = context(&format!("http://{addr}/outage"), Default::default());
+    let (handle, cancel) = (ctx.handle.clone(), ctx.stop.clone());
+    let crate::config::Input::HttpFeed(input) = handle.config.input.clone() else {
         panic!("an HTTP feed source")
     };
     let source = tokio::spawn(async move { poll(&ctx, &input).await });
