@@ -8,15 +8,15 @@ use chrono::NaiveDate;
 use crate::model::{compliance_ratio, Class, Direction};
 
 /// A local day as a day number (days from the common era).
-pub type Day = i32;
+pub(crate) type Day = i32;
 
-pub fn day_number(date: NaiveDate) -> Day {
+pub(crate) fn day_number(date: NaiveDate) -> Day {
     use chrono::Datelike;
     date.num_days_from_ce()
 }
 
 /// The date of a day number (for messages).
-pub fn date_of(day: Day) -> String {
+pub(crate) fn date_of(day: Day) -> String {
     NaiveDate::from_num_days_from_ce_opt(day).map_or_else(
         || format!("day {day}"),
         |d| d.format("%d/%m/%Y").to_string(),
@@ -25,17 +25,17 @@ pub fn date_of(day: Day) -> String {
 
 /// Where one document counts: its local day, unit, direction and class.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Slot {
-    pub day: Day,
-    pub unit: String,
-    pub direction: Direction,
-    pub class: Class,
+pub(crate) struct Slot {
+    pub(crate) day: Day,
+    pub(crate) unit: String,
+    pub(crate) direction: Direction,
+    pub(crate) class: Class,
 }
 
 impl Slot {
     /// Where `doc` counts: its local day in `tz`, its unit, its direction
     /// and its class under `required_roles`.
-    pub fn of(doc: &crate::model::Document, tz: chrono_tz::Tz, required_roles: u8) -> Slot {
+    pub(crate) fn of(doc: &crate::model::Document, tz: chrono_tz::Tz, required_roles: u8) -> Slot {
         Slot {
             day: day_number(crate::parse::time::local_day(doc.time, tz)),
             unit: doc.unit.clone(),
@@ -46,23 +46,23 @@ impl Slot {
 }
 
 /// Counts of one day.
-pub type DayCounts = BTreeMap<(String, Direction, Class), u64>;
+pub(crate) type DayCounts = BTreeMap<(String, Direction, Class), u64>;
 
 /// Counts per class for one direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClassCounts {
-    pub electronic_signed: u64,
-    pub electronic_unsigned: u64,
-    pub paper: u64,
-    pub secret_exempt: u64,
+pub(crate) struct ClassCounts {
+    pub(crate) electronic_signed: u64,
+    pub(crate) electronic_unsigned: u64,
+    pub(crate) paper: u64,
+    pub(crate) secret_exempt: u64,
 }
 
 impl ClassCounts {
-    pub fn add(&mut self, class: Class, n: u64) {
+    pub(crate) fn add(&mut self, class: Class, n: u64) {
         *self.get_mut(class) += n;
     }
 
-    pub fn get(&self, class: Class) -> u64 {
+    pub(crate) fn get(&self, class: Class) -> u64 {
         match class {
             Class::ElectronicSigned => self.electronic_signed,
             Class::ElectronicUnsigned => self.electronic_unsigned,
@@ -80,31 +80,31 @@ impl ClassCounts {
         }
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.electronic_signed + self.electronic_unsigned + self.paper + self.secret_exempt
     }
 
-    pub fn compliance_ratio(&self) -> Option<f64> {
+    pub(crate) fn compliance_ratio(&self) -> Option<f64> {
         compliance_ratio(self.electronic_signed, self.total(), self.secret_exempt)
     }
 }
 
 /// Counts per direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DirectionCounts {
-    pub outgoing: ClassCounts,
-    pub incoming: ClassCounts,
+pub(crate) struct DirectionCounts {
+    pub(crate) outgoing: ClassCounts,
+    pub(crate) incoming: ClassCounts,
 }
 
 impl DirectionCounts {
-    pub fn get(&self, d: Direction) -> &ClassCounts {
+    pub(crate) fn get(&self, d: Direction) -> &ClassCounts {
         match d {
             Direction::Outgoing => &self.outgoing,
             Direction::Incoming => &self.incoming,
         }
     }
 
-    pub fn get_mut(&mut self, d: Direction) -> &mut ClassCounts {
+    pub(crate) fn get_mut(&mut self, d: Direction) -> &mut ClassCounts {
         match d {
             Direction::Outgoing => &mut self.outgoing,
             Direction::Incoming => &mut self.incoming,
@@ -114,9 +114,9 @@ impl DirectionCounts {
 
 /// A summary of a date range: totals and per unit.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Summary {
-    pub total: DirectionCounts,
-    pub by_unit: BTreeMap<String, DirectionCounts>,
+pub(crate) struct Summary {
+    pub(crate) total: DirectionCounts,
+    pub(crate) by_unit: BTreeMap<String, DirectionCounts>,
 }
 
 /// Counters per day in a flat array: `unit index × 8 + direction × 4 + class`.
@@ -129,7 +129,7 @@ fn slot_index(unit: usize, direction: Direction, class: Class) -> usize {
 /// All per-day counts, mirrored in memory from the store. Units are interned
 /// so that summing a range adds small arrays instead of comparing strings.
 #[derive(Debug, Clone, Default)]
-pub struct Aggregates {
+pub(crate) struct Aggregates {
     units: Vec<String>,
     unit_index: std::collections::HashMap<String, usize>,
     days: BTreeMap<Day, DayArray>,
@@ -149,7 +149,7 @@ impl Aggregates {
     }
 
     /// Applies a signed change to one slot; counts never go below zero.
-    pub fn apply(&mut self, slot: &Slot, delta: i64) {
+    pub(crate) fn apply(&mut self, slot: &Slot, delta: i64) {
         let i = slot_index(self.unit(&slot.unit), slot.direction, slot.class);
         let day = self.days.entry(slot.day).or_default();
         if day.len() <= i {
@@ -162,7 +162,7 @@ impl Aggregates {
     }
 
     /// Replaces one day's counts (as read from the store).
-    pub fn set_day(&mut self, day: Day, counts: &DayCounts) {
+    pub(crate) fn set_day(&mut self, day: Day, counts: &DayCounts) {
         self.days.remove(&day);
         for ((unit, direction, class), n) in counts {
             let slot = Slot {
@@ -176,7 +176,7 @@ impl Aggregates {
     }
 
     /// One day's counts, keyed for storage.
-    pub fn day_counts(&self, day: Day) -> DayCounts {
+    pub(crate) fn day_counts(&self, day: Day) -> DayCounts {
         let mut out = DayCounts::new();
         let Some(counts) = self.days.get(&day) else {
             return out;
@@ -196,12 +196,12 @@ impl Aggregates {
     }
 
     /// Days that have counts.
-    pub fn days(&self) -> impl Iterator<Item = Day> + '_ {
+    pub(crate) fn days(&self) -> impl Iterator<Item = Day> + '_ {
         self.days.keys().copied()
     }
 
     /// Sums an inclusive day range (`None` = unbounded on that side).
-    pub fn summary(&self, from: Option<Day>, to: Option<Day>) -> Summary {
+    pub(crate) fn summary(&self, from: Option<Day>, to: Option<Day>) -> Summary {
         let mut s = Summary::default();
         let lo = from.unwrap_or(Day::MIN);
         let hi = to.unwrap_or(Day::MAX);
@@ -234,7 +234,7 @@ impl Aggregates {
 
 impl Aggregates {
     /// Applies a signed change to the rejected-document count of one day.
-    pub fn apply_rejected(&mut self, day: Day, direction: Direction, delta: i64) {
+    pub(crate) fn apply_rejected(&mut self, day: Day, direction: Direction, delta: i64) {
         let counts = self.rejected.entry(day).or_default();
         let n = &mut counts[usize::from(direction.as_byte())];
         *n = n.saturating_add_signed(delta);
@@ -244,17 +244,17 @@ impl Aggregates {
     }
 
     /// Rejected-document counts of one day, per direction (outgoing, incoming).
-    pub fn rejected_day(&self, day: Day) -> [u64; 2] {
+    pub(crate) fn rejected_day(&self, day: Day) -> [u64; 2] {
         self.rejected.get(&day).copied().unwrap_or_default()
     }
 
     /// Days with rejected documents.
-    pub fn rejected_days(&self) -> impl Iterator<Item = Day> + '_ {
+    pub(crate) fn rejected_days(&self) -> impl Iterator<Item = Day> + '_ {
         self.rejected.keys().copied()
     }
 
     /// Replaces one day's rejected counts (as read from the store).
-    pub fn set_rejected_day(&mut self, day: Day, counts: [u64; 2]) {
+    pub(crate) fn set_rejected_day(&mut self, day: Day, counts: [u64; 2]) {
         if counts == [0, 0] {
             self.rejected.remove(&day);
         } else {
@@ -263,7 +263,7 @@ impl Aggregates {
     }
 
     /// Documents rejected by a receiver in an inclusive day range, per direction.
-    pub fn rejected(&self, from: Option<Day>, to: Option<Day>) -> [u64; 2] {
+    pub(crate) fn rejected(&self, from: Option<Day>, to: Option<Day>) -> [u64; 2] {
         let (lo, hi) = (from.unwrap_or(Day::MIN), to.unwrap_or(Day::MAX));
         let mut sum = [0u64; 2];
         if lo <= hi {
@@ -277,7 +277,7 @@ impl Aggregates {
 }
 
 /// Applies a signed change to a stored day's counts.
-pub fn apply_to_counts(counts: &mut DayCounts, slot: &Slot, delta: i64) {
+pub(crate) fn apply_to_counts(counts: &mut DayCounts, slot: &Slot, delta: i64) {
     let key = (slot.unit.clone(), slot.direction, slot.class);
     let n = counts.entry(key.clone()).or_insert(0);
     *n = n.saturating_add_signed(delta);

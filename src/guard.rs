@@ -14,7 +14,7 @@ use tracing::warn;
 
 /// The host names a request may be addressed to.
 #[derive(Debug, Clone)]
-pub struct AllowedHosts {
+pub(crate) struct AllowedHosts {
     /// Lower-case names without port: `localhost`, this machine's name, `server.allowed_hosts`.
     names: HashSet<String>,
 }
@@ -22,7 +22,7 @@ pub struct AllowedHosts {
 impl AllowedHosts {
     /// `localhost`, this machine's host name (short and as configured) and `extra`.
     /// IP literals are always accepted: rebinding needs a name.
-    pub fn new(extra: &[String]) -> AllowedHosts {
+    pub(crate) fn new(extra: &[String]) -> AllowedHosts {
         let mut names: HashSet<String> = ["localhost".to_string()].into();
         if let Some(host) = hostname() {
             if let Some((short, _)) = host.split_once('.') {
@@ -39,7 +39,7 @@ impl AllowedHosts {
     }
 
     /// Whether a `Host` header value names this server.
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         let host = host.trim();
         // `[::1]:9464`, `[::1]`, `10.0.0.5:9464`, `name:9464`, `name`.
         let name = if let Some(rest) = host.strip_prefix('[') {
@@ -68,14 +68,18 @@ fn hostname() -> Option<String> {
 
 /// What the Host check needs.
 #[derive(Clone)]
-pub struct HostCheck {
-    pub allowed: Arc<AllowedHosts>,
+pub(crate) struct HostCheck {
+    pub(crate) allowed: Arc<AllowedHosts>,
     pub listen: SocketAddr,
 }
 
 /// Middleware: 421 for a request whose `Host` names another server.
 /// Requests without `Host` (HTTP/1.0 tools) pass: browsers always send it.
-pub async fn check_host(State(check): State<HostCheck>, req: Request, next: Next) -> Response {
+pub(crate) async fn check_host(
+    State(check): State<HostCheck>,
+    req: Request,
+    next: Next,
+) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
@@ -94,7 +98,7 @@ pub async fn check_host(State(check): State<HostCheck>, req: Request, next: Next
 }
 
 /// Middleware: 413 for a request with a body (the read endpoints take none).
-pub async fn refuse_body(req: Request, next: Next) -> Response {
+pub(crate) async fn refuse_body(req: Request, next: Next) -> Response {
     let headers = req.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers

@@ -21,7 +21,7 @@ use crate::store::{SourceState, Store, StoreError};
 
 /// Key prefixes of state that the logs cannot give back (alert state and
 /// mail outbox): copied from the old store.
-pub const CARRIED_PREFIXES: [u8; 2] = crate::store::keys::ALERT_PREFIXES;
+pub(crate) const CARRIED_PREFIXES: [u8; 2] = crate::store::keys::ALERT_PREFIXES;
 /// Interval of progress log lines when stderr is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -106,7 +106,7 @@ pub fn rebuild(config: &Config) -> anyhow::Result<Rebuilt> {
 /// Builds a store at `staged` from every source of `config`, read from the
 /// beginning until all have caught up, with `carried` alert records; `stop`
 /// ends it early (an error). On error nothing is left at `staged`.
-pub fn rebuild_into(
+pub(crate) fn rebuild_into(
     config: &Config,
     staged: &Path,
     carried: &[(Vec<u8>, Vec<u8>)],
@@ -131,7 +131,7 @@ fn build(
     let started = Instant::now();
     let mut work_config = config.clone();
     work_config.storage.path = work.to_path_buf();
-    let (store, aggregates) = crate::daemon::open_store(&work_config)?;
+    let (store, aggregates) = crate::ingest::open_store(&work_config)?;
     store.put_raw(carried)?;
     info!(into = %work.display(), carried = carried.len(), "rebuilding the store from the sources");
 
@@ -159,7 +159,7 @@ fn build(
     })?;
     let readers_stop = stop.child_token();
     let readers =
-        crate::daemon::Readers::spawn(&handles, config, &reader_store, &queue, &readers_stop)?;
+        crate::sources::Readers::spawn(&handles, config, &reader_store, &queue, &readers_stop)?;
     drop(reader_store);
     let outcome = wait_caught_up(&handles, &store_failed, &shared, stop, bar);
     readers_stop.cancel();

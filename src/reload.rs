@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::web::Web;
 
 /// Outcome of the last reload, for `/metrics`.
-pub struct ReloadStatus {
+pub(crate) struct ReloadStatus {
     ok: AtomicBool,
     last_success: AtomicI64,
 }
@@ -50,11 +50,11 @@ impl crate::metrics::Collect for ReloadStatus {
 }
 
 /// Keys applied at reload without a restart.
-pub const LIVE_KEYS: &[&str] = &["server.web_config_file"];
+pub(crate) const LIVE_KEYS: &[&str] = &["server.web_config_file"];
 
 /// Dotted keys whose values differ (tables one level deep, arrays as a whole),
 /// leaving out [`LIVE_KEYS`].
-pub fn restart_only_changes(old: &toml::Table, new: &toml::Table) -> Vec<String> {
+pub(crate) fn restart_only_changes(old: &toml::Table, new: &toml::Table) -> Vec<String> {
     let mut changed = Vec::new();
     let mut top: Vec<&String> = old.keys().chain(new.keys()).collect();
     top.sort();
@@ -80,7 +80,7 @@ pub fn restart_only_changes(old: &toml::Table, new: &toml::Table) -> Vec<String>
 }
 
 /// Holds the config in force and applies new ones.
-pub struct Reloader {
+pub(crate) struct Reloader {
     file: PathBuf,
     running: toml::Table,
     web: Arc<Web>,
@@ -88,7 +88,7 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(config: &Config, web: Arc<Web>, status: Arc<ReloadStatus>) -> Reloader {
+    pub(crate) fn new(config: &Config, web: Arc<Web>, status: Arc<ReloadStatus>) -> Reloader {
         Reloader {
             file: config.file.clone(),
             running: config.raw.clone(),
@@ -98,7 +98,7 @@ impl Reloader {
     }
 
     /// Re-reads the file; true when it was accepted.
-    pub fn reload(&mut self) -> bool {
+    pub(crate) fn reload(&mut self) -> bool {
         let new = match Config::load(&self.file) {
             Ok(c) => c,
             Err(e) => {

@@ -18,25 +18,76 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::debug;
 
-use crate::web::{Conn, Web};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// A connection, plain or TLS.
+pub(crate) enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TLS acceptor of the web config in force, asked at each new
+/// connection (`None`: plain HTTP).
+pub type TlsNow = Arc<dyn Fn() -> Option<TlsAcceptor> + Send + Sync>;
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Time a client has to send a request's headers, counted from the
     /// connection or from the previous response: slow and idle clients alike.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Time a response write may wait on a client that does not read.
-    pub write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     /// Connections open at once.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Time open connections get to finish at shutdown.
-    pub drain: Duration,
+    pub(crate) drain: Duration,
 }
 
 impl Default for Limits {
@@ -51,13 +102,13 @@ impl Default for Limits {
 }
 
 /// Default `server.max_connections`: far below the unit's `LimitNOFILE`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Largest request head (request line and headers) read from a client.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Who is at the other end of a connection, as a request extension.
 #[derive(Debug, Clone)]
-pub enum Peer {
+pub(crate) enum Peer {
     Tcp(SocketAddr),
     /// A local process on the admin socket, by its kernel-reported credentials.
     Unix {
@@ -131,9 +182,9 @@ impl Registry {
 /// Serves `router` on the TCP listener (TLS per the current web config)
 /// until `stop`; `closed` is cancelled once no new connection is accepted
 /// (connections then wait in the listener's backlog for the next server).
-pub async fn serve_tcp(
+pub(crate) async fn serve_tcp(
     listener: Arc<TcpListener>,
-    web: Arc<Web>,
+    tls_now: TlsNow,
     router: Router,
     limits: Limits,
     stop: CancellationToken,
@@ -159,7 +210,7 @@ pub async fn serve_tcp(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let tls = web.current().and_then(|c| c.acceptor());
+        let tls = tls_now();
         let (router, registry, stop) = (router.clone(), registry.clone(), stop.clone());
         tracker.spawn(async move {
             let id = admitted.0;
@@ -190,7 +241,7 @@ pub async fn serve_tcp(
 
 /// Serves `router` on the admin socket until `stop`; each request carries the
 /// peer's credentials.
-pub async fn serve_unix(
+pub(crate) async fn serve_unix(
     listener: Arc<UnixListener>,
     router: Router,
     limits: Limits,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// Proof of life of a loop: the time of its last turn.
-pub struct Heartbeat {
+pub(crate) struct Heartbeat {
     origin: Instant,
     last_ms: AtomicU64,
 }
@@ -26,32 +26,32 @@ impl Default for Heartbeat {
 
 impl Heartbeat {
     /// Records a turn of the loop.
-    pub fn beat(&self) {
+    pub(crate) fn beat(&self) {
         let ms = self.origin.elapsed().as_millis() as u64;
         self.last_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the last turn.
-    pub fn age(&self) -> Duration {
+    pub(crate) fn age(&self) -> Duration {
         let now = self.origin.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
 }
 
 /// Sends states to systemd when started by it (`NOTIFY_SOCKET`); a no-op otherwise.
-pub fn notify(states: &[NotifyState]) {
+pub(crate) fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         warn!(error = %e, "cannot notify systemd");
     }
 }
 
 /// `READY=1` with a status line.
-pub fn notify_ready(status: &str) {
+pub(crate) fn notify_ready(status: &str) {
     notify(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
 /// `RELOADING=1` (with the monotonic time systemd 253+ expects).
-pub fn notify_reloading() {
+pub(crate) fn notify_reloading() {
     match sd_notify::NotifyState::monotonic_usec_now() {
         Ok(now) => notify(&[NotifyState::Reloading, now]),
         Err(_) => notify(&[NotifyState::Reloading]),
@@ -59,20 +59,20 @@ pub fn notify_reloading() {
 }
 
 /// `STOPPING=1`.
-pub fn notify_stopping() {
+pub(crate) fn notify_stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
 /// The watchdog timing: ping every quarter of systemd's timeout while the
 /// heartbeat is younger than half of it, so a stall is noticed within 1.5×.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WatchdogPlan {
-    pub interval: Duration,
-    pub max_age: Duration,
+pub(crate) struct WatchdogPlan {
+    pub(crate) interval: Duration,
+    pub(crate) max_age: Duration,
 }
 
 impl WatchdogPlan {
-    pub fn for_timeout(timeout: Duration) -> WatchdogPlan {
+    pub(crate) fn for_timeout(timeout: Duration) -> WatchdogPlan {
         WatchdogPlan {
             interval: (timeout / 4).max(Duration::from_millis(10)),
             max_age: (timeout / 2).max(Duration::from_secs(2)),
@@ -82,7 +82,7 @@ impl WatchdogPlan {
 
 /// Pings (through `ping`) every `plan.interval` while the heartbeat is fresh;
 /// stops pinging, with one warning, while it is stale. Ends at `stop`.
-pub async fn watchdog(
+pub(crate) async fn watchdog(
     plan: WatchdogPlan,
     heartbeat_age: impl Fn() -> Duration,
     stop: CancellationToken,
@@ -114,7 +114,7 @@ pub async fn watchdog(
 }
 
 /// Starts the watchdog task if systemd asked for one (`WATCHDOG_USEC`).
-pub fn spawn_watchdog(
+pub(crate) fn spawn_watchdog(
     heartbeat_age: impl Fn() -> Duration + Send + 'static,
     stop: CancellationToken,
 ) {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Store health, shared by the writer, the checks and the HTTP handlers.
 #[derive(Default)]
-pub struct StoreHealth {
+pub(crate) struct StoreHealth {
     verified: AtomicBool,
     damaged: CancellationToken,
     what: Mutex<Option<String>>,
@@ -20,16 +20,16 @@ pub struct StoreHealth {
 
 impl StoreHealth {
     /// The full check of this start passed: documents may be served.
-    pub fn set_verified(&self) {
+    pub(crate) fn set_verified(&self) {
         self.verified.store(true, Ordering::Relaxed);
     }
 
-    pub fn verified(&self) -> bool {
+    pub(crate) fn verified(&self) -> bool {
         self.verified.load(Ordering::Relaxed)
     }
 
     /// Records damage (the first report wins) and wakes whoever waits for it.
-    pub fn report_damage(&self, what: &str) {
+    pub(crate) fn report_damage(&self, what: &str) {
         let mut slot = self.what.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             *slot = Some(what.to_string());
@@ -37,36 +37,36 @@ impl StoreHealth {
         self.damaged.cancel();
     }
 
-    pub fn is_damaged(&self) -> bool {
+    pub(crate) fn is_damaged(&self) -> bool {
         self.damaged.is_cancelled()
     }
 
     /// What the damage is, once reported.
-    pub fn damage(&self) -> Option<String> {
+    pub(crate) fn damage(&self) -> Option<String> {
         self.what.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Resolves when damage is reported.
-    pub async fn damaged(&self) {
+    pub(crate) async fn damaged(&self) {
         self.damaged.cancelled().await
     }
 }
 
 /// State shared with the HTTP API and metrics.
-pub struct Shared {
-    pub aggregates: RwLock<Aggregates>,
+pub(crate) struct Shared {
+    pub(crate) aggregates: RwLock<Aggregates>,
     pub sources: Vec<Arc<SourceHandle>>,
     /// False while the store refuses writes.
-    pub store_ok: AtomicBool,
+    pub(crate) store_ok: AtomicBool,
     /// Writes failing in this process (across restarts of the pipeline).
-    pub writes: Arc<WriteHealth>,
+    pub(crate) writes: Arc<WriteHealth>,
     /// Whether the store passed its checks (documents are served only then).
-    pub health: StoreHealth,
+    pub(crate) health: StoreHealth,
 }
 
 impl Shared {
     /// The state of a daemon (or rebuild) starting with `aggregates` and `sources`.
-    pub fn new(
+    pub(crate) fn new(
         aggregates: Aggregates,
         sources: Vec<Arc<SourceHandle>>,
         writes: Arc<WriteHealth>,
@@ -84,22 +84,22 @@ impl Shared {
 /// Whether store writes fail, for the life of the process: a failure is
 /// logged at ERROR once, not at each retry or restart of the pipeline.
 #[derive(Default)]
-pub struct WriteHealth {
+pub(crate) struct WriteHealth {
     failing: AtomicBool,
 }
 
 impl WriteHealth {
-    pub fn failing(&self) -> bool {
+    pub(crate) fn failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
     }
 
     /// Records a failure; whether writes were already failing.
-    pub fn fail(&self) -> bool {
+    pub(crate) fn fail(&self) -> bool {
         self.failing.swap(true, Ordering::Relaxed)
     }
 
     /// Records that writes work; whether they were failing until now.
-    pub fn recovered(&self) -> bool {
+    pub(crate) fn recovered(&self) -> bool {
         self.failing.swap(false, Ordering::Relaxed)
     }
 }

@@ -60,7 +60,7 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Runs `f` and returns its result with the most heap bytes this thread held
 /// at once during the call, above what it held before.
-pub fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+pub(crate) fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let start = LIVE.with(Cell::get);
     PEAK.with(|p| p.set(start));
     let out = f();

@@ -3,12 +3,9 @@
 //! reload: each new connection and request uses the current file's settings.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -17,12 +14,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
@@ -30,7 +24,7 @@ use tracing::warn;
 const AUTH_CACHE_ENTRIES: usize = 256;
 /// Highest bcrypt cost accepted: each check at cost 12 takes ~0.25 s of a
 /// core, and a failed login is checked every time.
-pub const MAX_BCRYPT_COST: u32 = 12;
+pub(crate) const MAX_BCRYPT_COST: u32 = 12;
 /// Failed logins from one address within [`FAILURE_WINDOW`] before its
 /// requests are answered 429 without a password check.
 const MAX_FAILURES: u32 = 10;
@@ -59,8 +53,8 @@ struct RawTls {
 }
 
 /// A validated web config: optional TLS, optional basic-auth users.
-pub struct WebConfig {
-    pub file: PathBuf,
+pub(crate) struct WebConfig {
+    pub(crate) file: PathBuf,
     tls: Option<TlsAcceptor>,
     auth: Option<BasicAuth>,
     admin_users: HashSet<String>,
@@ -222,22 +216,22 @@ impl WebConfig {
     }
 
     /// Whether admin actions are allowed over TLS (`admin_users` set).
-    pub fn remote_admin(&self) -> bool {
+    pub(crate) fn remote_admin(&self) -> bool {
         self.tls.is_some() && !self.admin_users.is_empty()
     }
 
     /// Whether `user` has the admin role.
-    pub fn is_admin(&self, user: &str) -> bool {
+    pub(crate) fn is_admin(&self, user: &str) -> bool {
         self.admin_users.contains(user)
     }
 
     /// True when connections must use TLS.
-    pub fn tls(&self) -> bool {
+    pub(crate) fn tls(&self) -> bool {
         self.tls.is_some()
     }
 
     /// True when requests need a user and password.
-    pub fn basic_auth(&self) -> bool {
+    pub(crate) fn basic_auth(&self) -> bool {
         self.auth.is_some()
     }
 }
@@ -282,27 +276,33 @@ fn check_users(
 /// The web settings in force (replaced as a whole at reload) and the failed
 /// logins per address (kept across reloads).
 #[derive(Default)]
-pub struct Web {
+pub(crate) struct Web {
     config: RwLock<Option<Arc<WebConfig>>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Web {
-    pub fn new(config: Option<Arc<WebConfig>>) -> Web {
+    pub(crate) fn new(config: Option<Arc<WebConfig>>) -> Web {
         Web {
             config: RwLock::new(config),
             failures: Mutex::default(),
         }
     }
 
-    pub fn current(&self) -> Option<Arc<WebConfig>> {
+    /// The TLS acceptor of the config in force at each call, for the server.
+    pub(crate) fn tls_now(self: &Arc<Self>) -> crate::server::TlsNow {
+        let web = self.clone();
+        Arc::new(move || web.current().and_then(|c| c.acceptor()))
+    }
+
+    pub(crate) fn current(&self) -> Option<Arc<WebConfig>> {
         self.config
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    pub fn replace(&self, config: Option<Arc<WebConfig>>) {
+    pub(crate) fn replace(&self, config: Option<Arc<WebConfig>>) {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
     }
 
@@ -332,12 +332,12 @@ impl Web {
 
 /// The user a request logged in as, as a request extension.
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub String);
+pub(crate) struct AuthUser(pub String);
 
 /// Middleware: 401 unless the request carries a user and password of the
 /// current `basic_auth_users` (no-op when there are none); 429 for an
 /// address that failed too often in the last minute.
-pub async fn require_basic_auth(
+pub(crate) async fn require_basic_auth(
     State(web): State<Arc<Web>>,
     mut req: Request,
     next: Next,
@@ -398,54 +398,8 @@ pub async fn require_basic_auth(
         .into_response()
 }
 
-/// A connection, plain or TLS.
-pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
 /// Logs what a web config enables (once at start and at each reload).
-pub fn describe(config: Option<&WebConfig>) -> &'static str {
+pub(crate) fn describe(config: Option<&WebConfig>) -> &'static str {
     match config.map(|c| (c.tls(), c.basic_auth())) {
         None | Some((false, false)) => "plain HTTP, no authentication",
         Some((true, false)) => "TLS, no authentication",
@@ -458,7 +412,7 @@ pub fn describe(config: Option<&WebConfig>) -> &'static str {
 /// the protection it needs: no TLS and no authentication lets anyone on the
 /// network read every document's subject and the agency's figures; basic
 /// authentication without TLS sends passwords in clear.
-pub fn warn_if_weak(config: Option<&WebConfig>, listen: SocketAddr) {
+pub(crate) fn warn_if_weak(config: Option<&WebConfig>, listen: SocketAddr) {
     if listen.ip().is_loopback() {
         return;
     }

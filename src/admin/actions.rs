@@ -22,7 +22,7 @@ use crate::store::{keys, swap, Settings, Store};
 /// the store directory): checked as untrusted input, alert state taken from
 /// `carry_from` (the live store) instead of the snapshot, per-day counts
 /// recounted from the documents. On error nothing is left at `staged`.
-pub fn stage_import(
+pub(crate) fn stage_import(
     config: &Config,
     staged: &Path,
     input: impl BufRead,

@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use actions::stage_import;
+pub(crate) use actions::stage_import;
 
 use crate::config::Config;
 use crate::server::Peer;
@@ -37,12 +37,12 @@ const SOCKET_NAME: &str = "admin.sock";
 /// The admin socket of the daemon that `config` describes: in the store
 /// directory, which only the service user can enter, so `docflowd export`
 /// and `import` find it from the config alone.
-pub fn socket_path(config: &Config) -> PathBuf {
+pub(crate) fn socket_path(config: &Config) -> PathBuf {
     config.storage.path.join(SOCKET_NAME)
 }
 
 /// Binds the admin socket (replacing a stale one) with mode 0600.
-pub fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+pub(crate) fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     use anyhow::Context;
     use std::os::unix::fs::PermissionsExt;
     // A socket file left by a daemon that was killed: nobody answers on it.
@@ -62,16 +62,16 @@ pub fn bind_socket(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 
 /// A request to restart the daemon on a store imported next to the live one.
 #[derive(Clone, Default)]
-pub struct Restart {
+pub(crate) struct Restart {
     /// Cancelled to stop serving and restart.
-    pub token: CancellationToken,
+    pub(crate) token: CancellationToken,
     /// The staged store waiting to replace the live one.
     imported: Arc<std::sync::Mutex<Option<PathBuf>>>,
 }
 
 impl Restart {
     /// The imported store waiting to replace the live one, if any.
-    pub fn take_imported(&self) -> Option<PathBuf> {
+    pub(crate) fn take_imported(&self) -> Option<PathBuf> {
         self.imported
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -85,7 +85,7 @@ impl Restart {
 }
 
 /// `docflow_admin_actions_total{action,result}`, for the life of the process.
-pub struct AdminMetrics {
+pub(crate) struct AdminMetrics {
     actions: IntCounterVec,
 }
 
@@ -126,22 +126,22 @@ impl std::fmt::Display for Who {
 
 /// What the admin handlers share.
 #[derive(Clone)]
-pub struct AdminState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub restart: Restart,
-    pub metrics: Arc<AdminMetrics>,
-    pub web: Arc<Web>,
+pub(crate) struct AdminState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Store,
+    pub(crate) restart: Restart,
+    pub(crate) metrics: Arc<AdminMetrics>,
+    pub(crate) web: Arc<Web>,
     /// Cancelled when the daemon stops serving: long admin work ends early.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// Set while an import runs (one at a time).
-    pub importing: Arc<AtomicBool>,
+    pub(crate) importing: Arc<AtomicBool>,
     /// The store's health: a verify that finds damage reports it here.
-    pub health: Arc<crate::ingest::Shared>,
+    pub(crate) health: Arc<crate::ingest::Shared>,
     /// Cancelled once the TCP listener stops accepting for this run: an
     /// import answers only then, so a request sent after the answer is
     /// served by the restarted daemon, on the imported store.
-    pub tcp_closed: CancellationToken,
+    pub(crate) tcp_closed: CancellationToken,
 }
 
 impl AdminState {
@@ -160,7 +160,7 @@ impl AdminState {
 }
 
 /// The admin routes; the same on the socket and, when enabled, over TLS.
-pub fn router(state: AdminState) -> Router {
+pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/api/v1/export", get(actions::export))
         .route("/api/v1/import", post(actions::import))

@@ -20,67 +20,67 @@ use crate::model::{Class, Direction, Window};
 
 /// A rendered mail, as kept in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Mail {
-    pub rule: String,
+pub(crate) struct Mail {
+    pub(crate) rule: String,
     /// `firing` or `resolved`: the header's and the counter's `state`.
-    pub state: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
+    pub(crate) state: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
 }
 
 /// A non-compliant document listed in a mail.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DocLine {
-    pub number: String,
-    pub subject: String,
-    pub unit: String,
-    pub class: Class,
+pub(crate) struct DocLine {
+    pub(crate) number: String,
+    pub(crate) subject: String,
+    pub(crate) unit: String,
+    pub(crate) class: Class,
 }
 
 /// What a ratio rule saw.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RatioFacts {
-    pub direction: Direction,
-    pub window: Window,
-    pub range: Option<(NaiveDate, NaiveDate)>,
-    pub below: f64,
-    pub min_documents: u64,
-    pub counts: ClassCounts,
+pub(crate) struct RatioFacts {
+    pub(crate) direction: Direction,
+    pub(crate) window: Window,
+    pub(crate) range: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) below: f64,
+    pub(crate) min_documents: u64,
+    pub(crate) counts: ClassCounts,
     /// The first non-compliant documents of the window (at most ten).
-    pub documents: Vec<DocLine>,
+    pub(crate) documents: Vec<DocLine>,
 }
 
 /// What a stale-source rule saw.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StaleFacts {
-    pub source: String,
-    pub after: Duration,
-    pub last_event_time: Option<i64>,
-    pub last_activity: i64,
+pub(crate) struct StaleFacts {
+    pub(crate) source: String,
+    pub(crate) after: Duration,
+    pub(crate) last_event_time: Option<i64>,
+    pub(crate) last_activity: i64,
 }
 
 /// Everything a mail says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MailFacts {
-    pub agency_name: String,
-    pub agency_code: String,
-    pub rule: String,
-    pub notice: Notice,
-    pub at: i64,
-    pub timezone: Tz,
-    pub dashboard_url: Option<String>,
-    pub detail: Detail,
+pub(crate) struct MailFacts {
+    pub(crate) agency_name: String,
+    pub(crate) agency_code: String,
+    pub(crate) rule: String,
+    pub(crate) notice: Notice,
+    pub(crate) at: i64,
+    pub(crate) timezone: Tz,
+    pub(crate) dashboard_url: Option<String>,
+    pub(crate) detail: Detail,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Detail {
+pub(crate) enum Detail {
     Ratio(RatioFacts),
     Stale(StaleFacts),
 }
 
 /// A ratio as Vietnamese write it: `92,5 %`.
-pub fn vi_percent(ratio: f64) -> String {
+pub(crate) fn vi_percent(ratio: f64) -> String {
     format!("{} %", format!("{:.1}", ratio * 100.0).replace('.', ","))
 }
 
@@ -95,7 +95,7 @@ fn vi_threshold(ratio: f64) -> String {
 }
 
 /// A count with `.` between thousands: `12.345`.
-pub fn vi_count(n: u64) -> String {
+pub(crate) fn vi_count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -379,7 +379,7 @@ fn stale_body(f: &MailFacts, s: &StaleFacts, prefix: &str) -> (String, Body) {
 
 /// The `X-Docflow-Alert: <rule>; state=firing|resolved` header.
 #[derive(Debug, Clone, PartialEq)]
-pub struct XDocflowAlert(pub String);
+pub(crate) struct XDocflowAlert(pub String);
 
 impl Header for XDocflowAlert {
     fn name() -> HeaderName {
@@ -415,7 +415,7 @@ impl Header for AutoSubmitted {
 
 /// Why a mail could not be sent.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error("cannot read SMTP password file {path}: {source}")]
     Password {
         path: String,
@@ -428,7 +428,7 @@ pub enum SendError {
 }
 
 /// Builds the message with both alternatives and the alert header.
-pub fn message(smtp: &SmtpConfig, mail: &Mail) -> Result<Message, SendError> {
+pub(crate) fn message(smtp: &SmtpConfig, mail: &Mail) -> Result<Message, SendError> {
     let build = |e: &dyn std::fmt::Display| SendError::Build(e.to_string());
     let from: Mailbox = smtp.from.parse().map_err(|e| build(&e))?;
     let mut builder = Message::builder()
@@ -493,7 +493,7 @@ fn transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, Se
 }
 
 /// Sends one mail; the error explains in plain words what went wrong.
-pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), SendError> {
+pub(crate) async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), SendError> {
     let message = message(smtp, mail)?;
     let t = transport(smtp)?;
     t.send(message)
@@ -506,7 +506,7 @@ pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), SendError> {
 }
 
 /// Plain words for an SMTP failure.
-pub fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
+pub(crate) fn explain(smtp: &SmtpConfig, e: &lettre::transport::smtp::Error) -> String {
     let causes = chain(e).to_lowercase();
     let code = e.status().map(|c| c.to_string());
     let server = format!("{}:{}", smtp.host, smtp.port);

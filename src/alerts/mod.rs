@@ -3,14 +3,11 @@
 //! in the store (written together, so a restart neither re-sends nor forgets)
 //! and delivers the outbox over SMTP with exponential backoff.
 
-pub mod mail;
+pub(crate) mod mail;
 pub mod rules;
 mod status;
 
-pub use status::{
-    AlertsStatus, NotificationCounts, OutboxStatus, RatioRuleStatus, RuleKind, RuleStatus,
-    SentAndFailed, StaleRuleStatus,
-};
+pub(crate) use status::AlertsStatus;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,15 +37,15 @@ const CATCH_UP_GRACE_SECS: i64 = 600;
 
 /// Notification counters of one rule, persisted with its state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notifications {
+pub(crate) struct Notifications {
     #[serde(default)]
-    pub firing_sent: u64,
+    pub(crate) firing_sent: u64,
     #[serde(default)]
-    pub firing_failed: u64,
+    pub(crate) firing_failed: u64,
     #[serde(default)]
-    pub resolved_sent: u64,
+    pub(crate) resolved_sent: u64,
     #[serde(default)]
-    pub resolved_failed: u64,
+    pub(crate) resolved_failed: u64,
 }
 
 impl Notifications {
@@ -65,28 +62,28 @@ impl Notifications {
 
 /// What is stored under `A` + rule name. Fields default so older records decode.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RuleRecord {
+pub(crate) struct RuleRecord {
     #[serde(default)]
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// Stale rules: the source's accepted-event count last seen, and when it last changed.
     #[serde(default)]
-    pub activity_count: Option<u64>,
+    pub(crate) activity_count: Option<u64>,
     #[serde(default)]
-    pub activity_at: Option<i64>,
+    pub(crate) activity_at: Option<i64>,
     #[serde(default)]
-    pub notifications: Notifications,
+    pub(crate) notifications: Notifications,
 }
 
 /// What is stored under `O` + sequence number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    pub mail: Mail,
-    pub created: i64,
-    pub attempts: u32,
+pub(crate) struct OutboxEntry {
+    pub(crate) mail: Mail,
+    pub(crate) created: i64,
+    pub(crate) attempts: u32,
     /// Unix milliseconds of the next try.
-    pub next_attempt_ms: i64,
+    pub(crate) next_attempt_ms: i64,
     #[serde(default)]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The last observation of a rule, for `/api/v1/status`.
@@ -112,7 +109,7 @@ struct Inner {
 }
 
 /// The alerting component: rule states, outbox and delivery.
-pub struct Alerting {
+pub(crate) struct Alerting {
     config: AlertsConfig,
     agency_name: String,
     agency_code: String,
@@ -124,7 +121,7 @@ pub struct Alerting {
 }
 
 /// Whether a stored alert record (rule state `A…` or mail `O…`) decodes.
-pub fn record_decodes(key: &[u8], value: &[u8]) -> bool {
+pub(crate) fn record_decodes(key: &[u8], value: &[u8]) -> bool {
     match key.first() {
         Some(b'A') => serde_json::from_slice::<RuleRecord>(value).is_ok(),
         Some(b'O') => key.len() == 9 && serde_json::from_slice::<OutboxEntry>(value).is_ok(),
@@ -144,7 +141,7 @@ fn backoff_ms(attempts: u32) -> i64 {
 
 impl Alerting {
     /// Loads rule states and the outbox; `None` when no alerts are configured.
-    pub fn open(
+    pub(crate) fn open(
         config: &Config,
         store: Store,
         shared: Arc<Shared>,
@@ -198,7 +195,7 @@ impl Alerting {
 
     /// Evaluates every rule at `now` (unix seconds) and queues the mails that
     /// transitions ask for. Blocking: reads the store when a mail lists documents.
-    pub fn evaluate(&self, now: i64) -> Result<(), StoreError> {
+    pub(crate) fn evaluate(&self, now: i64) -> Result<(), StoreError> {
         {
             let mut inner = self.lock();
             let first = *inner.first_evaluation.get_or_insert(now);
@@ -439,7 +436,7 @@ impl Alerting {
 
     /// Tries every mail due at `now_ms`, oldest first; a rule whose mail failed
     /// keeps its later mails back, so firing and resolved arrive in order.
-    pub async fn deliver_due(&self, now_ms: i64) {
+    pub(crate) async fn deliver_due(&self, now_ms: i64) {
         let due: Vec<(u64, OutboxEntry)> = self
             .lock()
             .outbox
@@ -508,7 +505,7 @@ impl Alerting {
     }
 
     /// Evaluates every `evaluation_interval` and delivers the outbox until `shutdown`.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    pub(crate) async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let interval = self.config.evaluation_interval;
         let mut next_eval = tokio::time::Instant::now();
         loop {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Where a rule stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The condition does not hold.
     #[default]
     Inactive,
@@ -17,7 +17,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Phase::Inactive => "inactive",
             Phase::Pending { .. } => "pending",
@@ -29,7 +29,7 @@ impl Phase {
 /// The mail a transition asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Notice {
+pub(crate) enum Notice {
     /// The rule starts firing.
     Firing,
     /// Still firing after `repeat_interval`.
@@ -40,7 +40,7 @@ pub enum Notice {
 
 impl Notice {
     /// The `state` label of the header and the counter.
-    pub fn state_label(self) -> &'static str {
+    pub(crate) fn state_label(self) -> &'static str {
         match self {
             Notice::Firing | Notice::Reminder => "firing",
             Notice::Resolved => "resolved",
@@ -50,14 +50,14 @@ impl Notice {
 
 /// Timing of a rule, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    pub for_secs: i64,
-    pub repeat_secs: i64,
+pub(crate) struct Timing {
+    pub(crate) for_secs: i64,
+    pub(crate) repeat_secs: i64,
 }
 
 /// Advances `phase` given whether the condition holds at `now`; returns the
 /// new phase and the mail to send, if any. At most one mail per call.
-pub fn step(phase: Phase, holds: bool, now: i64, timing: Timing) -> (Phase, Option<Notice>) {
+pub(crate) fn step(phase: Phase, holds: bool, now: i64, timing: Timing) -> (Phase, Option<Notice>) {
     match (phase, holds) {
         (Phase::Inactive, false) => (Phase::Inactive, None),
         (Phase::Pending { .. }, false) => (Phase::Inactive, None),
@@ -103,7 +103,8 @@ fn fire(since: i64, now: i64) -> (Phase, Option<Notice>) {
 }
 
 /// Replays observations `(time, holds)` and collects the mails (for tests and docs).
-pub fn replay(timing: Timing, observations: &[(i64, bool)]) -> (Phase, Vec<(i64, Notice)>) {
+#[cfg(test)]
+pub(crate) fn replay(timing: Timing, observations: &[(i64, bool)]) -> (Phase, Vec<(i64, Notice)>) {
     let mut phase = Phase::Inactive;
     let mut mails = Vec::new();
     for &(t, holds) in observations {

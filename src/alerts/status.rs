@@ -12,27 +12,27 @@ use crate::metrics::{Collect, Scrape};
 
 /// The `alerts` block of `/api/v1/status`: each rule, then the mails waiting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AlertsStatus {
-    pub outbox: Vec<OutboxStatus>,
+pub(crate) struct AlertsStatus {
+    pub(crate) outbox: Vec<OutboxStatus>,
     pub rules: Vec<RuleStatus>,
 }
 
 /// A mail waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxStatus {
+pub(crate) struct OutboxStatus {
     /// Failed tries so far.
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub rule: String,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) rule: String,
     /// `firing` or `resolved`.
-    pub state: String,
-    pub subject: String,
+    pub(crate) state: String,
+    pub(crate) subject: String,
 }
 
 /// One rule's state, with what it last observed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum RuleStatus {
+pub(crate) enum RuleStatus {
     Ratio(RatioRuleStatus),
     Stale(StaleRuleStatus),
 }
@@ -40,70 +40,71 @@ pub enum RuleStatus {
 /// Which condition a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RuleKind {
+pub(crate) enum RuleKind {
     Ratio,
     Stale,
 }
 
 /// A rule on the compliance ratio of a direction over a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RatioRuleStatus {
-    pub below: f64,
+pub(crate) struct RatioRuleStatus {
+    pub(crate) below: f64,
     /// The ratio last observed (`None`: not evaluated yet, or no denominator).
-    pub compliance_ratio: Option<f64>,
+    pub(crate) compliance_ratio: Option<f64>,
     /// Whether the condition held at the last evaluation (`None`: not evaluated yet).
-    pub condition_holds: Option<bool>,
-    pub direction: String,
+    pub(crate) condition_holds: Option<bool>,
+    pub(crate) direction: String,
     /// The denominator last observed.
-    pub documents: Option<u64>,
-    pub kind: RuleKind,
+    pub(crate) documents: Option<u64>,
+    pub(crate) kind: RuleKind,
     /// RFC 3339, local time.
-    pub last_notification: Option<String>,
+    pub(crate) last_notification: Option<String>,
     pub name: String,
-    pub notifications: NotificationCounts,
+    pub(crate) notifications: NotificationCounts,
     /// Mails of this rule waiting in the outbox.
-    pub outbox: usize,
+    pub(crate) outbox: usize,
     /// RFC 3339, local time: since when the rule is pending or firing.
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     /// `inactive`, `pending` or `firing`.
-    pub state: String,
-    pub window: String,
+    pub(crate) state: String,
+    pub(crate) window: String,
 }
 
 /// A rule on a source that has accepted no new event for a while.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StaleRuleStatus {
-    pub after_seconds: u64,
-    pub condition_holds: Option<bool>,
+pub(crate) struct StaleRuleStatus {
+    pub(crate) after_seconds: u64,
+    pub(crate) condition_holds: Option<bool>,
     /// Seconds since the source last accepted an event, at the last evaluation.
-    pub idle_seconds: Option<f64>,
-    pub kind: RuleKind,
-    pub last_notification: Option<String>,
+    pub(crate) idle_seconds: Option<f64>,
+    pub(crate) kind: RuleKind,
+    pub(crate) last_notification: Option<String>,
     pub name: String,
-    pub notifications: NotificationCounts,
-    pub outbox: usize,
-    pub since: Option<String>,
-    pub source: String,
-    pub state: String,
+    pub(crate) notifications: NotificationCounts,
+    pub(crate) outbox: usize,
+    pub(crate) since: Option<String>,
+    pub(crate) source: String,
+    pub(crate) state: String,
 }
 
 /// Mails of one rule, by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationCounts {
-    pub firing: SentAndFailed,
-    pub resolved: SentAndFailed,
+pub(crate) struct NotificationCounts {
+    pub(crate) firing: SentAndFailed,
+    pub(crate) resolved: SentAndFailed,
 }
 
 /// Mails sent, and failed tries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentAndFailed {
-    pub failed: u64,
-    pub sent: u64,
+pub(crate) struct SentAndFailed {
+    pub(crate) failed: u64,
+    pub(crate) sent: u64,
 }
 
 impl RuleStatus {
     /// `inactive`, `pending` or `firing`.
-    pub fn state(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &str {
         match self {
             RuleStatus::Ratio(r) => &r.state,
             RuleStatus::Stale(r) => &r.state,
@@ -128,7 +129,7 @@ impl From<Notifications> for NotificationCounts {
 
 impl Alerting {
     /// The `alerts` block of `/api/v1/status`.
-    pub fn status(&self) -> AlertsStatus {
+    pub(crate) fn status(&self) -> AlertsStatus {
         let inner = self.lock();
         let rules = self
             .config

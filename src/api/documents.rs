@@ -25,13 +25,13 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DocumentsQuery {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub direction: Option<String>,
-    pub class: Option<String>,
-    pub unit: Option<String>,
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) direction: Option<String>,
+    pub(crate) class: Option<String>,
+    pub(crate) unit: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// Which documents to list, and how many.
@@ -39,15 +39,15 @@ pub(crate) struct DocumentsQuery {
 #[serde(try_from = "DocumentsQuery")]
 pub(crate) struct Filter {
     /// First and last local day of the documents' time.
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    pub direction: Option<Direction>,
-    pub class: Option<Class>,
+    pub(crate) from: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
+    pub(crate) direction: Option<Direction>,
+    pub(crate) class: Option<Class>,
     /// NFC-normalised; `Some("")` lists documents without a unit.
-    pub unit: Option<String>,
-    pub limit: usize,
+    pub(crate) unit: Option<String>,
+    pub(crate) limit: usize,
     /// The last document of the previous page.
-    pub after: Option<(Direction, String)>,
+    pub(crate) after: Option<(Direction, String)>,
 }
 
 impl TryFrom<DocumentsQuery> for Filter {
@@ -108,48 +108,48 @@ impl Filter {
 
 /// The answer: one page, and the cursor of the next one if there is one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DocumentPage {
-    pub documents: Vec<ListedDocument>,
-    pub next_cursor: Option<String>,
+pub(crate) struct DocumentPage {
+    pub(crate) documents: Vec<ListedDocument>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// One document as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ListedDocument {
+pub(crate) struct ListedDocument {
     /// `electronic` or `paper`.
-    pub channel: String,
-    pub class: String,
-    pub confidentiality: String,
-    pub counterpart: String,
+    pub(crate) channel: String,
+    pub(crate) class: String,
+    pub(crate) confidentiality: String,
+    pub(crate) counterpart: String,
     /// The local day it counts on.
-    pub date: String,
-    pub direction: String,
-    pub doc_id: String,
-    pub doc_number: String,
-    pub doc_type: String,
+    pub(crate) date: String,
+    pub(crate) direction: String,
+    pub(crate) doc_id: String,
+    pub(crate) doc_number: String,
+    pub(crate) doc_type: String,
     /// edXML business types seen (`new`, `revoke`, `update`, `replace`).
-    pub edxml_business: Vec<String>,
+    pub(crate) edxml_business: Vec<String>,
     /// Exchange events merged into it.
-    pub exchange_events: u32,
+    pub(crate) exchange_events: u32,
     /// The latest edXML status, if any.
-    pub exchange_status: Option<ExchangeStatus>,
-    pub rejected_by_receiver: bool,
-    pub revoked: bool,
+    pub(crate) exchange_status: Option<ExchangeStatus>,
+    pub(crate) rejected_by_receiver: bool,
+    pub(crate) revoked: bool,
     /// Roles with a valid signature.
-    pub signature_roles: Vec<String>,
-    pub signers: Vec<String>,
-    pub subject: String,
+    pub(crate) signature_roles: Vec<String>,
+    pub(crate) signers: Vec<String>,
+    pub(crate) subject: String,
     /// RFC 3339, local time, of its earliest exchange event.
-    pub time: Option<String>,
-    pub unit: String,
+    pub(crate) time: Option<String>,
+    pub(crate) unit: String,
 }
 
 /// An edXML status message (QCVN 102 code, two digits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExchangeStatus {
-    pub code: String,
-    pub label: String,
-    pub time: Option<String>,
+pub(crate) struct ExchangeStatus {
+    pub(crate) code: String,
+    pub(crate) label: String,
+    pub(crate) time: Option<String>,
 }
 
 impl ListedDocument {

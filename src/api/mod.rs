@@ -24,30 +24,24 @@ use crate::report::ReportRange;
 use crate::store::Store;
 use query::Params;
 
-pub use documents::{DocumentPage, ExchangeStatus, ListedDocument};
-pub use status::{
-    AgencyStatus, EventCounts, FilePosition, Position, SourceError, SourceStatus, Status,
-    StoreStatus,
-};
-
 /// What the handlers share.
 #[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub shared: Arc<Shared>,
-    pub store: Store,
+pub(crate) struct AppState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) store: Store,
     /// Set once the store is open and every source has started.
-    pub ready: Arc<AtomicBool>,
+    pub(crate) ready: Arc<AtomicBool>,
     /// Outcome of the last config reload, exported with the metrics.
-    pub reload: Arc<crate::reload::ReloadStatus>,
+    pub(crate) reload: Arc<crate::reload::ReloadStatus>,
     /// Alert rules and outbox, when `[alerts]` has rules.
     pub alerts: Option<Arc<crate::alerts::Alerting>>,
     /// `docflow_admin_actions_total`, kept by the admin surface.
-    pub admin_metrics: Arc<crate::admin::AdminMetrics>,
+    pub(crate) admin_metrics: Arc<crate::admin::AdminMetrics>,
 }
 
 /// The router of the read endpoints (admin actions are in [`crate::admin`]).
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let guard = axum::middleware::from_fn_with_state(state.clone(), refuse_if_damaged);
     Router::new()
         .route("/", get(landing))
@@ -63,7 +57,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The answer to a request that could not be served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorAnswer {
+pub(crate) struct ErrorAnswer {
     /// What went wrong, for people.
     pub error: String,
 }
@@ -173,7 +167,7 @@ fn store_unavailable(s: &AppState) -> Response {
 }
 
 /// Middleware: no answer from a store found damaged (the run is ending).
-pub async fn refuse_if_damaged(
+pub(crate) async fn refuse_if_damaged(
     State(s): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,

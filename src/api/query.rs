@@ -14,7 +14,7 @@ use serde::forward_to_deserialize_any;
 
 /// An extractor of the query parameters `T`; a parameter given twice
 /// counts once, with its last value.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = Response;

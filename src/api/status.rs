@@ -16,84 +16,84 @@ use crate::sources::SourceHandle;
 
 /// The answer of `/api/v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub agency: AgencyStatus,
     pub alerts: AlertsStatus,
     /// Whether every source has read and committed everything available.
-    pub caught_up: bool,
+    pub(crate) caught_up: bool,
     /// The store is open and every source has started.
-    pub ready: bool,
+    pub(crate) ready: bool,
     pub sources: Vec<SourceStatus>,
-    pub store: StoreStatus,
-    pub version: String,
+    pub(crate) store: StoreStatus,
+    pub(crate) version: String,
 }
 
 /// The agency measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgencyStatus {
-    pub code: String,
+pub(crate) struct AgencyStatus {
+    pub(crate) code: String,
     pub name: String,
-    pub timezone: String,
+    pub(crate) timezone: String,
 }
 
 /// The store's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreStatus {
+pub(crate) struct StoreStatus {
     /// What a failed check found; nothing is served then.
-    pub damage: Option<String>,
+    pub(crate) damage: Option<String>,
     /// False while the store refuses writes.
-    pub ok: bool,
+    pub(crate) ok: bool,
     pub path: String,
     /// The full check of this start passed (documents are listed only then).
-    pub verified: bool,
+    pub(crate) verified: bool,
 }
 
 /// One source: where it reads, how far it has read, and its last error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceStatus {
-    pub accepted: u64,
-    pub caught_up: bool,
-    pub duplicate: u64,
-    pub events: EventCounts,
+pub(crate) struct SourceStatus {
+    pub(crate) accepted: u64,
+    pub(crate) caught_up: bool,
+    pub(crate) duplicate: u64,
+    pub(crate) events: EventCounts,
     /// `jsonl`, `csv`, `edxml`, or `json` for an HTTP feed.
     pub format: String,
-    pub invalid: u64,
+    pub(crate) invalid: u64,
     /// `exchange` or `signature`.
-    pub kind: String,
-    pub last_error: Option<SourceError>,
+    pub(crate) kind: String,
+    pub(crate) last_error: Option<SourceError>,
     /// RFC 3339, local time, of the newest event accepted.
-    pub last_event_time: Option<String>,
+    pub(crate) last_event_time: Option<String>,
     pub name: String,
     /// The files' glob or directory (`None` for an HTTP feed).
     pub path: Option<String>,
-    pub position: Position,
-    pub up: bool,
+    pub(crate) position: Position,
+    pub(crate) up: bool,
     /// The feed's URL, secrets redacted (`None` for files).
     pub url: Option<String>,
 }
 
 /// Events read, by result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventCounts {
-    pub accepted: u64,
-    pub duplicate: u64,
-    pub invalid: u64,
+pub(crate) struct EventCounts {
+    pub(crate) accepted: u64,
+    pub(crate) duplicate: u64,
+    pub(crate) invalid: u64,
 }
 
 /// A source's last error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceError {
+pub(crate) struct SourceError {
     /// The kind of fault of an HTTP feed (`timeout`, `server_error`…).
-    pub kind: Option<String>,
-    pub message: String,
+    pub(crate) kind: Option<String>,
+    pub(crate) message: String,
     /// RFC 3339, local time.
-    pub time: Option<String>,
+    pub(crate) time: Option<String>,
 }
 
 /// Where a source stands: per file, or in an HTTP feed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum Position {
+pub(crate) enum Position {
     Files {
         files: Vec<FilePosition>,
     },
@@ -110,9 +110,9 @@ pub enum Position {
 
 /// How far a file has been read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FilePosition {
-    pub line: u64,
-    pub offset: u64,
+pub(crate) struct FilePosition {
+    pub(crate) line: u64,
+    pub(crate) offset: u64,
     pub path: String,
 }
 

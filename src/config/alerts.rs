@@ -15,10 +15,10 @@ use crate::model::{Direction, Window};
 /// Alerting: how often rules are evaluated, where mail goes, the rules.
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
-    pub evaluation_interval: Duration,
-    pub smtp: SmtpConfig,
+    pub(crate) evaluation_interval: Duration,
+    pub(crate) smtp: SmtpConfig,
     /// Link put in every mail (the Grafana dashboard or docflowd's own page).
-    pub dashboard_url: Option<String>,
+    pub(crate) dashboard_url: Option<String>,
     pub rules: Vec<AlertRule>,
 }
 
@@ -26,9 +26,9 @@ pub struct AlertsConfig {
 #[derive(Debug, Clone)]
 pub struct AlertRule {
     pub name: String,
-    pub condition: AlertCondition,
+    pub(crate) condition: AlertCondition,
     /// At most one reminder per this interval while firing.
-    pub repeat_interval: Duration,
+    pub(crate) repeat_interval: Duration,
 }
 
 /// What makes a rule fire.

@@ -16,26 +16,26 @@ use super::secrets::{is_secret_name, redact_url};
 pub struct HttpConfig {
     pub url: String,
     /// Whole-request timeout (connect, headers and body).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Sent as `limit=` when set.
     pub page_size: Option<u32>,
-    pub cursor_param: String,
+    pub(crate) cursor_param: String,
     /// JSON pointers (RFC 6901) to the events array and the next cursor.
-    pub events_pointer: String,
-    pub next_cursor_pointer: String,
+    pub(crate) events_pointer: String,
+    pub(crate) next_cursor_pointer: String,
     /// Extra request headers (never `Authorization`: see `auth`).
-    pub headers: Vec<(String, String)>,
-    pub auth: HttpAuth,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) auth: HttpAuth,
     /// PEM bundle of extra trusted CA certificates.
-    pub ca_file: Option<PathBuf>,
-    pub max_response_bytes: u64,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) max_response_bytes: u64,
     /// Credentials and secret-looking headers may go to an `http://` URL.
-    pub allow_insecure_http: bool,
+    pub(crate) allow_insecure_http: bool,
 }
 
 impl HttpConfig {
     /// Whether requests carry credentials, or a header or query parameter that looks like one.
-    pub fn sends_secrets(&self) -> bool {
+    pub(crate) fn sends_secrets(&self) -> bool {
         self.auth != HttpAuth::None
             || reqwest::Url::parse(&self.url).is_ok_and(|u| query_has_secret(&u))
             || self.headers.iter().any(|(name, _)| is_secret_name(name))

@@ -26,9 +26,9 @@ pub use locate::ConfigError;
 pub use secrets::redact_url;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{EdxmlInput, FeedInput, FileInput, Input, SourceConfig, DEFAULT_MAX_FILE_SIZE};
-pub use storage::{
-    Agency, OnDamage, Server, Storage, DEFAULT_CACHE_CAPACITY, DEFAULT_SCRUB_INTERVAL,
-};
+#[cfg(test)]
+pub(crate) use storage::DEFAULT_CACHE_CAPACITY;
+pub(crate) use storage::{Agency, OnDamage, Server, Storage};
 
 use locate::Locator;
 use raw::RawConfig;
@@ -36,15 +36,15 @@ use raw::RawConfig;
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     pub agency: Agency,
     pub storage: Storage,
     pub server: Server,
     /// Bit mask of the signature roles a document needs (README "Classification").
-    pub required_roles: u8,
+    pub(crate) required_roles: u8,
     pub sources: Vec<SourceConfig>,
     /// The parsed TOML document, to tell what a reload changes.
-    pub raw: toml::Table,
+    pub(crate) raw: toml::Table,
     /// Alert rules and mail settings (README "Alerts"); `None` when no rule is configured.
     pub alerts: Option<AlertsConfig>,
 }

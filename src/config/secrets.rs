@@ -20,7 +20,7 @@ const SECRET_NAME_PARTS: [&str; 11] = [
 
 /// Whether a query parameter or header name looks like it carries a secret
 /// (`access_token`, `X-API-Key`, `Authorization`…; case-insensitive).
-pub fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let lower = name.to_lowercase();
     SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }

@@ -25,17 +25,17 @@ pub enum SmtpSecurity {
 pub struct SmtpConfig {
     /// The url as written, for messages.
     pub url: String,
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-    pub from: String,
-    pub to: Vec<String>,
-    pub username: Option<String>,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) security: SmtpSecurity,
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) username: Option<String>,
     /// Read at each connection, so a rotated credential needs no restart.
-    pub password_file: Option<PathBuf>,
-    pub timeout: Duration,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) timeout: Duration,
     /// PEM file of the CA that signed a private mail server's certificate.
-    pub ca_file: Option<PathBuf>,
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 /// Where to connect, read from `url`.

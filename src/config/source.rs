@@ -20,9 +20,9 @@ use crate::parse::{Mapping, RecordFormat};
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub name: String,
-    pub kind: SourceKind,
+    pub(crate) kind: SourceKind,
     /// How often the input is looked at when nothing woke the reader.
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// What the source reads.
     pub input: Input,
 }
@@ -45,14 +45,14 @@ pub struct FileInput {
     /// Glob naming the files, absolute.
     pub path: String,
     pub format: RecordFormat,
-    pub mapping: Mapping,
+    pub(crate) mapping: Mapping,
 }
 
 /// An HTTP feed source: pages of JSON events.
 #[derive(Debug, Clone)]
 pub struct FeedInput {
     pub http: HttpConfig,
-    pub mapping: Mapping,
+    pub(crate) mapping: Mapping,
 }
 
 /// An edXML source: message files, read whole once each.
@@ -61,14 +61,14 @@ pub struct EdxmlInput {
     /// Glob naming the message files, absolute.
     pub path: String,
     /// Quiet time before a new file is read (it may still be being written).
-    pub settle: Duration,
+    pub(crate) settle: Duration,
     /// Larger files are rejected without being read.
-    pub max_file_size: u64,
+    pub(crate) max_file_size: u64,
 }
 
 impl Input {
     /// The format as `/api/v1/status` names it.
-    pub fn format_name(&self) -> &'static str {
+    pub(crate) fn format_name(&self) -> &'static str {
         match self {
             Input::Files(f) => match f.format {
                 RecordFormat::Jsonl => "jsonl",

@@ -15,28 +15,28 @@ use crate::parse::normalize::Aliases;
 
 #[derive(Debug, Clone)]
 pub struct Agency {
-    pub code: String,
+    pub(crate) code: String,
     pub name: String,
-    pub timezone: Tz,
+    pub(crate) timezone: Tz,
 }
 
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub path: PathBuf,
     /// sled page cache in bytes.
-    pub cache_capacity: u64,
+    pub(crate) cache_capacity: u64,
     /// Largest snapshot `docflowd import` reads.
-    pub max_import_size: u64,
+    pub(crate) max_import_size: u64,
     /// What the daemon does with a store that fails a check.
-    pub on_damage: OnDamage,
+    pub(crate) on_damage: OnDamage,
     /// Time between background full checks (`None`: never, only at start).
-    pub scrub_interval: Option<Duration>,
+    pub(crate) scrub_interval: Option<Duration>,
 }
 
 /// What the daemon does when the store fails a check (it never serves
 /// numbers from it either way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDamage {
+pub(crate) enum OnDamage {
     /// Rebuild from the logs beside it, keep it for inspection, swap.
     Rebuild,
     /// Wait for the operator (503 everywhere).
@@ -44,10 +44,10 @@ pub enum OnDamage {
 }
 
 /// Default `storage.scrub_interval`.
-pub const DEFAULT_SCRUB_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const DEFAULT_SCRUB_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Default sled cache: small enough for a commune server, large enough for ingest.
-pub const DEFAULT_CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -55,11 +55,11 @@ pub struct Server {
     /// Where `server.listen` stands in the file, for bind errors at start.
     pub listen_location: String,
     /// TLS and basic auth from `server.web_config_file` (exporter-toolkit format).
-    pub web: Option<Arc<crate::web::WebConfig>>,
+    pub(crate) web: Option<Arc<crate::web::WebConfig>>,
     /// Host names requests may name besides `localhost`, this machine's name and IP literals.
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
     /// Connections open at once on `listen`.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 }
 
 pub(super) fn agency(raw: &RawAgency, loc: &Locator) -> Result<Agency, ConfigError> {

@@ -15,8 +15,6 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-pub use pipeline::{open_store, Readers};
-
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::reload::{ReloadStatus, Reloader};
@@ -26,7 +24,7 @@ use pipeline::Ended;
 
 /// Time the writer and the sources get to stop; past it the process exits
 /// (status 1) without waiting for whatever is stuck.
-pub const JOIN_DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const JOIN_DEADLINE: Duration = Duration::from_secs(20);
 /// Longest wait between attempts to open the store on a full disk.
 const MAX_REOPEN_DELAY: Duration = Duration::from_secs(10);
 
@@ -66,7 +64,14 @@ impl Process {
         );
         tokio::spawn(async move {
             tokio::join!(
-                crate::server::serve_tcp(tcp, web, tcp_router, limits, stop.clone(), tcp_closed),
+                crate::server::serve_tcp(
+                    tcp,
+                    web.tls_now(),
+                    tcp_router,
+                    limits,
+                    stop.clone(),
+                    tcp_closed
+                ),
                 crate::server::serve_unix(admin, admin_router, limits, stop),
             );
         })
@@ -109,7 +114,7 @@ fn routers(
 }
 
 /// Binds the HTTP listener, naming the config key on failure.
-pub async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| {

@@ -14,95 +14,13 @@ use tracing::{error, info, warn};
 use super::{disk_full, routers, Process};
 use crate::api::AppState;
 use crate::config::Config;
-use crate::ingest::{trim_rejected, Ingestor, Shared};
+use crate::ingest::{open_store, trim_rejected, Ingestor, Shared};
 use crate::service;
-use crate::sources::file::Waker;
+
 use crate::sources::merge::MergeQueue;
-use crate::sources::{SourceContext, SourceHandle};
+use crate::sources::{Readers, SourceHandle};
 use crate::store::verify::VerifyOptions;
-use crate::store::{Settings, Store, StoreError};
-
-/// Opens the store, checks that its counts are those of its last commit, and
-/// brings them in line with the configured settings.
-pub fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
-    std::fs::create_dir_all(&config.storage.path).with_context(|| {
-        format!(
-            "cannot create storage directory {}",
-            config.storage.path.display()
-        )
-    })?;
-    let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
-    store.check_quick()?;
-    let settings = Settings {
-        timezone: config.agency.timezone.name().to_string(),
-        required_roles: config.required_roles,
-    };
-    let aggregates = match store.settings()? {
-        Some(s) if s == settings => store.aggregates()?,
-        previous => {
-            if previous.is_some() {
-                info!("timezone or required signature roles changed: recounting documents");
-            }
-            let tz = config.agency.timezone;
-            let roles = config.required_roles;
-            store.recount(&settings, |doc| crate::aggregate::Slot::of(doc, tz, roles))?
-        }
-    };
-    Ok((store, aggregates))
-}
-
-/// The reader threads of the sources, one per source.
-pub struct Readers {
-    threads: Vec<std::thread::JoinHandle<()>>,
-    wakers: Vec<Arc<Waker>>,
-}
-
-impl Readers {
-    /// Starts a reader per source (file tailer, HTTP feed or edXML
-    /// directory), sending to `queue` until `stop`.
-    pub fn spawn(
-        handles: &[Arc<SourceHandle>],
-        config: &Config,
-        store: &Store,
-        queue: &Arc<MergeQueue>,
-        stop: &CancellationToken,
-    ) -> anyhow::Result<Readers> {
-        let mut readers = Readers {
-            threads: Vec::new(),
-            wakers: Vec::new(),
-        };
-        for (index, handle) in handles.iter().enumerate() {
-            let waker = Arc::new(Waker::default());
-            readers.wakers.push(waker.clone());
-            let ctx = SourceContext {
-                index,
-                handle: handle.clone(),
-                timezone: config.agency.timezone,
-                agency_code: config.agency.code.clone(),
-                queue: queue.clone(),
-                stop: stop.clone(),
-                waker,
-                files_read: store.edxml_files(&handle.config.name)?,
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("source-{}", handle.config.name))
-                .spawn(move || crate::sources::run(ctx))?;
-            readers.threads.push(thread);
-        }
-        Ok(readers)
-    }
-
-    /// Wakes readers waiting for file changes (their stop token must be
-    /// cancelled first) and waits for them to end.
-    pub fn wake_and_join(self) {
-        for w in &self.wakers {
-            w.wake();
-        }
-        for t in self.threads {
-            let _ = t.join();
-        }
-    }
-}
+use crate::store::{Store, StoreError};
 
 /// How a run ended.
 pub(super) enum Ended {

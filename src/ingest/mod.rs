@@ -6,11 +6,14 @@ mod apply;
 mod rejected;
 mod shas;
 
+use crate::config::Config;
+use crate::store::Settings;
+use anyhow::Context;
 use apply::Prepared;
 use shas::ShaIndex;
 
-pub use crate::state::Shared;
-pub use rejected::trim_rejected;
+pub(crate) use crate::state::Shared;
+pub(crate) use rejected::trim_rejected;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -29,9 +32,9 @@ use crate::store::pages::PageCache;
 use crate::store::{SeenIds, Store, StoreError};
 
 /// Events committed in one store write at most.
-pub const MAX_BATCH_EVENTS: usize = 4096;
+pub(crate) const MAX_BATCH_EVENTS: usize = 4096;
 /// Memory for decoded pages of documents kept by the writer.
-pub const PAGE_CACHE_BYTES: usize = 8 << 20;
+pub(crate) const PAGE_CACHE_BYTES: usize = 8 << 20;
 
 /// Test hook of debug builds: `DOCFLOW_TEST_HANG={point}` blocks the thread
 /// at `point` for good, as a dead mount or a stuck sled would, so tests can
@@ -60,7 +63,7 @@ struct WriterStats {
 }
 
 /// The writer's state.
-pub struct Ingestor {
+pub(crate) struct Ingestor {
     stats: WriterStats,
     /// Hashes of every event id seen, per source kind (8 bytes per event id).
     seen: [SeenIds; 2],
@@ -72,7 +75,7 @@ pub struct Ingestor {
     rejected_dir: PathBuf,
     shared: Arc<Shared>,
     /// Fired when a store write fails: sled refuses every later write, so
-    /// the store must be reopened (see [`crate::daemon::run_supervised`]).
+    /// the store must be reopened (the daemon does it; README, "Disk full").
     store_failed: Option<tokio_util::sync::CancellationToken>,
     /// Beats at each turn of the loop; the systemd watchdog watches it.
     heartbeat: Arc<Heartbeat>,
@@ -84,7 +87,7 @@ fn event_hash(kind: SourceKind, id: &str) -> u64 {
 }
 
 impl Ingestor {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         tz: Tz,
         required_roles: u8,
@@ -109,26 +112,24 @@ impl Ingestor {
         })
     }
 
-    /// The heartbeat this writer beats at each turn of its loop.
-    pub fn heartbeat(&self) -> Arc<Heartbeat> {
-        self.heartbeat.clone()
-    }
-
     /// Beats `heartbeat` (the process's, which the watchdog reads) instead of its own.
-    pub fn with_heartbeat(mut self, heartbeat: Arc<Heartbeat>) -> Self {
+    pub(crate) fn with_heartbeat(mut self, heartbeat: Arc<Heartbeat>) -> Self {
         self.heartbeat = heartbeat;
         self
     }
 
     /// Stops the writer at the first failed store write and fires `token`,
     /// instead of retrying in place.
-    pub fn stop_on_store_failure(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+    pub(crate) fn stop_on_store_failure(
+        mut self,
+        token: tokio_util::sync::CancellationToken,
+    ) -> Self {
         self.store_failed = Some(token);
         self
     }
 
     /// Takes batches until every source has stopped, committing as it goes.
-    pub fn run(mut self, queue: &MergeQueue) -> Store {
+    pub(crate) fn run(mut self, queue: &MergeQueue) -> Store {
         let mut failed = false;
         while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
             self.heartbeat.beat();
@@ -252,3 +253,32 @@ impl Ingestor {
 
 #[cfg(test)]
 mod order_tests;
+
+/// Opens the store, checks that its counts are those of its last commit, and
+/// brings them in line with the configured settings.
+pub(crate) fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
+    std::fs::create_dir_all(&config.storage.path).with_context(|| {
+        format!(
+            "cannot create storage directory {}",
+            config.storage.path.display()
+        )
+    })?;
+    let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
+    store.check_quick()?;
+    let settings = Settings {
+        timezone: config.agency.timezone.name().to_string(),
+        required_roles: config.required_roles,
+    };
+    let aggregates = match store.settings()? {
+        Some(s) if s == settings => store.aggregates()?,
+        previous => {
+            if previous.is_some() {
+                info!("timezone or required signature roles changed: recounting documents");
+            }
+            let tz = config.agency.timezone;
+            let roles = config.required_roles;
+            store.recount(&settings, |doc| crate::aggregate::Slot::of(doc, tz, roles))?
+        }
+    };
+    Ok((store, aggregates))
+}

@@ -24,7 +24,7 @@ pub(super) fn append_rejected(
 }
 
 /// Cuts a rejected file back to its committed length (at start-up).
-pub fn trim_rejected(
+pub(crate) fn trim_rejected(
     dir: &std::path::Path,
     source: &str,
     committed_len: u64,

@@ -13,9 +13,9 @@ use crate::model::Direction;
 use crate::model::Window;
 
 /// The document counts of every window ending `today` (a local date).
-pub struct Documents<'a> {
-    pub aggregates: &'a RwLock<Aggregates>,
-    pub today: NaiveDate,
+pub(crate) struct Documents<'a> {
+    pub(crate) aggregates: &'a RwLock<Aggregates>,
+    pub(crate) today: NaiveDate,
 }
 
 impl Documents<'_> {

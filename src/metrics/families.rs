@@ -3,10 +3,10 @@
 //! same). Collectors ask the scrape for a family by its entry here.
 
 /// A metric family: its name, its labels and its help text.
-pub struct Family {
+pub(crate) struct Family {
     pub name: &'static str,
-    pub labels: &'static [&'static str],
-    pub help: &'static str,
+    pub(crate) labels: &'static [&'static str],
+    pub(crate) help: &'static str,
 }
 
 macro_rules! families {

@@ -3,7 +3,7 @@
 //! rendered from, as node_exporter's collectors do; [`render`] writes it.
 
 mod documents;
-pub mod families;
+pub(crate) mod families;
 mod sources;
 
 use prometheus::core::Collector;
@@ -11,14 +11,14 @@ use prometheus::{Encoder, Gauge, GaugeVec, IntCounterVec, Opts, Registry, TextEn
 
 use crate::config::Agency;
 
-pub use documents::Documents;
-pub use sources::Sources;
+pub(crate) use documents::Documents;
+pub(crate) use sources::Sources;
 
 /// The media type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One part of `/metrics`.
-pub trait Collect {
+pub(crate) trait Collect {
     /// Adds this part's metrics, with their values now, to `scrape`.
     fn collect(&self, scrape: &Scrape);
 }
@@ -40,37 +40,37 @@ impl<C: Collect> Collect for Option<C> {
 }
 
 /// The registry of one scrape.
-pub struct Scrape {
+pub(crate) struct Scrape {
     registry: Registry,
 }
 
 impl Scrape {
     /// A gauge without labels, registered in this scrape.
-    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+    pub(crate) fn gauge(&self, name: &str, help: &str) -> Gauge {
         let gauge = Gauge::new(name, help).expect("valid metric definition");
         self.add(&gauge);
         gauge
     }
 
     /// The gauges of a family of [`families`], registered in this scrape.
-    pub fn gauges(&self, f: &families::Family) -> GaugeVec {
+    pub(crate) fn gauges(&self, f: &families::Family) -> GaugeVec {
         self.gauge_vec(f.name, f.help, f.labels)
     }
 
     /// The counters of a family of [`families`], registered in this scrape.
-    pub fn counters(&self, f: &families::Family) -> IntCounterVec {
+    pub(crate) fn counters(&self, f: &families::Family) -> IntCounterVec {
         self.counter_vec(f.name, f.help, f.labels)
     }
 
     /// A labelled gauge family, registered in this scrape.
-    pub fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    pub(crate) fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
         let gauges = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
         self.add(&gauges);
         gauges
     }
 
     /// A labelled counter family, registered in this scrape.
-    pub fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    pub(crate) fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
         let counters =
             IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
         self.add(&counters);
@@ -79,7 +79,7 @@ impl Scrape {
 
     /// Adds metrics kept beyond the scrape (the process's counters and
     /// histograms). Families of one name from several parts are merged.
-    pub fn add<C: Collector + Clone + 'static>(&self, metrics: &C) {
+    pub(crate) fn add<C: Collector + Clone + 'static>(&self, metrics: &C) {
         self.registry
             .register(Box::new(metrics.clone()))
             .expect("each metric is added to a scrape once");
@@ -103,7 +103,7 @@ pub fn render(parts: &[&dyn Collect]) -> String {
 }
 
 /// `docflow_agency_info`: the agency this daemon measures.
-pub struct AgencyInfo<'a>(pub &'a Agency);
+pub(crate) struct AgencyInfo<'a>(pub &'a Agency);
 
 impl Collect for AgencyInfo<'_> {
     fn collect(&self, scrape: &Scrape) {
@@ -115,7 +115,7 @@ impl Collect for AgencyInfo<'_> {
 }
 
 /// `docflow_build_info`: the version running.
-pub struct BuildInfo;
+pub(crate) struct BuildInfo;
 
 impl Collect for BuildInfo {
     fn collect(&self, scrape: &Scrape) {
@@ -128,7 +128,7 @@ impl Collect for BuildInfo {
 
 /// `docflow_store_damaged`: whether the store failed a check (then no
 /// count is exported).
-pub struct StoreDamaged(pub bool);
+pub(crate) struct StoreDamaged(pub bool);
 
 impl Collect for StoreDamaged {
     fn collect(&self, scrape: &Scrape) {

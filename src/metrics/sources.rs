@@ -7,7 +7,7 @@ use super::{Collect, Scrape};
 use crate::sources::SourceHandle;
 
 /// The configured sources, with their live progress.
-pub struct Sources<'a>(pub &'a [Arc<SourceHandle>]);
+pub(crate) struct Sources<'a>(pub &'a [Arc<SourceHandle>]);
 
 impl Collect for Sources<'_> {
     fn collect(&self, scrape: &Scrape) {
@@ -34,5 +34,43 @@ impl Collect for Sources<'_> {
                 feed.collect(scrape);
             }
         }
+    }
+}
+
+/// The poll histogram and error counters of an HTTP feed source.
+impl Collect for crate::sources::http::FeedMetrics {
+    fn collect(&self, scrape: &Scrape) {
+        scrape.add(&self.poll_seconds);
+        scrape.add(&self.errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn feed_metrics_of_several_sources_render_in_one_scrape() {
+        let (a, b) = (
+            crate::sources::http::FeedMetrics::new("hub-a"),
+            crate::sources::http::FeedMetrics::new("hub-b"),
+        );
+        a.poll_seconds.observe(0.2);
+        b.errors.with_label_values(&["timeout"]).inc();
+        let text = super::super::render(&[&a, &b]);
+        assert!(
+            text.contains(r#"docflow_source_poll_duration_seconds_count{source="hub-a"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"docflow_source_errors_total{kind="timeout",source="hub-b"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"docflow_source_errors_total{kind="dns",source="hub-a"} 0"#),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE docflow_source_errors_total").count(),
+            1
+        );
     }
 }

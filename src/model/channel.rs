@@ -2,17 +2,17 @@
 
 /// How a document was exchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
+pub(crate) enum Channel {
     Electronic,
     Paper,
 }
 
 impl Channel {
     /// Every channel, in store byte order.
-    pub const ALL: [Self; 2] = [Self::Electronic, Self::Paper];
+    pub(crate) const ALL: [Self; 2] = [Self::Electronic, Self::Paper];
 
     /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Electronic => "electronic",
             Self::Paper => "paper",

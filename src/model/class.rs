@@ -3,7 +3,7 @@
 
 /// The class of a document; exactly one, first match wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Class {
+pub(crate) enum Class {
     SecretExempt,
     ElectronicSigned,
     ElectronicUnsigned,
@@ -12,7 +12,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in store byte order.
-    pub const ALL: [Class; 4] = [
+    pub(crate) const ALL: [Class; 4] = [
         Class::ElectronicSigned,
         Class::ElectronicUnsigned,
         Class::Paper,
@@ -20,7 +20,7 @@ impl Class {
     ];
 
     /// The canonical name used in metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Class::SecretExempt => "secret_exempt",
             Class::ElectronicSigned => "electronic_signed",
@@ -30,12 +30,12 @@ impl Class {
     }
 
     /// Parses an exact canonical name.
-    pub fn from_name(s: &str) -> Option<Class> {
+    pub(crate) fn from_name(s: &str) -> Option<Class> {
         Class::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
     /// The byte that encodes this class in the store.
-    pub fn as_byte(self) -> u8 {
+    pub(crate) fn as_byte(self) -> u8 {
         match self {
             Class::ElectronicSigned => 0,
             Class::ElectronicUnsigned => 1,
@@ -45,13 +45,13 @@ impl Class {
     }
 
     /// Decodes a store byte.
-    pub fn from_byte(b: u8) -> Option<Class> {
+    pub(crate) fn from_byte(b: u8) -> Option<Class> {
         Class::ALL.get(b as usize).copied()
     }
 }
 
 /// Compliance ratio: signed / (total − secret); `None` when the denominator is 0.
-pub fn compliance_ratio(signed: u64, total: u64, secret: u64) -> Option<f64> {
+pub(crate) fn compliance_ratio(signed: u64, total: u64, secret: u64) -> Option<f64> {
     let denominator = total.saturating_sub(secret);
     (denominator > 0).then(|| signed as f64 / denominator as f64)
 }

@@ -2,7 +2,7 @@
 
 /// The state-secret level of a document (Mật, Tối mật, Tuyệt mật) or normal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Confidentiality {
+pub(crate) enum Confidentiality {
     Normal,
     Mat,
     ToiMat,
@@ -11,10 +11,10 @@ pub enum Confidentiality {
 
 impl Confidentiality {
     /// Every level, in store byte order.
-    pub const ALL: [Self; 4] = [Self::Normal, Self::Mat, Self::ToiMat, Self::TuyetMat];
+    pub(crate) const ALL: [Self; 4] = [Self::Normal, Self::Mat, Self::ToiMat, Self::TuyetMat];
 
     /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Normal => "normal",
             Self::Mat => "mat",
@@ -24,7 +24,7 @@ impl Confidentiality {
     }
 
     /// Whether this is a state-secret level, which exempts the document from the target.
-    pub fn is_secret(self) -> bool {
+    pub(crate) fn is_secret(self) -> bool {
         self != Self::Normal
     }
 }

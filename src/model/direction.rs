@@ -9,10 +9,10 @@ pub enum Direction {
 
 impl Direction {
     /// Every direction, in store byte order.
-    pub const ALL: [Self; 2] = [Self::Outgoing, Self::Incoming];
+    pub(crate) const ALL: [Self; 2] = [Self::Outgoing, Self::Incoming];
 
     /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Outgoing => "outgoing",
             Self::Incoming => "incoming",

@@ -8,43 +8,43 @@ use super::{Channel, Class, Confidentiality, Direction, DocStatus, ExchangeEvent
 
 /// Everything known about one document, keyed by `(direction, doc_id)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    pub direction: Direction,
-    pub doc_id: String,
+pub(crate) struct Document {
+    pub(crate) direction: Direction,
+    pub(crate) doc_id: String,
     /// Earliest exchange time, Unix seconds.
-    pub time: i64,
+    pub(crate) time: i64,
     /// Whether any exchange event was electronic.
-    pub electronic: bool,
+    pub(crate) electronic: bool,
     /// Highest confidentiality of any exchange event.
-    pub confidentiality: Confidentiality,
-    pub unit: String,
-    pub doc_number: String,
-    pub doc_type: String,
-    pub subject: String,
-    pub counterpart: String,
+    pub(crate) confidentiality: Confidentiality,
+    pub(crate) unit: String,
+    pub(crate) doc_number: String,
+    pub(crate) doc_type: String,
+    pub(crate) subject: String,
+    pub(crate) counterpart: String,
     /// sha256 values of the exchange events, sorted, to join signatures.
-    pub shas: Vec<String>,
+    pub(crate) shas: Vec<String>,
     /// Bit mask of the roles with a valid signature.
-    pub roles: u8,
+    pub(crate) roles: u8,
     /// Signer names seen (sorted, at most [`MAX_SIGNERS`]).
-    pub signers: Vec<String>,
+    pub(crate) signers: Vec<String>,
     /// Number of exchange events merged.
-    pub events: u32,
+    pub(crate) events: u32,
     /// edXML `BussinessDocType`s seen, as bits `1 << type` (0 new, 1 revoke, 2 update, 3 replace).
-    pub business: u8,
+    pub(crate) business: u8,
     /// edXML status messages about this document.
-    pub status: DocStatus,
+    pub(crate) status: DocStatus,
 }
 
 /// edXML business types, as `BussinessDocType` numbers them.
-pub const BUSINESS_TYPES: [&str; 4] = ["new", "revoke", "update", "replace"];
+pub(crate) const BUSINESS_TYPES: [&str; 4] = ["new", "revoke", "update", "replace"];
 
 /// Signer names kept per document, to bound its size.
-pub const MAX_SIGNERS: usize = 4;
+pub(crate) const MAX_SIGNERS: usize = 4;
 
 impl Document {
     /// A document as its first exchange event describes it.
-    pub fn from_event(e: &ExchangeEvent) -> Document {
+    pub(crate) fn from_event(e: &ExchangeEvent) -> Document {
         Document {
             direction: e.direction,
             doc_id: e.doc_id.clone(),
@@ -66,12 +66,12 @@ impl Document {
     }
 
     /// Whether an edXML revocation (`BussinessDocType` 1) was exchanged for it.
-    pub fn revoked(&self) -> bool {
+    pub(crate) fn revoked(&self) -> bool {
         self.business & (1 << 1) != 0
     }
 
     /// Names of the edXML business types seen.
-    pub fn business_names(&self) -> Vec<&'static str> {
+    pub(crate) fn business_names(&self) -> Vec<&'static str> {
         (0..4)
             .filter(|t| self.business & (1 << t) != 0)
             .map(|t| BUSINESS_TYPES[t])
@@ -82,7 +82,7 @@ impl Document {
     ///
     /// Descriptive fields come from the earliest event (ties: the smallest
     /// values), so the result does not depend on arrival order.
-    pub fn merge_event(&mut self, e: &ExchangeEvent) -> Option<String> {
+    pub(crate) fn merge_event(&mut self, e: &ExchangeEvent) -> Option<String> {
         self.events += 1;
         self.electronic |= e.channel == Channel::Electronic;
         self.confidentiality = self.confidentiality.max(e.confidentiality);
@@ -121,7 +121,7 @@ impl Document {
     }
 
     /// Records valid signatures (a role mask and signer names).
-    pub fn add_signatures(&mut self, roles: u8, signers: &[String]) {
+    pub(crate) fn add_signatures(&mut self, roles: u8, signers: &[String]) {
         self.roles |= roles;
         for s in signers {
             add_signer(&mut self.signers, s);
@@ -129,7 +129,7 @@ impl Document {
     }
 
     /// The class under the given required roles, first match wins.
-    pub fn class(&self, required_roles: u8) -> Class {
+    pub(crate) fn class(&self, required_roles: u8) -> Class {
         if self.confidentiality.is_secret() {
             Class::SecretExempt
         } else if !self.electronic {
@@ -142,7 +142,7 @@ impl Document {
     }
 
     /// Role names with a valid signature.
-    pub fn role_names(&self) -> Vec<&'static str> {
+    pub(crate) fn role_names(&self) -> Vec<&'static str> {
         Role::ALL
             .into_iter()
             .filter(|r| self.roles & r.bit() != 0)
@@ -152,7 +152,7 @@ impl Document {
 }
 
 /// Adds a signer name to a small sorted set, keeping the smallest names when full.
-pub fn add_signer(signers: &mut Vec<String>, name: &str) {
+pub(crate) fn add_signer(signers: &mut Vec<String>, name: &str) {
     if name.is_empty() {
         return;
     }

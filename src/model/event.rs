@@ -5,14 +5,14 @@ use super::{Channel, Confidentiality, Direction, Role};
 
 /// Which log a source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
+pub(crate) enum SourceKind {
     Exchange,
     Signature,
 }
 
 impl SourceKind {
     /// The name used in config (`kind =`) and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SourceKind::Exchange => "exchange",
             SourceKind::Signature => "signature",
@@ -20,7 +20,7 @@ impl SourceKind {
     }
 
     /// The byte that encodes this kind in the store.
-    pub fn as_byte(self) -> u8 {
+    pub(crate) fn as_byte(self) -> u8 {
         match self {
             SourceKind::Exchange => 0,
             SourceKind::Signature => 1,
@@ -30,48 +30,48 @@ impl SourceKind {
 
 /// One exchange event, validated (README "Input": exchange events).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExchangeEvent {
-    pub event_id: Option<String>,
-    pub time: i64,
-    pub doc_id: String,
-    pub direction: Direction,
-    pub channel: Channel,
-    pub confidentiality: Confidentiality,
-    pub unit: String,
-    pub doc_number: String,
-    pub doc_type: String,
-    pub subject: String,
-    pub counterpart: String,
-    pub sha256: Option<String>,
+pub(crate) struct ExchangeEvent {
+    pub(crate) event_id: Option<String>,
+    pub(crate) time: i64,
+    pub(crate) doc_id: String,
+    pub(crate) direction: Direction,
+    pub(crate) channel: Channel,
+    pub(crate) confidentiality: Confidentiality,
+    pub(crate) unit: String,
+    pub(crate) doc_number: String,
+    pub(crate) doc_type: String,
+    pub(crate) subject: String,
+    pub(crate) counterpart: String,
+    pub(crate) sha256: Option<String>,
 }
 
 /// One signature event, validated (README "Input": signature events).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SignatureEvent {
-    pub event_id: Option<String>,
-    pub time: i64,
-    pub doc_id: Option<String>,
-    pub sha256: Option<String>,
-    pub role: Role,
-    pub valid: bool,
-    pub signer: String,
+pub(crate) struct SignatureEvent {
+    pub(crate) event_id: Option<String>,
+    pub(crate) time: i64,
+    pub(crate) doc_id: Option<String>,
+    pub(crate) sha256: Option<String>,
+    pub(crate) role: Role,
+    pub(crate) valid: bool,
+    pub(crate) signer: String,
 }
 
 /// A status message of the exchange axis about one document (edXML `StatusCode`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatusEvent {
-    pub time: i64,
+pub(crate) struct StatusEvent {
+    pub(crate) time: i64,
     /// The document the status is about (`ResponseFor/DocumentId`).
-    pub doc_id: String,
+    pub(crate) doc_id: String,
     /// Direction of that document as this agency sees it.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// QCVN 102 status code: 1–6, 13, 15 or 16.
-    pub code: u8,
+    pub(crate) code: u8,
 }
 
 /// A validated event of either kind.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     Exchange(ExchangeEvent),
     Signature(SignatureEvent),
     /// An exchange event read from an edXML message, with its
@@ -82,7 +82,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn event_id(&self) -> Option<&str> {
+    pub(crate) fn event_id(&self) -> Option<&str> {
         match self {
             Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.event_id.as_deref(),
             Event::Signature(s) => s.event_id.as_deref(),
@@ -90,7 +90,7 @@ impl Event {
         }
     }
 
-    pub fn time(&self) -> i64 {
+    pub(crate) fn time(&self) -> i64 {
         match self {
             Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.time,
             Event::Signature(s) => s.time,

@@ -8,7 +8,11 @@ macro_rules! canonical_names {
     ($ty:ty) => {
         impl $ty {
             /// Parses an exact canonical name.
-            pub fn from_canonical(s: &str) -> Option<Self> {
+            #[allow(
+                dead_code,
+                reason = "generated for every such enum; not each parses names"
+            )]
+            pub(crate) fn from_canonical(s: &str) -> Option<Self> {
                 Self::ALL.into_iter().find(|v| v.as_str() == s)
             }
         }
@@ -25,14 +29,18 @@ macro_rules! canonical_names {
 /// is its position there.
 macro_rules! store_bytes {
     ($ty:ty) => {
+        #[allow(
+            dead_code,
+            reason = "generated for every such enum; not each is stored"
+        )]
         impl $ty {
             /// The byte that encodes this value in the store.
-            pub fn as_byte(self) -> u8 {
+            pub(crate) fn as_byte(self) -> u8 {
                 self as u8
             }
 
             /// Decodes a store byte.
-            pub fn from_byte(b: u8) -> Option<Self> {
+            pub(crate) fn from_byte(b: u8) -> Option<Self> {
                 Self::ALL.get(usize::from(b)).copied()
             }
         }
@@ -49,12 +57,12 @@ mod role;
 mod status;
 mod window;
 
-pub use channel::Channel;
-pub use class::{compliance_ratio, Class};
-pub use confidentiality::Confidentiality;
+pub(crate) use channel::Channel;
+pub(crate) use class::{compliance_ratio, Class};
+pub(crate) use confidentiality::Confidentiality;
 pub use direction::Direction;
-pub use document::{add_signer, Document, BUSINESS_TYPES, MAX_SIGNERS};
-pub use event::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
-pub use role::Role;
-pub use status::{status_label, DocStatus, STATUS_CODES, STATUS_REJECTED};
+pub(crate) use document::{add_signer, Document};
+pub(crate) use event::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
+pub(crate) use role::Role;
+pub(crate) use status::{status_label, DocStatus, STATUS_CODES};
 pub use window::Window;

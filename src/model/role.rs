@@ -2,17 +2,17 @@
 
 /// The role a digital signature plays on a document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
+pub(crate) enum Role {
     Person,
     Organization,
 }
 
 impl Role {
     /// Every role, in bit order.
-    pub const ALL: [Self; 2] = [Self::Person, Self::Organization];
+    pub(crate) const ALL: [Self; 2] = [Self::Person, Self::Organization];
 
     /// The canonical name used in config, metrics labels and the API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Person => "person",
             Self::Organization => "organization",
@@ -20,7 +20,7 @@ impl Role {
     }
 
     /// The bit of this role in a set of roles stored as one byte.
-    pub fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u8 {
         match self {
             Self::Person => 1,
             Self::Organization => 2,
@@ -28,7 +28,8 @@ impl Role {
     }
 
     /// The roles whose bits are set in `bits`, in canonical order; unknown bits are ignored.
-    pub fn from_bits(bits: u8) -> impl Iterator<Item = Role> {
+    #[cfg(test)]
+    pub(crate) fn from_bits(bits: u8) -> impl Iterator<Item = Role> {
         Self::ALL.into_iter().filter(move |r| bits & r.bit() != 0)
     }
 }

@@ -2,12 +2,12 @@
 //! (README "edXML archive source", status messages).
 
 /// Status codes of QCVN 102 that a status message may carry.
-pub const STATUS_CODES: [u8; 9] = [1, 2, 3, 4, 5, 6, 13, 15, 16];
+pub(crate) const STATUS_CODES: [u8; 9] = [1, 2, 3, 4, 5, 6, 13, 15, 16];
 /// The status code "rejected by the receiver".
-pub const STATUS_REJECTED: u8 = 2;
+pub(crate) const STATUS_REJECTED: u8 = 2;
 
 /// Vietnamese label of a QCVN 102 status code, for the document list.
-pub fn status_label(code: u8) -> &'static str {
+pub(crate) fn status_label(code: u8) -> &'static str {
     match code {
         1 => "Đã đến",
         2 => "Từ chối tiếp nhận",
@@ -25,22 +25,22 @@ pub fn status_label(code: u8) -> &'static str {
 /// What the exchange axis reported about a document: the latest status and
 /// whether a receiver ever rejected it. Merging is order-independent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DocStatus {
+pub(crate) struct DocStatus {
     /// Latest QCVN 102 status code (0 = none yet).
-    pub code: u8,
+    pub(crate) code: u8,
     /// Its time, Unix seconds.
-    pub time: i64,
+    pub(crate) time: i64,
     /// A receiver answered 02 (rejected) at least once.
-    pub rejected: bool,
+    pub(crate) rejected: bool,
 }
 
 impl DocStatus {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == DocStatus::default()
     }
 
     /// Merges another status: the latest one wins (ties: the higher code).
-    pub fn merge(&mut self, other: &DocStatus) {
+    pub(crate) fn merge(&mut self, other: &DocStatus) {
         if other.code != 0 && (self.code == 0 || (other.time, other.code) > (self.time, self.code))
         {
             self.code = other.code;
@@ -50,7 +50,7 @@ impl DocStatus {
     }
 
     /// The status a single message reports.
-    pub fn from_code(code: u8, time: i64) -> DocStatus {
+    pub(crate) fn from_code(code: u8, time: i64) -> DocStatus {
         DocStatus {
             code,
             time,

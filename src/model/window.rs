@@ -15,7 +15,7 @@ pub enum Window {
 
 impl Window {
     /// Every window, in label order.
-    pub const ALL: [Window; 6] = [
+    pub(crate) const ALL: [Window; 6] = [
         Window::Day,
         Window::Days7,
         Window::Days30,
@@ -25,7 +25,7 @@ impl Window {
     ];
 
     /// The `window` metric label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Window::Day => "day",
             Window::Days7 => "7d",
@@ -37,12 +37,12 @@ impl Window {
     }
 
     /// Parses a `window` label.
-    pub fn from_label(s: &str) -> Option<Self> {
+    pub(crate) fn from_label(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|w| w.label() == s)
     }
 
     /// Inclusive local date range for `today`; None for All. Day: today..today; 7d: today-6..today; 30d: today-29..today; Month: 1st..last day of the calendar month; Year: 1 Jan..31 Dec.
-    pub fn range(self, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    pub(crate) fn range(self, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
         let days_back = |n| {
             today
                 .checked_sub_days(Days::new(n))

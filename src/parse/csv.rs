@@ -81,7 +81,7 @@ fn read_record(rdr: &mut Reader, input: &[u8], output: Output) -> Option<usize> 
 
 /// Length of the first complete record in `buf`, including its line ending;
 /// `None` while the record (or a quoted field spanning lines) is unfinished.
-pub fn record_end(buf: &[u8], delimiter: u8) -> Option<usize> {
+pub(crate) fn record_end(buf: &[u8], delimiter: u8) -> Option<usize> {
     match buf.first() {
         None => None,
         // A blank line is a record of its own: csv-core would skip it, and
@@ -92,7 +92,7 @@ pub fn record_end(buf: &[u8], delimiter: u8) -> Option<usize> {
 }
 
 /// Splits one record (line ending already removed) into its fields.
-pub fn split_fields(record: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, String> {
+pub(crate) fn split_fields(record: &str, delimiter: u8) -> Result<Vec<Cow<'_, str>>, String> {
     if record.is_empty() {
         return Ok(vec![Cow::Borrowed("")]);
     }
@@ -159,14 +159,14 @@ fn as_written<'a>(
 }
 
 /// Removes a trailing `\n` or `\r\n`.
-pub fn trim_line_end(record: &str) -> &str {
+pub(crate) fn trim_line_end(record: &str) -> &str {
     let r = record.strip_suffix('\n').unwrap_or(record);
     r.strip_suffix('\r').unwrap_or(r)
 }
 
 /// The header row of a CSV file: which column holds which canonical field.
 #[derive(Debug, Clone)]
-pub struct CsvHeader {
+pub(crate) struct CsvHeader {
     columns: Vec<Option<Field>>,
 }
 
@@ -181,7 +181,11 @@ impl CsvHeader {
     }
 
     /// Reads one data record into canonical fields.
-    pub fn record<'a>(&self, record: &'a str, delimiter: u8) -> Result<RawRecord<'a>, String> {
+    pub(crate) fn record<'a>(
+        &self,
+        record: &'a str,
+        delimiter: u8,
+    ) -> Result<RawRecord<'a>, String> {
         let values = split_fields(trim_line_end(record), delimiter)?;
         if values.len() != self.columns.len() {
             return Err(format!(

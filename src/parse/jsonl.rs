@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use super::record::{FieldMap, RawRecord};
 
 /// Parses one JSON line into a raw record; unknown keys are ignored.
-pub fn parse_line<'a>(line: &'a str, fields: &FieldMap) -> Result<RawRecord<'a>, String> {
+pub(crate) fn parse_line<'a>(line: &'a str, fields: &FieldMap) -> Result<RawRecord<'a>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let record = RecordSeed { fields }
         .deserialize(&mut de)

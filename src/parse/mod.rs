@@ -1,14 +1,14 @@
 //! Bytes to events: JSON Lines and CSV records, field mapping, value aliases,
 //! time formats, and validation into typed events. Pure: no I/O.
 
-pub mod csv;
-pub mod edxml;
+pub(crate) mod csv;
+pub(crate) mod edxml;
 #[cfg(test)]
 mod fuzz_tests;
-pub mod jsonl;
-pub mod normalize;
-pub mod record;
-pub mod time;
+pub(crate) mod jsonl;
+pub(crate) mod normalize;
+pub(crate) mod record;
+pub(crate) mod time;
 
 use chrono_tz::Tz;
 
@@ -20,9 +20,9 @@ use record::FieldMap;
 /// How a source's input names fields and spells values: the field-name map
 /// and the alias tables (`[sources.fields]`, `[sources.aliases.*]`).
 #[derive(Debug, Clone)]
-pub struct Mapping {
-    pub fields: FieldMap,
-    pub aliases: Aliases,
+pub(crate) struct Mapping {
+    pub(crate) fields: FieldMap,
+    pub(crate) aliases: Aliases,
 }
 
 /// How the records of a log are written.
@@ -36,17 +36,17 @@ pub enum RecordFormat {
 
 /// What a [`RecordParser`] needs to know about its source.
 #[derive(Debug, Clone, Copy)]
-pub struct ParseSettings<'a> {
-    pub kind: SourceKind,
+pub(crate) struct ParseSettings<'a> {
+    pub(crate) kind: SourceKind,
     pub format: RecordFormat,
-    pub mapping: &'a Mapping,
+    pub(crate) mapping: &'a Mapping,
     /// The agency's zone, for local times.
-    pub timezone: Tz,
+    pub(crate) timezone: Tz,
 }
 
 /// Parses the records of one source into events.
 #[derive(Debug, Clone)]
-pub struct RecordParser {
+pub(crate) struct RecordParser {
     kind: SourceKind,
     format: RecordFormat,
     mapping: Mapping,
@@ -54,7 +54,7 @@ pub struct RecordParser {
 }
 
 impl RecordParser {
-    pub fn new(settings: &ParseSettings) -> RecordParser {
+    pub(crate) fn new(settings: &ParseSettings) -> RecordParser {
         RecordParser {
             kind: settings.kind,
             format: settings.format,
@@ -64,7 +64,7 @@ impl RecordParser {
     }
 
     /// Reads a CSV header row.
-    pub fn header(&self, record: &str) -> Result<CsvHeader, String> {
+    pub(crate) fn header(&self, record: &str) -> Result<CsvHeader, String> {
         match self.format {
             RecordFormat::Csv { delimiter } => {
                 CsvHeader::parse(record, delimiter, &self.mapping.fields)

@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::model::{Channel, Confidentiality, Direction, Role};
 
 /// Normalises a value for alias matching: NFC, trimmed, whitespace runs collapsed to one space, lowercased.
-pub fn normalize_text(s: &str) -> String {
+pub(crate) fn normalize_text(s: &str) -> String {
     let nfc = to_nfc(s);
     let mut out = String::with_capacity(nfc.len());
     for word in nfc.split_whitespace() {
@@ -23,7 +23,7 @@ pub fn normalize_text(s: &str) -> String {
 }
 
 /// Normalises a unit name: NFC and trimmed, case kept.
-pub fn normalize_unit(s: &str) -> String {
+pub(crate) fn normalize_unit(s: &str) -> String {
     to_nfc(s.trim()).into_owned()
 }
 
@@ -42,7 +42,7 @@ fn to_nfc(s: &str) -> Cow<'_, str> {
 
 /// An event field whose values are matched through aliases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AliasField {
+pub(crate) enum AliasField {
     Direction,
     Channel,
     Confidentiality,
@@ -51,7 +51,7 @@ pub enum AliasField {
 
 impl AliasField {
     /// Every aliased field.
-    pub const ALL: [Self; 4] = [
+    pub(crate) const ALL: [Self; 4] = [
         Self::Direction,
         Self::Channel,
         Self::Confidentiality,
@@ -59,7 +59,7 @@ impl AliasField {
     ];
 
     /// The field name as written in config (`[sources.aliases.<name>]`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Direction => "direction",
             Self::Channel => "channel",
@@ -69,7 +69,7 @@ impl AliasField {
     }
 
     /// Parses a field name as written in config.
-    pub fn from_name(s: &str) -> Option<Self> {
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
@@ -151,7 +151,7 @@ impl<T: Copy> AliasTable<T> {
 
 /// The alias tables of one source: the built-in aliases plus the source's config aliases.
 #[derive(Clone, Debug)]
-pub struct Aliases {
+pub(crate) struct Aliases {
     direction: AliasTable<Direction>,
     channel: AliasTable<Channel>,
     confidentiality: AliasTable<Confidentiality>,
@@ -166,7 +166,7 @@ impl Default for Aliases {
 
 impl Aliases {
     /// The built-in aliases listed in the README ("Input": values), plus every canonical name itself.
-    pub fn builtin() -> Self {
+    pub(crate) fn builtin() -> Self {
         Self {
             direction: AliasTable::new(Direction::ALL.map(|v| (v.as_str(), v)), DIRECTION_ALIASES),
             channel: AliasTable::new(Channel::ALL.map(|v| (v.as_str(), v)), CHANNEL_ALIASES),
@@ -179,7 +179,12 @@ impl Aliases {
     }
 
     /// Adds a config alias of `field` for the canonical value `canonical`, replacing any earlier meaning of that alias.
-    pub fn add(&mut self, field: AliasField, alias: &str, canonical: &str) -> Result<(), String> {
+    pub(crate) fn add(
+        &mut self,
+        field: AliasField,
+        alias: &str,
+        canonical: &str,
+    ) -> Result<(), String> {
         let key = normalize_text(alias);
         if key.is_empty() {
             return Err(format!(
@@ -214,22 +219,22 @@ impl Aliases {
     }
 
     /// Matches a raw direction value.
-    pub fn direction(&self, raw: &str) -> Option<Direction> {
+    pub(crate) fn direction(&self, raw: &str) -> Option<Direction> {
         self.direction.lookup(raw)
     }
 
     /// Matches a raw channel value.
-    pub fn channel(&self, raw: &str) -> Option<Channel> {
+    pub(crate) fn channel(&self, raw: &str) -> Option<Channel> {
         self.channel.lookup(raw)
     }
 
     /// Matches a raw confidentiality value; empty or blank means normal, anything unknown is `None`.
-    pub fn confidentiality(&self, raw: &str) -> Option<Confidentiality> {
+    pub(crate) fn confidentiality(&self, raw: &str) -> Option<Confidentiality> {
         self.confidentiality.lookup(raw)
     }
 
     /// Matches a raw signature-role value.
-    pub fn role(&self, raw: &str) -> Option<Role> {
+    pub(crate) fn role(&self, raw: &str) -> Option<Role> {
         self.role.lookup(raw)
     }
 }

@@ -11,7 +11,7 @@ use crate::model::{Event, ExchangeEvent, SignatureEvent, SourceKind};
 
 /// A canonical input field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub(crate) enum Field {
     EventId,
     Time,
     DocId,
@@ -32,7 +32,7 @@ pub enum Field {
 }
 
 /// Number of canonical fields: the size of a [`RawRecord`].
-pub const FIELD_COUNT: usize = 17;
+pub(crate) const FIELD_COUNT: usize = 17;
 
 const ALL_FIELDS: [Field; FIELD_COUNT] = [
     Field::EventId,
@@ -77,12 +77,12 @@ impl Field {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Field> {
+    pub(crate) fn from_name(name: &str) -> Option<Field> {
         ALL_FIELDS.into_iter().find(|f| f.name() == name)
     }
 
     /// Whether events of `kind` carry this field.
-    pub fn applies_to(self, kind: SourceKind) -> bool {
+    pub(crate) fn applies_to(self, kind: SourceKind) -> bool {
         use Field::*;
         match self {
             EventId | Time | DocId | Sha256 => true,
@@ -92,7 +92,7 @@ impl Field {
         }
     }
 
-    pub fn names_for(kind: SourceKind) -> Vec<&'static str> {
+    pub(crate) fn names_for(kind: SourceKind) -> Vec<&'static str> {
         ALL_FIELDS
             .into_iter()
             .filter(|f| f.applies_to(kind))
@@ -107,14 +107,14 @@ impl Field {
 
 /// Maps the input's field names (JSON keys, CSV headers) to canonical fields.
 #[derive(Debug, Clone)]
-pub struct FieldMap {
+pub(crate) struct FieldMap {
     /// (normalized input name, field); short, so a linear scan beats hashing.
     names: Vec<(String, Field)>,
 }
 
 impl FieldMap {
     /// Canonical names for every field of `kind`, except those renamed by `mapping`.
-    pub fn new(kind: SourceKind, mapping: &[(Field, String)]) -> FieldMap {
+    pub(crate) fn new(kind: SourceKind, mapping: &[(Field, String)]) -> FieldMap {
         let names = ALL_FIELDS
             .into_iter()
             .filter(|f| f.applies_to(kind))
@@ -130,7 +130,7 @@ impl FieldMap {
     }
 
     /// The canonical field for an input name, if it is one we read.
-    pub fn lookup(&self, key: &str) -> Option<Field> {
+    pub(crate) fn lookup(&self, key: &str) -> Option<Field> {
         if let Some((_, f)) = self.names.iter().find(|(n, _)| n == key) {
             return Some(*f);
         }
@@ -150,18 +150,18 @@ impl FieldMap {
 
 /// The values of one input record, by canonical field; borrowed from the line where possible.
 #[derive(Debug, Default)]
-pub struct RawRecord<'a> {
+pub(crate) struct RawRecord<'a> {
     values: [Option<Cow<'a, str>>; FIELD_COUNT],
     /// A field whose JSON value was an object or array: makes the event invalid.
     non_scalar: Option<Field>,
 }
 
 impl<'a> RawRecord<'a> {
-    pub fn set(&mut self, field: Field, value: Cow<'a, str>) {
+    pub(crate) fn set(&mut self, field: Field, value: Cow<'a, str>) {
         self.values[field.index()] = Some(value);
     }
 
-    pub fn set_non_scalar(&mut self, field: Field) {
+    pub(crate) fn set_non_scalar(&mut self, field: Field) {
         self.non_scalar.get_or_insert(field);
     }
 
@@ -194,7 +194,7 @@ fn sha(s: Option<&str>) -> Option<String> {
 }
 
 /// Validates a raw record of a source of `kind` into an event, or says why not.
-pub fn validate(
+pub(crate) fn validate(
     raw: &RawRecord,
     kind: SourceKind,
     aliases: &Aliases,

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 /// Why a time, date or period could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum TimeError {
+pub(crate) enum TimeError {
     #[error("empty time")]
     Empty,
     #[error(
@@ -71,7 +71,7 @@ struct Fields {
 }
 
 /// Parses an event time into Unix seconds (fractions truncated toward the past, i.e. floor).
-pub fn parse_time(s: &str, tz: Tz) -> Result<i64, TimeError> {
+pub(crate) fn parse_time(s: &str, tz: Tz) -> Result<i64, TimeError> {
     let trimmed = s.trim();
     if trimmed.is_empty() {
         return Err(TimeError::Empty);
@@ -221,7 +221,7 @@ fn first_instant_after_gap(local: NaiveDateTime, tz: Tz) -> i64 {
 }
 
 /// The local calendar day of an instant in `tz`; instants beyond chrono's range saturate.
-pub fn local_day(unix_secs: i64, tz: Tz) -> NaiveDate {
+pub(crate) fn local_day(unix_secs: i64, tz: Tz) -> NaiveDate {
     match DateTime::from_timestamp(unix_secs, 0) {
         Some(utc) => utc.with_timezone(&tz).date_naive(),
         None if unix_secs < 0 => NaiveDate::MIN,
@@ -230,7 +230,7 @@ pub fn local_day(unix_secs: i64, tz: Tz) -> NaiveDate {
 }
 
 /// Parses a `YYYY-MM-DD` API date.
-pub fn parse_date(s: &str) -> Result<NaiveDate, TimeError> {
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, TimeError> {
     let b = s.as_bytes();
     let err = || TimeError::ApiDate { input: excerpt(s) };
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -244,7 +244,7 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, TimeError> {
 }
 
 /// A reporting period of Decree 09/2019 (README "HTTP API"): "2026-03" (15 Feb–14 Mar 2026), "2026-Q1" (15 Dec 2025–14 Mar 2026), "2026-H1" (15 Dec 2025–14 Jun 2026), "2026-H2" (15 Jun–14 Dec 2026), "2026" (15 Dec 2025–14 Dec 2026); returns inclusive (from, to) local dates.
-pub fn period_range(s: &str) -> Result<(NaiveDate, NaiveDate), TimeError> {
+pub(crate) fn period_range(s: &str) -> Result<(NaiveDate, NaiveDate), TimeError> {
     let err = || TimeError::Period { input: excerpt(s) };
     let b = s.as_bytes();
     if b.len() < 4 {

@@ -16,19 +16,19 @@ pub use render::{format_ratio_vi, render, ReportFormat};
 /// before [`ReportRange`] validates them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReportQuery {
-    pub period: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+pub(crate) struct ReportQuery {
+    pub(crate) period: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 /// The dates a report covers (inclusive, local); `None` = unbounded.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(try_from = "ReportQuery")]
 pub struct ReportRange {
-    pub period: Option<String>,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
+    pub(crate) period: Option<String>,
+    pub(crate) from: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
 }
 
 impl TryFrom<ReportQuery> for ReportRange {
@@ -90,41 +90,41 @@ pub struct Report {
     /// The agency's code.
     pub agency: String,
     /// The same counts per internal unit, by unit name (`""`: none recorded).
-    pub by_unit: Vec<UnitReport>,
+    pub(crate) by_unit: Vec<UnitReport>,
     /// First local date counted; `None`: since the beginning.
-    pub from: Option<NaiveDate>,
-    pub incoming: DirectionReport,
-    pub outgoing: DirectionReport,
+    pub(crate) from: Option<NaiveDate>,
+    pub(crate) incoming: DirectionReport,
+    pub(crate) outgoing: DirectionReport,
     /// The period asked for (`2026-H1`), when the range is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
+    pub(crate) period: Option<String>,
     /// Last local date counted; `None`: up to now.
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
 }
 
 /// One internal unit's counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UnitReport {
-    pub incoming: DirectionReport,
-    pub outgoing: DirectionReport,
-    pub unit: String,
+pub(crate) struct UnitReport {
+    pub(crate) incoming: DirectionReport,
+    pub(crate) outgoing: DirectionReport,
+    pub(crate) unit: String,
 }
 
 /// The documents of one direction by class, and their compliance ratio.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct DirectionReport {
+pub(crate) struct DirectionReport {
     /// `electronic_signed / (total − secret_exempt)`; `None` (JSON `null`)
     /// when the denominator is 0.
-    pub compliance_ratio: Option<f64>,
-    pub electronic_signed: u64,
-    pub electronic_unsigned: u64,
-    pub paper: u64,
+    pub(crate) compliance_ratio: Option<f64>,
+    pub(crate) electronic_signed: u64,
+    pub(crate) electronic_unsigned: u64,
+    pub(crate) paper: u64,
     /// Documents a receiver rejected (edXML status 02): only in the totals
     /// of agencies with an edXML source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_by_receiver: Option<u64>,
-    pub secret_exempt: u64,
-    pub total: u64,
+    pub(crate) rejected_by_receiver: Option<u64>,
+    pub(crate) secret_exempt: u64,
+    pub(crate) total: u64,
 }
 
 impl DirectionReport {
@@ -141,7 +141,7 @@ impl DirectionReport {
     }
 
     /// The number of documents of `class`.
-    pub fn count(&self, class: Class) -> u64 {
+    pub(crate) fn count(&self, class: Class) -> u64 {
         match class {
             Class::ElectronicSigned => self.electronic_signed,
             Class::ElectronicUnsigned => self.electronic_unsigned,
@@ -153,7 +153,7 @@ impl DirectionReport {
 
 /// The report of `range` for this configuration's agency: the one function
 /// behind both the API and the command line.
-pub fn for_config(config: &Config, range: &ReportRange, aggregates: &Aggregates) -> Report {
+pub(crate) fn for_config(config: &Config, range: &ReportRange, aggregates: &Aggregates) -> Report {
     Report::new(
         &config.agency.code,
         range,

@@ -22,7 +22,7 @@ const BATCH_FILES: usize = 64;
 const READ_BUFFER: usize = 64 * 1024;
 
 /// Whether a file name is an edXML message to read (not a temporary or hidden file).
-pub fn is_message_name(path: &Path) -> bool {
+pub(crate) fn is_message_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
@@ -68,15 +68,15 @@ fn list(pattern: &str) -> Result<Vec<Listed>, String> {
 /// A cheap summary of the message files a pattern names: what an idle edXML
 /// source compares with to tell that nothing changed since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listing {
-    pub count: u64,
-    pub bytes: u64,
+pub(crate) struct Listing {
+    pub(crate) count: u64,
+    pub(crate) bytes: u64,
     /// Latest mtime, in nanoseconds.
-    pub latest_mtime: u64,
+    pub(crate) latest_mtime: u64,
 }
 
 /// The [`Listing`] of what `pattern` names now.
-pub fn listing(pattern: &str) -> Option<Listing> {
+pub(crate) fn listing(pattern: &str) -> Option<Listing> {
     Some(summarize(&list(pattern).ok()?))
 }
 

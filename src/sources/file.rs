@@ -22,19 +22,19 @@ const BATCH_RECORDS: usize = 1024;
 
 /// Wakes a sleeping source thread (file change, shutdown).
 #[derive(Default)]
-pub struct Waker {
+pub(crate) struct Waker {
     flag: Mutex<bool>,
     cond: Condvar,
 }
 
 impl Waker {
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cond.notify_all();
     }
 
     /// Sleeps until woken or `timeout` passes.
-    pub fn wait(&self, timeout: Duration) {
+    pub(crate) fn wait(&self, timeout: Duration) {
         let guard = self.flag.lock().unwrap_or_else(|e| e.into_inner());
         let (mut guard, _) = self
             .cond
@@ -71,7 +71,7 @@ fn watch_root(pattern: &str) -> (PathBuf, notify::RecursiveMode) {
 
 /// Whether every file `pattern` names is followed and still has the length it
 /// had when it was last read to its end.
-pub fn unchanged_since(pattern: &str, observed: &[FileSeen]) -> bool {
+pub(crate) fn unchanged_since(pattern: &str, observed: &[FileSeen]) -> bool {
     let Ok(paths) = glob::glob(pattern) else {
         return false;
     };

@@ -20,7 +20,7 @@ struct State {
 }
 
 /// Closes a source's queue when dropped (see [`MergeQueue::close_on_drop`]).
-pub struct CloseOnDrop<'a>(&'a MergeQueue, usize);
+pub(crate) struct CloseOnDrop<'a>(&'a MergeQueue, usize);
 
 impl Drop for CloseOnDrop<'_> {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for CloseOnDrop<'_> {
 }
 
 /// Bounded per-source queues with a time-ordered drain.
-pub struct MergeQueue {
+pub(crate) struct MergeQueue {
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -47,7 +47,7 @@ fn first_time(b: &SourceBatch) -> i64 {
 }
 
 impl MergeQueue {
-    pub fn new(sources: usize) -> MergeQueue {
+    pub(crate) fn new(sources: usize) -> MergeQueue {
         MergeQueue {
             state: Mutex::new(State {
                 queues: (0..sources).map(|_| VecDeque::new()).collect(),
@@ -64,7 +64,7 @@ impl MergeQueue {
 
     /// Queues a batch, waiting while the source's queue is full; false once
     /// `stop` says to give up.
-    pub fn push(&self, batch: SourceBatch, stop: impl Fn() -> bool) -> bool {
+    pub(crate) fn push(&self, batch: SourceBatch, stop: impl Fn() -> bool) -> bool {
         let source = batch.source;
         let mut state = self.lock();
         while state.queues[source].len() >= PER_SOURCE || state.discarding {
@@ -84,7 +84,7 @@ impl MergeQueue {
 
     /// Drops every queued batch and refuses later ones (at shutdown): their
     /// positions were never committed, so the next start reads them again.
-    pub fn discard_queued(&self) -> usize {
+    pub(crate) fn discard_queued(&self) -> usize {
         let mut state = self.lock();
         state.discarding = true;
         let n = state.queues.iter().map(VecDeque::len).sum();
@@ -96,20 +96,20 @@ impl MergeQueue {
     }
 
     /// A source will send nothing more.
-    pub fn close(&self, source: usize) {
+    pub(crate) fn close(&self, source: usize) {
         self.lock().open[source] = false;
         self.changed.notify_all();
     }
 
     /// Closes `source` when the returned guard drops, however its reader
     /// thread ends, so that the writer never waits for it forever.
-    pub fn close_on_drop(&self, source: usize) -> CloseOnDrop<'_> {
+    pub(crate) fn close_on_drop(&self, source: usize) -> CloseOnDrop<'_> {
         CloseOnDrop(self, source)
     }
 
     /// Up to about `max_events` events of batches, oldest first; waits up to
     /// `timeout` for the first. `None` once every source is closed and drained.
-    pub fn pop(&self, max_events: usize, timeout: Duration) -> Option<Vec<SourceBatch>> {
+    pub(crate) fn pop(&self, max_events: usize, timeout: Duration) -> Option<Vec<SourceBatch>> {
         let mut state = self.lock();
         if state.queues.iter().all(VecDeque::is_empty) {
             if !state.open.iter().any(|o| *o) {

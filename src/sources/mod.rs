@@ -3,12 +3,14 @@
 //! to the single writer in `ingest`. Every kind starts through [`run`] with a
 //! [`SourceContext`]; what a kind reads is its `config::Input`.
 
-pub mod edxml;
-pub mod file;
+pub(crate) mod edxml;
+pub(crate) mod file;
 pub mod http;
-pub mod merge;
-pub mod tail;
+pub(crate) mod merge;
+pub(crate) mod tail;
 
+use crate::config::Config;
+use crate::store::Store;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -24,36 +26,36 @@ use merge::MergeQueue;
 
 /// An event that failed validation, kept with its position (README "Input": bad input).
 #[derive(Debug, Clone)]
-pub struct Rejected {
-    pub file: String,
-    pub line: u64,
-    pub reason: String,
-    pub raw: String,
+pub(crate) struct Rejected {
+    pub(crate) file: String,
+    pub(crate) line: u64,
+    pub(crate) reason: String,
+    pub(crate) raw: String,
 }
 
 /// One parsed record.
 #[derive(Debug, Clone)]
-pub enum Item {
+pub(crate) enum Item {
     Event(Event),
     Invalid(Rejected),
 }
 
 /// Records read by one source, with the source position after them.
 #[derive(Debug)]
-pub struct SourceBatch {
-    pub source: usize,
-    pub seq: u64,
-    pub items: Vec<Item>,
-    pub files: Vec<crate::store::FilePos>,
-    pub retired: Vec<crate::store::FilePos>,
+pub(crate) struct SourceBatch {
+    pub(crate) source: usize,
+    pub(crate) seq: u64,
+    pub(crate) items: Vec<Item>,
+    pub(crate) files: Vec<crate::store::FilePos>,
+    pub(crate) retired: Vec<crate::store::FilePos>,
     /// An HTTP feed source's position after this batch (`None` for files).
-    pub feed: Option<crate::store::FeedPos>,
+    pub(crate) feed: Option<crate::store::FeedPos>,
 }
 
 /// What a reader saw when it last found nothing more to read: while the input
 /// still looks like this, the source is caught up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Observed {
+pub(crate) enum Observed {
     /// Nothing seen yet (and always for an HTTP feed, whose idleness is its
     /// last empty page).
     #[default]
@@ -66,7 +68,7 @@ pub enum Observed {
 
 impl Observed {
     /// The files seen (none before a file source first goes idle).
-    pub fn files(&self) -> &[tail::FileSeen] {
+    pub(crate) fn files(&self) -> &[tail::FileSeen] {
         match self {
             Observed::Files(seen) => seen,
             Observed::Nothing | Observed::Messages(_) => &[],
@@ -74,7 +76,7 @@ impl Observed {
     }
 
     /// The message files seen, if listed.
-    pub fn messages(&self) -> Option<&edxml::Listing> {
+    pub(crate) fn messages(&self) -> Option<&edxml::Listing> {
         match self {
             Observed::Messages(seen) => Some(seen),
             Observed::Nothing | Observed::Files(_) => None,
@@ -84,34 +86,34 @@ impl Observed {
 
 /// Live progress of a source, for `/api/v1/status` and metrics.
 #[derive(Debug, Clone, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Durable state as of the last commit.
-    pub state: SourceState,
+    pub(crate) state: SourceState,
     /// Sequence number of the last batch sent to the writer.
-    pub sent_seq: u64,
+    pub(crate) sent_seq: u64,
     /// Sequence number of the last batch committed.
-    pub committed_seq: u64,
+    pub(crate) committed_seq: u64,
     /// Set when the reader found nothing more to read after batch `n`.
-    pub idle_after: Option<u64>,
+    pub(crate) idle_after: Option<u64>,
     /// What the reader saw when it went idle.
-    pub observed: Observed,
-    pub up: bool,
-    pub last_error: Option<(String, i64)>,
+    pub(crate) observed: Observed,
+    pub(crate) up: bool,
+    pub(crate) last_error: Option<(String, i64)>,
     /// Kind of the last error of an HTTP feed source (`timeout`, `server_error`…).
-    pub last_error_kind: Option<&'static str>,
+    pub(crate) last_error_kind: Option<&'static str>,
 }
 
 /// A source's configuration and live progress, shared between its reader, the writer and the API.
 #[derive(Debug)]
-pub struct SourceHandle {
-    pub config: SourceConfig,
-    pub progress: Mutex<Progress>,
+pub(crate) struct SourceHandle {
+    pub(crate) config: SourceConfig,
+    pub(crate) progress: Mutex<Progress>,
     /// Poll and error metrics of an HTTP feed source.
-    pub feed_metrics: Option<http::FeedMetrics>,
+    pub(crate) feed_metrics: Option<http::FeedMetrics>,
 }
 
 impl SourceHandle {
-    pub fn new(config: SourceConfig, state: SourceState) -> SourceHandle {
+    pub(crate) fn new(config: SourceConfig, state: SourceState) -> SourceHandle {
         let feed_metrics = match &config.input {
             Input::HttpFeed(_) => Some(http::FeedMetrics::new(&config.name)),
             Input::Files(_) | Input::EdxmlDir(_) => None,
@@ -127,23 +129,23 @@ impl SourceHandle {
         }
     }
 
-    pub fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+    pub(crate) fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn committed_state(&self) -> SourceState {
+    pub(crate) fn committed_state(&self) -> SourceState {
         self.progress().state.clone()
     }
 
     /// Called by the writer once batch `seq` is durable.
-    pub fn committed(&self, state: SourceState, seq: u64) {
+    pub(crate) fn committed(&self, state: SourceState, seq: u64) {
         let mut p = self.progress();
         p.state = state;
         p.committed_seq = p.committed_seq.max(seq);
     }
 
     /// Whether everything available has been read and committed.
-    pub fn caught_up(&self) -> bool {
+    pub(crate) fn caught_up(&self) -> bool {
         let p = self.progress();
         match p.idle_after {
             Some(seq) if p.committed_seq >= seq => {}
@@ -177,25 +179,25 @@ impl SourceHandle {
 
 /// What a reader needs besides its source's config: where it stands, where
 /// to send, when to stop.
-pub struct SourceContext {
+pub(crate) struct SourceContext {
     /// The source's index in the config, and in the writer's queues.
-    pub index: usize,
-    pub handle: Arc<SourceHandle>,
+    pub(crate) index: usize,
+    pub(crate) handle: Arc<SourceHandle>,
     /// The agency's zone, for local times.
-    pub timezone: Tz,
+    pub(crate) timezone: Tz,
     /// `agency.code`, which tells an edXML message's direction.
-    pub agency_code: String,
-    pub queue: Arc<MergeQueue>,
-    pub stop: CancellationToken,
+    pub(crate) agency_code: String,
+    pub(crate) queue: Arc<MergeQueue>,
+    pub(crate) stop: CancellationToken,
     /// Wakes a reader waiting for file changes (shutdown).
-    pub waker: Arc<Waker>,
+    pub(crate) waker: Arc<Waker>,
     /// The message files an edXML source has already read, from the store
     /// (empty for the other kinds).
-    pub files_read: HashSet<String>,
+    pub(crate) files_read: HashSet<String>,
 }
 
 /// Runs the reader of one source until `ctx.stop` fires, then closes its queue.
-pub fn run(mut ctx: SourceContext) {
+pub(crate) fn run(mut ctx: SourceContext) {
     let _close = ctx.queue.close_on_drop(ctx.index);
     let handle = ctx.handle.clone();
     match &handle.config.input {
@@ -205,6 +207,59 @@ pub fn run(mut ctx: SourceContext) {
             // Moved, not copied: an archive may hold many thousands of paths.
             let files_read = std::mem::take(&mut ctx.files_read);
             edxml::run(&ctx, input, files_read)
+        }
+    }
+}
+
+/// The reader threads of the sources, one per source.
+pub(crate) struct Readers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Readers {
+    /// Starts a reader per source (file tailer, HTTP feed or edXML
+    /// directory), sending to `queue` until `stop`.
+    pub(crate) fn spawn(
+        handles: &[Arc<SourceHandle>],
+        config: &Config,
+        store: &Store,
+        queue: &Arc<MergeQueue>,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Readers> {
+        let mut readers = Readers {
+            threads: Vec::new(),
+            wakers: Vec::new(),
+        };
+        for (index, handle) in handles.iter().enumerate() {
+            let waker = Arc::new(Waker::default());
+            readers.wakers.push(waker.clone());
+            let ctx = SourceContext {
+                index,
+                handle: handle.clone(),
+                timezone: config.agency.timezone,
+                agency_code: config.agency.code.clone(),
+                queue: queue.clone(),
+                stop: stop.clone(),
+                waker,
+                files_read: store.edxml_files(&handle.config.name)?,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("source-{}", handle.config.name))
+                .spawn(move || crate::sources::run(ctx))?;
+            readers.threads.push(thread);
+        }
+        Ok(readers)
+    }
+
+    /// Wakes readers waiting for file changes (their stop token must be
+    /// cancelled first) and waits for them to end.
+    pub(crate) fn wake_and_join(self) {
+        for w in &self.wakers {
+            w.wake();
+        }
+        for t in self.threads {
+            let _ = t.join();
         }
     }
 }

@@ -20,11 +20,11 @@ const MAX_RECORD: usize = 16 << 20;
 const MAX_RETIRED: usize = 32;
 /// A file rotated out of the glob is still followed this long after it last
 /// grew: the application may write through its old handle until it reopens.
-pub const ROTATED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const ROTATED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How records are delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// One record per line.
     Lines,
     /// RFC 4180: a quoted field may span lines; the first record is the header.
@@ -34,23 +34,23 @@ pub enum Framing {
 /// A followed file as the reader last saw it: device, inode, and its length
 /// when last read to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileSeen {
-    pub dev: u64,
-    pub ino: u64,
-    pub len: u64,
+pub(crate) struct FileSeen {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) len: u64,
 }
 
 /// One complete record handed to the caller.
-pub struct Record<'a> {
+pub(crate) struct Record<'a> {
     pub path: &'a str,
     /// 1-based line number where the record starts.
-    pub line: u64,
+    pub(crate) line: u64,
     /// The record text without its line ending; `None` if it is not valid UTF-8.
-    pub text: Option<&'a str>,
+    pub(crate) text: Option<&'a str>,
     /// The record's bytes, for keeping a rejected record as it was.
-    pub bytes: &'a [u8],
+    pub(crate) bytes: &'a [u8],
     /// The CSV header of this file, if any.
-    pub header: Option<&'a str>,
+    pub(crate) header: Option<&'a str>,
 }
 
 struct Tailed {
@@ -68,14 +68,14 @@ struct Tailed {
 
 /// Something worth an INFO line that happened during a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TailEvent {
+pub(crate) enum TailEvent {
     Opened { path: String, offset: u64 },
     Truncated { path: String },
     Released { path: String },
 }
 
 /// The tail state of one source.
-pub struct Tailer {
+pub(crate) struct Tailer {
     pattern: String,
     framing: Framing,
     files: Vec<Tailed>,
@@ -100,7 +100,7 @@ fn same_head(file: &File, size: u64, pos: &FilePos) -> bool {
 
 impl Tailer {
     /// A tailer resuming from stored positions.
-    pub fn new(
+    pub(crate) fn new(
         pattern: &str,
         framing: Framing,
         files: Vec<FilePos>,
@@ -117,7 +117,7 @@ impl Tailer {
     }
 
     /// Current positions (files followed, files retired), for the store.
-    pub fn positions(&self) -> (Vec<FilePos>, Vec<FilePos>) {
+    pub(crate) fn positions(&self) -> (Vec<FilePos>, Vec<FilePos>) {
         let mut files: Vec<FilePos> = self.files.iter().map(|t| t.pos.clone()).collect();
         // Saved positions not yet matched are kept until a scan decides.
         files.extend(self.saved.iter().cloned());
@@ -137,7 +137,7 @@ impl Tailer {
     }
 
     /// Lists the glob, follows new files, notices truncation and files gone.
-    pub fn scan(&mut self) -> io::Result<Vec<TailEvent>> {
+    pub(crate) fn scan(&mut self) -> io::Result<Vec<TailEvent>> {
         let mut events = Vec::new();
         let mut paths: Vec<_> = glob::glob(&self.pattern)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
@@ -332,7 +332,7 @@ impl Tailer {
     }
 
     /// Lets go of files that left the glob, once read to the end and quiet for `grace`.
-    pub fn release_gone(&mut self, grace: std::time::Duration) -> Vec<TailEvent> {
+    pub(crate) fn release_gone(&mut self, grace: std::time::Duration) -> Vec<TailEvent> {
         let mut events = Vec::new();
         let mut i = 0;
         while i < self.files.len() {
@@ -358,7 +358,11 @@ impl Tailer {
 
     /// Reads up to `max_records` complete records, handing each to `sink`;
     /// returns how many were read (0 = nothing new).
-    pub fn read(&mut self, max_records: usize, mut sink: impl FnMut(Record)) -> io::Result<usize> {
+    pub(crate) fn read(
+        &mut self,
+        max_records: usize,
+        mut sink: impl FnMut(Record),
+    ) -> io::Result<usize> {
         let mut count = 0;
         for idx in 0..self.files.len() {
             let live = self.files[idx].pos.shadow_of;
@@ -478,7 +482,7 @@ impl Tailer {
     }
 
     /// Every followed file and its length when last read to its end.
-    pub fn observed(&self) -> Vec<FileSeen> {
+    pub(crate) fn observed(&self) -> Vec<FileSeen> {
         self.files
             .iter()
             .map(|t| FileSeen {

@@ -8,18 +8,18 @@ use super::keys::{PREFIX_ALERT, PREFIX_OUTBOX};
 use super::{prefixed, Store, StoreError};
 
 /// Stored keys and values, as they are.
-pub type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
+pub(crate) type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One atomic change of alert state and outbox.
 #[derive(Debug, Default)]
-pub struct AlertCommit {
-    pub states: Vec<(String, Vec<u8>)>,
-    pub outbox_put: Vec<(u64, Vec<u8>)>,
-    pub outbox_remove: Vec<u64>,
+pub(crate) struct AlertCommit {
+    pub(crate) states: Vec<(String, Vec<u8>)>,
+    pub(crate) outbox_put: Vec<(u64, Vec<u8>)>,
+    pub(crate) outbox_remove: Vec<u64>,
 }
 
 impl AlertCommit {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.states.is_empty() && self.outbox_put.is_empty() && self.outbox_remove.is_empty()
     }
 }
@@ -79,7 +79,7 @@ impl Store {
     }
 
     /// Writes rule states and outbox changes in one atomic batch, durably.
-    pub fn record_alerts(&self, commit: &AlertCommit) -> Result<(), StoreError> {
+    pub(crate) fn record_alerts(&self, commit: &AlertCommit) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (name, state) in &commit.states {
             batch.insert(prefixed(PREFIX_ALERT, name.as_bytes()), state.as_slice());

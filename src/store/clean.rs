@@ -51,7 +51,7 @@ fn fingerprint(path: &Path) -> std::io::Result<u128> {
 
 /// Records that the store at `path` was closed cleanly (call once every
 /// handle on it is dropped, so that sled has written its last byte).
-pub fn mark(path: &Path) -> std::io::Result<()> {
+pub(crate) fn mark(path: &Path) -> std::io::Result<()> {
     let print = fingerprint(path)?;
     let tmp = path.join(format!("{MARKER}.tmp"));
     std::fs::write(&tmp, format!("{print:032x}\n"))?;
@@ -62,7 +62,7 @@ pub fn mark(path: &Path) -> std::io::Result<()> {
 /// Whether the store's files are byte for byte those of its last clean
 /// close; the marker is removed either way (before sled opens the files), so
 /// a crash from now on is never taken for a clean close.
-pub fn take(path: &Path) -> bool {
+pub(crate) fn take(path: &Path) -> bool {
     let marker = path.join(MARKER);
     let Ok(text) = std::fs::read_to_string(&marker) else {
         return false;

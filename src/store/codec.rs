@@ -3,32 +3,32 @@
 
 /// Appends values to a byte buffer.
 #[derive(Default)]
-pub struct Writer {
-    pub buf: Vec<u8>,
+pub(crate) struct Writer {
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Writer {
     /// A writer without a format byte, for parts embedded in a larger value.
-    pub fn bare() -> Writer {
+    pub(crate) fn bare() -> Writer {
         Writer { buf: Vec::new() }
     }
 
     /// Appends bytes as they are.
-    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+    pub(crate) fn raw(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
         self
     }
 
-    pub fn new(format: u8) -> Writer {
+    pub(crate) fn new(format: u8) -> Writer {
         Writer { buf: vec![format] }
     }
 
-    pub fn u8(&mut self, v: u8) -> &mut Self {
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
     }
 
-    pub fn uvar(&mut self, mut v: u64) -> &mut Self {
+    pub(crate) fn uvar(&mut self, mut v: u64) -> &mut Self {
         while v >= 0x80 {
             self.buf.push((v as u8) | 0x80);
             v >>= 7;
@@ -37,17 +37,17 @@ impl Writer {
         self
     }
 
-    pub fn ivar(&mut self, v: i64) -> &mut Self {
+    pub(crate) fn ivar(&mut self, v: i64) -> &mut Self {
         self.uvar(((v << 1) ^ (v >> 63)) as u64)
     }
 
-    pub fn str(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
         self.uvar(s.len() as u64);
         self.buf.extend_from_slice(s.as_bytes());
         self
     }
 
-    pub fn u64_fixed(&mut self, v: u64) -> &mut Self {
+    pub(crate) fn u64_fixed(&mut self, v: u64) -> &mut Self {
         self.buf.extend_from_slice(&v.to_le_bytes());
         self
     }
@@ -59,13 +59,13 @@ impl Writer {
 pub struct DecodeError(pub &'static str);
 
 /// Reads values written by [`Writer`].
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
     /// Starts reading a value whose format byte must be `format`.
-    pub fn new(buf: &'a [u8], format: u8) -> Result<Reader<'a>, DecodeError> {
+    pub(crate) fn new(buf: &'a [u8], format: u8) -> Result<Reader<'a>, DecodeError> {
         match buf.split_first() {
             Some((&f, rest)) if f == format => Ok(Reader { buf: rest }),
             Some(_) => Err(DecodeError("unknown value format")),
@@ -74,17 +74,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a part written by [`Writer::bare`].
-    pub fn bare(buf: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn bare(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf }
     }
 
     /// Bytes not read yet.
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
     /// The next `n` bytes, as they are.
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
             return Err(DecodeError("length past end"));
         }
@@ -94,20 +94,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A string's bytes, validated as UTF-8 but not copied.
-    pub fn str_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn str_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.str_len()?;
         let b = self.bytes(n)?;
         std::str::from_utf8(b).map_err(|_| DecodeError("bad UTF-8"))?;
         Ok(b)
     }
 
-    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         let (&b, rest) = self.buf.split_first().ok_or(DecodeError("truncated"))?;
         self.buf = rest;
         Ok(b)
     }
 
-    pub fn uvar(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn uvar(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -119,7 +119,7 @@ impl<'a> Reader<'a> {
         Err(DecodeError("varint too long"))
     }
 
-    pub fn ivar(&mut self) -> Result<i64, DecodeError> {
+    pub(crate) fn ivar(&mut self) -> Result<i64, DecodeError> {
         let u = self.uvar()?;
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
@@ -132,14 +132,14 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    pub fn str(&mut self) -> Result<String, DecodeError> {
+    pub(crate) fn str(&mut self) -> Result<String, DecodeError> {
         let n = self.str_len()?;
         let (s, rest) = self.buf.split_at(n);
         self.buf = rest;
         String::from_utf8(s.to_vec()).map_err(|_| DecodeError("bad UTF-8"))
     }
 
-    pub fn u64_fixed(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn u64_fixed(&mut self) -> Result<u64, DecodeError> {
         if self.buf.len() < 8 {
             return Err(DecodeError("truncated"));
         }
@@ -149,12 +149,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether every byte has been read.
-    pub fn at_end(&self) -> bool {
+    pub(crate) fn at_end(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// Count of items to follow, bounded by the bytes left (each item takes at least one).
-    pub fn count(&mut self) -> Result<usize, DecodeError> {
+    pub(crate) fn count(&mut self) -> Result<usize, DecodeError> {
         let n = self.uvar()? as usize;
         if n > self.buf.len() {
             return Err(DecodeError("count past end"));

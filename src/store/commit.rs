@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// The proof of the last commit.
-    pub fn proof(&self) -> Proof {
+    pub(crate) fn proof(&self) -> Proof {
         self.lock_commits().proof.clone()
     }
 
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Commits a batch's effects and the sources' new positions in one atomic write.
-    pub fn record_batch_once(&mut self, commit: &Commit) -> Result<(), StoreError> {
+    pub(crate) fn record_batch_once(&mut self, commit: &Commit) -> Result<(), StoreError> {
         let mut ops = Ops::new();
         for (key, page) in &commit.pages {
             ops.insert(prefixed(PREFIX_PAGE, key.as_bytes()), Some(page.clone()));
@@ -150,7 +150,7 @@ impl Store {
     }
 
     /// Writes and removes a probe key, durably: whether the store takes writes.
-    pub fn probe_write(&self) -> Result<(), StoreError> {
+    pub(crate) fn probe_write(&self) -> Result<(), StoreError> {
         self.db
             .insert(KEY_PROBE, &[1u8])
             .map_err(StoreError::write)?;
@@ -179,7 +179,7 @@ impl Store {
     }
 
     /// Records new settings and recounts every day from the documents.
-    pub fn recount(
+    pub(crate) fn recount(
         &self,
         settings: &Settings,
         slot_of: impl Fn(&Document) -> Slot,

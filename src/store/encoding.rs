@@ -175,13 +175,13 @@ fn get_group(r: &mut Reader, doc_id: &str) -> Result<DocGroup, DecodeError> {
 
 /// Where one group sits in an encoded page: byte ranges of its doc_id and of its group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawEntry {
-    pub id: std::ops::Range<u32>,
-    pub group: std::ops::Range<u32>,
+pub(crate) struct RawEntry {
+    pub(crate) id: std::ops::Range<u32>,
+    pub(crate) group: std::ops::Range<u32>,
 }
 
 /// One group's bytes, as embedded in a page.
-pub fn encode_group(g: &DocGroup) -> Vec<u8> {
+pub(crate) fn encode_group(g: &DocGroup) -> Vec<u8> {
     let mut w = Writer::bare();
     w.buf.reserve(512);
     put_group(&mut w, g);
@@ -189,7 +189,7 @@ pub fn encode_group(g: &DocGroup) -> Vec<u8> {
 }
 
 /// Decodes the bytes of one group (a [`RawEntry::group`] range).
-pub fn decode_group(bytes: &[u8], doc_id: &str) -> Result<DocGroup, DecodeError> {
+pub(crate) fn decode_group(bytes: &[u8], doc_id: &str) -> Result<DocGroup, DecodeError> {
     let mut r = Reader::bare(bytes);
     let g = get_group(&mut r, doc_id)?;
     if r.remaining() != 0 {
@@ -199,13 +199,13 @@ pub fn decode_group(bytes: &[u8], doc_id: &str) -> Result<DocGroup, DecodeError>
 }
 
 /// Builds a page from groups already encoded, returning where each landed.
-pub struct PageBuilder {
+pub(crate) struct PageBuilder {
     w: Writer,
     entries: Vec<RawEntry>,
 }
 
 impl PageBuilder {
-    pub fn new(count: usize, capacity: usize) -> PageBuilder {
+    pub(crate) fn new(count: usize, capacity: usize) -> PageBuilder {
         let mut w = Writer::new(FORMAT_PAGE);
         w.buf.reserve(capacity);
         w.uvar(count as u64);
@@ -216,7 +216,7 @@ impl PageBuilder {
     }
 
     /// Appends one group; `doc_id` must sort after the previous one.
-    pub fn push(&mut self, doc_id: &[u8], group: &[u8]) {
+    pub(crate) fn push(&mut self, doc_id: &[u8], group: &[u8]) {
         self.w.uvar(doc_id.len() as u64);
         let id_start = self.w.buf.len() as u32;
         self.w.raw(doc_id);
@@ -230,22 +230,14 @@ impl PageBuilder {
         });
     }
 
-    pub fn len(&self) -> usize {
-        self.w.buf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn finish(self) -> (Vec<u8>, Vec<RawEntry>) {
+    pub(crate) fn finish(self) -> (Vec<u8>, Vec<RawEntry>) {
         (self.w.buf, self.entries)
     }
 }
 
 /// The value stored for an encoded page: compressed, as pages of text
 /// compress 2-4 times and sled pays for every byte written.
-pub fn compress_page(page: &[u8]) -> Vec<u8> {
+pub(crate) fn compress_page(page: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 4 + lz4_flex::block::get_maximum_output_size(page.len()));
     out.push(FORMAT_PAGE_LZ4);
     out.extend_from_slice(&(page.len() as u32).to_le_bytes());
@@ -257,7 +249,7 @@ pub fn compress_page(page: &[u8]) -> Vec<u8> {
 }
 
 /// The encoded page of a stored value (compressed or not), for [`index_page`].
-pub fn stored_page(v: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
+pub(crate) fn stored_page(v: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> {
     match v.split_first() {
         Some((&FORMAT_PAGE_LZ4, rest)) => {
             let (len, block) = rest
@@ -279,7 +271,7 @@ pub fn stored_page(v: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, DecodeError> 
 }
 
 /// Finds the groups of an encoded page without decoding them.
-pub fn index_page(v: &[u8]) -> Result<Vec<RawEntry>, DecodeError> {
+pub(crate) fn index_page(v: &[u8]) -> Result<Vec<RawEntry>, DecodeError> {
     let total = v.len();
     let legacy = v.first() == Some(&FORMAT_PAGE_V2);
     let mut r = Reader::new(v, if legacy { FORMAT_PAGE_V2 } else { FORMAT_PAGE })?;
@@ -310,7 +302,8 @@ pub fn index_page(v: &[u8]) -> Result<Vec<RawEntry>, DecodeError> {
 }
 
 /// Encodes a page: document groups in doc_id order.
-pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> Vec<u8> {
     let mut b = PageBuilder::new(groups.len(), 0);
     for (doc_id, g) in groups {
         b.push(doc_id.as_bytes(), &encode_group(g.borrow()));
@@ -319,7 +312,7 @@ pub fn encode_page<G: std::borrow::Borrow<DocGroup>>(groups: &[(String, G)]) -> 
 }
 
 /// Decodes every group of a stored page (any page format, compressed or not).
-pub fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
+pub(crate) fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
     let v = &*stored_page(v)?;
     index_page(v)?
         .into_iter()
@@ -332,7 +325,7 @@ pub fn decode_page(v: &[u8]) -> Result<Vec<(String, DocGroup)>, DecodeError> {
         .collect()
 }
 
-pub fn encode_day(counts: &DayCounts) -> Vec<u8> {
+pub(crate) fn encode_day(counts: &DayCounts) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_DAY);
     w.uvar(counts.len() as u64);
     for ((unit, direction, class), n) in counts {
@@ -344,7 +337,7 @@ pub fn encode_day(counts: &DayCounts) -> Vec<u8> {
     w.buf
 }
 
-pub fn decode_day(v: &[u8]) -> Result<DayCounts, DecodeError> {
+pub(crate) fn decode_day(v: &[u8]) -> Result<DayCounts, DecodeError> {
     let mut r = Reader::new(v, FORMAT_DAY)?;
     let n = r.count()?;
     let mut counts = DayCounts::new();
@@ -381,7 +374,7 @@ fn get_file(r: &mut Reader) -> Result<FilePos, DecodeError> {
     })
 }
 
-pub fn encode_source(s: &SourceState) -> Vec<u8> {
+pub(crate) fn encode_source(s: &SourceState) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_SOURCE);
     w.uvar(s.accepted)
         .uvar(s.duplicate)
@@ -412,7 +405,7 @@ pub fn encode_source(s: &SourceState) -> Vec<u8> {
 /// Tag of the HTTP feed section of a source state.
 const SECTION_FEED: u8 = 1;
 
-pub fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
+pub(crate) fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
     let mut r = Reader::new(v, FORMAT_SOURCE)?;
     let accepted = r.uvar()?;
     let duplicate = r.uvar()?;
@@ -452,7 +445,7 @@ pub fn decode_source(v: &[u8]) -> Result<SourceState, DecodeError> {
 }
 
 /// Encodes (sha256, doc_id) pairs of one commit.
-pub fn encode_sha_log(pairs: &[(String, String)]) -> Vec<u8> {
+pub(crate) fn encode_sha_log(pairs: &[(String, String)]) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_SHA_LOG);
     w.uvar(pairs.len() as u64);
     for (sha, doc_id) in pairs {
@@ -461,19 +454,19 @@ pub fn encode_sha_log(pairs: &[(String, String)]) -> Vec<u8> {
     w.buf
 }
 
-pub fn decode_sha_log(v: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
+pub(crate) fn decode_sha_log(v: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
     let mut r = Reader::new(v, FORMAT_SHA_LOG)?;
     let n = r.count()?;
     (0..n).map(|_| Ok((r.str()?, r.str()?))).collect()
 }
 
-pub fn encode_pending(p: &PendingSha) -> Vec<u8> {
+pub(crate) fn encode_pending(p: &PendingSha) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_PENDING);
     put_signatures(&mut w, &p.signatures);
     w.buf
 }
 
-pub fn decode_pending(v: &[u8]) -> Result<PendingSha, DecodeError> {
+pub(crate) fn decode_pending(v: &[u8]) -> Result<PendingSha, DecodeError> {
     let mut r = Reader::new(v, FORMAT_PENDING)?;
     Ok(PendingSha {
         signatures: get_signatures(&mut r)?,
@@ -483,13 +476,13 @@ pub fn decode_pending(v: &[u8]) -> Result<PendingSha, DecodeError> {
 const FORMAT_REJECTED_DAY: u8 = 1;
 
 /// Encodes one day's rejected-document counts (outgoing, incoming).
-pub fn encode_rejected_day(counts: [u64; 2]) -> Vec<u8> {
+pub(crate) fn encode_rejected_day(counts: [u64; 2]) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_REJECTED_DAY);
     w.uvar(counts[0]).uvar(counts[1]);
     w.buf
 }
 
-pub fn decode_rejected_day(v: &[u8]) -> Result<[u64; 2], DecodeError> {
+pub(crate) fn decode_rejected_day(v: &[u8]) -> Result<[u64; 2], DecodeError> {
     let mut r = Reader::new(v, FORMAT_REJECTED_DAY)?;
     Ok([r.uvar()?, r.uvar()?])
 }

@@ -96,7 +96,7 @@ impl StoreError {
 
     /// Whether the error says the store's contents cannot be trusted (as
     /// opposed to a store that is busy, too new, or out of space).
-    pub fn is_damage(&self) -> bool {
+    pub(crate) fn is_damage(&self) -> bool {
         match self {
             StoreError::Damaged { .. }
             | StoreError::Unreadable { .. }
@@ -111,7 +111,7 @@ impl StoreError {
 
     /// What is wrong, without the store's path and the remedy (for messages
     /// that give those themselves).
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             StoreError::Damaged { what, .. } | StoreError::Unreadable { what, .. } => what.clone(),
             e => e.to_string(),
@@ -119,7 +119,7 @@ impl StoreError {
     }
 
     /// Whether the error is the filesystem refusing to grow.
-    pub fn is_disk_full(&self) -> bool {
+    pub(crate) fn is_disk_full(&self) -> bool {
         match self {
             StoreError::DiskFull(_) => true,
             StoreError::Migration { source, .. } => source.is_disk_full(),
@@ -129,7 +129,7 @@ impl StoreError {
 
     /// Whether writing failed (the disk, the permissions): sled 0.34 then
     /// refuses every later write of this database.
-    pub fn is_write_failure(&self) -> bool {
+    pub(crate) fn is_write_failure(&self) -> bool {
         matches!(self, StoreError::Write(_) | StoreError::DiskFull(_))
     }
 }

@@ -33,11 +33,11 @@ pub(crate) const PREFIX_OUTBOX: u8 = b'O';
 
 /// Key prefixes of the alert state and the mail outbox: what the daemon
 /// decided to say, carried from an old store to its replacement.
-pub const ALERT_PREFIXES: [u8; 2] = [PREFIX_ALERT, PREFIX_OUTBOX];
+pub(crate) const ALERT_PREFIXES: [u8; 2] = [PREFIX_ALERT, PREFIX_OUTBOX];
 
 /// What a stored key holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     Version,
     Settings,
     Meta,
@@ -59,7 +59,7 @@ pub enum KeyKind {
 
 impl KeyKind {
     /// The kind of `key`, `None` for a key docflow never writes.
-    pub fn of(key: &[u8]) -> Option<KeyKind> {
+    pub(crate) fn of(key: &[u8]) -> Option<KeyKind> {
         use KeyKind::*;
         Some(match key {
             KEY_VERSION => Version,
@@ -108,7 +108,7 @@ impl KeyKind {
     }
 
     /// Keys about the store itself, never carried by a snapshot.
-    pub fn is_internal(self) -> bool {
+    pub(crate) fn is_internal(self) -> bool {
         matches!(
             self,
             KeyKind::Version

@@ -11,20 +11,20 @@ use super::StoreError;
 /// Format byte of the `\x00meta` value.
 const FORMAT_META: u8 = 1;
 /// Event-id hashes per value once compacted (512 KiB values).
-pub const SEEN_CHUNK_IDS: usize = 64 * 1024;
+pub(crate) const SEEN_CHUNK_IDS: usize = 64 * 1024;
 
 /// Named counts of what a step rewrote.
-pub type StepCounts = BTreeMap<&'static str, u64>;
+pub(crate) type StepCounts = BTreeMap<&'static str, u64>;
 
 /// One layout step: turns a store of version `from` into version `from + 1`.
-pub struct Migration {
-    pub from: u32,
-    pub what: &'static str,
+pub(crate) struct Migration {
+    pub(crate) from: u32,
+    pub(crate) what: &'static str,
     run: fn(&sled::Db, &mut sled::Batch) -> Result<StepCounts, StoreError>,
 }
 
 /// Every migration, in order; `MIGRATIONS[i].from == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
         what: "store metadata (creator, migration history); seen event ids packed into few values; pages may be written in format 3",
@@ -44,25 +44,25 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// What one applied step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepReport {
-    pub from: u32,
-    pub to: u32,
-    pub what: &'static str,
-    pub counts: StepCounts,
+pub(crate) struct StepReport {
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+    pub(crate) what: &'static str,
+    pub(crate) counts: StepCounts,
 }
 
 /// When and by which docflowd a store was created and migrated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Meta {
+pub(crate) struct Meta {
     /// docflowd version that created the store (`""` if it predates this record).
-    pub created_by: String,
+    pub(crate) created_by: String,
     /// Unix time of creation (0 if unknown).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Applied migrations: (from version, unix time, docflowd version).
-    pub migrations: Vec<(u32, i64, String)>,
+    pub(crate) migrations: Vec<(u32, i64, String)>,
 }
 
-pub fn encode_meta(m: &Meta) -> Vec<u8> {
+pub(crate) fn encode_meta(m: &Meta) -> Vec<u8> {
     let mut w = Writer::new(FORMAT_META);
     w.str(&m.created_by)
         .ivar(m.created_at)
@@ -73,7 +73,7 @@ pub fn encode_meta(m: &Meta) -> Vec<u8> {
     w.buf
 }
 
-pub fn decode_meta(v: &[u8]) -> Result<Meta, DecodeError> {
+pub(crate) fn decode_meta(v: &[u8]) -> Result<Meta, DecodeError> {
     let mut r = Reader::new(v, FORMAT_META)?;
     let created_by = r.str()?;
     let created_at = r.ivar()?;
@@ -93,7 +93,7 @@ fn now() -> i64 {
 }
 
 /// Metadata of a store created now by this binary.
-pub fn new_meta() -> Meta {
+pub(crate) fn new_meta() -> Meta {
     Meta {
         created_by: env!("CARGO_PKG_VERSION").to_string(),
         created_at: now(),
@@ -102,7 +102,11 @@ pub fn new_meta() -> Meta {
 }
 
 /// Brings a store of layout `found` up to `target`, one atomic step at a time.
-pub fn migrate(db: &sled::Db, found: u32, target: u32) -> Result<Vec<StepReport>, StoreError> {
+pub(crate) fn migrate(
+    db: &sled::Db,
+    found: u32,
+    target: u32,
+) -> Result<Vec<StepReport>, StoreError> {
     let mut reports = Vec::new();
     let mut version = found;
     while version < target {
@@ -221,22 +225,22 @@ mod tests {
     mod legacy {
         use super::*;
 
-        pub const SEEN_LISTS: u64 = 6;
+        pub(crate) const SEEN_LISTS: u64 = 6;
 
-        pub fn seen_list_key(kind: u8, seq: u64) -> Vec<u8> {
+        pub(crate) fn seen_list_key(kind: u8, seq: u64) -> Vec<u8> {
             let mut k = vec![PREFIX_SEEN, kind];
             k.extend_from_slice(&seq.to_be_bytes());
             k
         }
 
         /// Event-id hashes of commit `seq` for `kind`.
-        pub fn ids(kind: u8, seq: u64) -> Vec<u64> {
+        pub(crate) fn ids(kind: u8, seq: u64) -> Vec<u64> {
             (0..3)
                 .map(|i| (u64::from(kind) << 40) | (seq << 8) | i)
                 .collect()
         }
 
-        pub fn write_v1_store(path: &std::path::Path) {
+        pub(crate) fn write_v1_store(path: &std::path::Path) {
             let db = sled::open(path).unwrap();
             db.insert(KEY_VERSION, &1u32.to_le_bytes()).unwrap();
             let mut settings = Writer::new(1);

@@ -5,22 +5,22 @@
 
 pub mod alerts;
 mod check;
-pub mod clean;
-pub mod codec;
+pub(crate) mod clean;
+pub(crate) mod codec;
 mod commit;
-pub mod encoding;
+pub(crate) mod encoding;
 mod error;
-pub mod keys;
-pub mod migrate;
+pub(crate) mod keys;
+pub(crate) mod migrate;
 mod open;
-pub mod pages;
+pub(crate) mod pages;
 pub(crate) mod proof;
 mod read;
 mod seen;
-pub mod snapshot;
+pub(crate) mod snapshot;
 pub(crate) mod swap;
 mod types;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::path::PathBuf;
 
@@ -29,7 +29,7 @@ use codec::DecodeError;
 use keys::*;
 
 /// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
-pub const STORE_VERSION: u32 = 4;
+pub(crate) const STORE_VERSION: u32 = 4;
 
 const FORMAT_SETTINGS: u8 = 1;
 
@@ -37,10 +37,10 @@ const FORMAT_SETTINGS: u8 = 1;
 pub(crate) const MARKER_FILE: &str = "DOCFLOW_STORE";
 const MARKER_TEXT: &str = "A docflow store (sled). Back it up with `docflowd export`; if it is damaged, `docflowd rebuild` re-reads the logs.\n";
 
-pub use error::StoreError;
+pub(crate) use error::StoreError;
 pub(crate) use open::panic_text;
-pub use seen::{IdHasher, IdSet, SeenIds};
-pub use types::*;
+pub(crate) use seen::{IdSet, SeenIds};
+pub(crate) use types::*;
 
 /// The embedded store; clones share the same database.
 #[derive(Clone)]
@@ -69,23 +69,23 @@ impl Store {
 }
 
 /// Tells when every handle on a store is gone (sled then has closed it).
-pub struct StoreWatch(std::sync::Weak<std::sync::Mutex<commit::Committed>>);
+pub(crate) struct StoreWatch(std::sync::Weak<std::sync::Mutex<commit::Committed>>);
 
 impl StoreWatch {
-    pub fn closed(&self) -> bool {
+    pub(crate) fn closed(&self) -> bool {
         self.0.upgrade().is_none()
     }
 }
 
 impl Store {
     /// A watch that says when this store and all its clones are dropped.
-    pub fn watch(&self) -> StoreWatch {
+    pub(crate) fn watch(&self) -> StoreWatch {
         StoreWatch(std::sync::Arc::downgrade(&self.committed))
     }
 }
 
 /// A hash map with a fast non-cryptographic hasher.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, xxhash_rust::xxh3::Xxh3Builder>;
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, xxhash_rust::xxh3::Xxh3Builder>;
 
 /// Partitions of the sha256 log: a lookup reads one of them.
 const SHA_PARTITIONS: u8 = 64;

@@ -18,13 +18,13 @@ impl Store {
     /// data file with data in it): such a store must open with its data,
     /// never as a fresh one. An empty data file without the marker is what
     /// a creation that failed (e.g. on a full disk) leaves.
-    pub fn exists(path: &Path) -> bool {
+    pub(crate) fn exists(path: &Path) -> bool {
         path.join(MARKER_FILE).exists()
             || std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0)
     }
 
     /// Like [`Store::open`], also returning the migration steps applied.
-    pub fn open_migrating(
+    pub(crate) fn open_migrating(
         path: &Path,
         cache_capacity: u64,
     ) -> Result<(Store, Vec<migrate::StepReport>), StoreError> {

@@ -13,7 +13,7 @@ use super::encoding::{
 use super::{DocGroup, Store, StoreError};
 
 /// A page is split when its encoding grows past this.
-pub const MAX_PAGE_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_PAGE_BYTES: usize = 16 * 1024;
 /// Memory of a decoded group, roughly, for the cache bound.
 const DECODED_GROUP_BYTES: usize = 640;
 /// Memory of one entry of a page's index.
@@ -121,7 +121,7 @@ impl Cached {
 }
 
 /// Pages of document groups, as the writer sees them.
-pub struct PageCache {
+pub(crate) struct PageCache {
     keys: BTreeSet<Arc<str>>,
     cache: super::FastMap<Arc<str>, Cached>,
     dirty: BTreeSet<Arc<str>>,
@@ -131,15 +131,15 @@ pub struct PageCache {
 }
 
 /// Dirty pages ready to be written.
-pub struct DirtyPages {
-    pub pages: Vec<(String, sled::IVec)>,
+pub(crate) struct DirtyPages {
+    pub(crate) pages: Vec<(String, sled::IVec)>,
     /// Keys of pages created since the last commit.
-    pub new_pages: Vec<String>,
+    pub(crate) new_pages: Vec<String>,
 }
 
 impl PageCache {
     /// Loads the page index; `limit_bytes` bounds the memory of the cached pages.
-    pub fn open(store: &Store, limit_bytes: usize) -> Result<PageCache, StoreError> {
+    pub(crate) fn open(store: &Store, limit_bytes: usize) -> Result<PageCache, StoreError> {
         Ok(PageCache {
             keys: store.page_keys()?.into_iter().map(Arc::from).collect(),
             cache: Default::default(),
@@ -184,7 +184,11 @@ impl PageCache {
     }
 
     /// The group of `doc_id`, if any.
-    pub fn get(&mut self, store: &Store, doc_id: &str) -> Result<Option<&DocGroup>, StoreError> {
+    pub(crate) fn get(
+        &mut self,
+        store: &Store,
+        doc_id: &str,
+    ) -> Result<Option<&DocGroup>, StoreError> {
         let key = self.key_for(doc_id);
         let page = self.load(store, &key)?;
         match page.find(doc_id) {
@@ -194,7 +198,11 @@ impl PageCache {
     }
 
     /// The group of `doc_id` for changing, created empty if missing.
-    pub fn get_mut(&mut self, store: &Store, doc_id: &str) -> Result<&mut DocGroup, StoreError> {
+    pub(crate) fn get_mut(
+        &mut self,
+        store: &Store,
+        doc_id: &str,
+    ) -> Result<&mut DocGroup, StoreError> {
         let key = self.key_for(doc_id);
         if !self.dirty.contains(&key) {
             self.dirty.insert(key.clone());
@@ -219,7 +227,7 @@ impl PageCache {
     }
 
     /// Encodes the dirty pages (splitting those grown too large) for a commit.
-    pub fn take_dirty(&mut self) -> DirtyPages {
+    pub(crate) fn take_dirty(&mut self) -> DirtyPages {
         let mut pages = Vec::new();
         let mut queue: Vec<Arc<str>> = std::mem::take(&mut self.dirty).into_iter().collect();
         while let Some(key) = queue.pop() {
@@ -267,7 +275,7 @@ impl PageCache {
     }
 
     /// Drops the least recently used clean pages beyond the memory limit.
-    pub fn evict(&mut self) {
+    pub(crate) fn evict(&mut self) {
         let used: usize = self.cache.values().map(Cached::memory).sum();
         if used <= self.limit_bytes {
             return;
@@ -290,7 +298,7 @@ impl PageCache {
     }
 
     /// Forgets every cached page (after a failed batch left them half-changed).
-    pub fn reset(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub(crate) fn reset(&mut self, store: &Store) -> Result<(), StoreError> {
         *self = PageCache::open(store, self.limit_bytes)?;
         Ok(())
     }

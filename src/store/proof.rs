@@ -39,15 +39,15 @@ pub(crate) const QUICK: [KeyKind; 4] = [
 
 /// How many keys of one kind there are and the sum of their hashes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub count: u64,
-    pub sum: u128,
+pub(crate) struct Tally {
+    pub(crate) count: u64,
+    pub(crate) sum: u128,
 }
 
 /// The state the last commit left: its sequence number and a tally per kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Proof {
-    pub seq: u64,
+pub(crate) struct Proof {
+    pub(crate) seq: u64,
     tallies: [Tally; COVERED.len()],
 }
 

@@ -12,7 +12,8 @@ use crate::aggregate::Aggregates;
 
 impl Store {
     /// Creator and migration history of the store.
-    pub fn meta(&self) -> Result<Option<migrate::Meta>, StoreError> {
+    #[cfg(test)]
+    pub(crate) fn meta(&self) -> Result<Option<migrate::Meta>, StoreError> {
         Ok(self
             .db
             .get(KEY_META)?
@@ -25,7 +26,7 @@ impl Store {
     }
 
     /// Settings the counts were made with, if any.
-    pub fn settings(&self) -> Result<Option<Settings>, StoreError> {
+    pub(crate) fn settings(&self) -> Result<Option<Settings>, StoreError> {
         let Some(v) = self.db.get(KEY_SETTINGS)? else {
             return Ok(None);
         };
@@ -33,7 +34,7 @@ impl Store {
     }
 
     /// All per-day counts.
-    pub fn aggregates(&self) -> Result<Aggregates, StoreError> {
+    pub(crate) fn aggregates(&self) -> Result<Aggregates, StoreError> {
         let mut agg = Aggregates::default();
         for item in self.db.scan_prefix([PREFIX_DAY]) {
             let (k, v) = item?;
@@ -47,7 +48,7 @@ impl Store {
     }
 
     /// Paths of the edXML files `source` has already read.
-    pub fn edxml_files(
+    pub(crate) fn edxml_files(
         &self,
         source: &str,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
@@ -73,7 +74,7 @@ impl Store {
     }
 
     /// Keys of all pages of document groups.
-    pub fn page_keys(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn page_keys(&self) -> Result<Vec<String>, StoreError> {
         self.db
             .scan_prefix([PREFIX_PAGE_KEY])
             .keys()
@@ -82,12 +83,12 @@ impl Store {
     }
 
     /// The encoded page with this key.
-    pub fn page(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
+    pub(crate) fn page(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.db.get(prefixed(PREFIX_PAGE, key.as_bytes()))?)
     }
 
     /// Document groups in doc_id order, from `start` (inclusive) on.
-    pub fn groups_from(
+    pub(crate) fn groups_from(
         &self,
         start: Option<&str>,
     ) -> impl Iterator<Item = Result<(String, DocGroup), StoreError>> + '_ {
@@ -123,7 +124,7 @@ impl Store {
 
     /// Visits every (sha256, doc_id) pair logged, in the partition of `sha`
     /// (or all of them), oldest first within a partition.
-    pub fn scan_sha_log(
+    pub(crate) fn scan_sha_log(
         &self,
         sha: Option<&str>,
         mut visit: impl FnMut(String, String),
@@ -142,7 +143,7 @@ impl Store {
 
     /// The sha256 values with signatures waiting for a document.
     /// Every event-id hash seen so far by sources of `kind`.
-    pub fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
+    pub(crate) fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
         let mut ids = Vec::new();
         for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
             let (_, v) = item?;
@@ -154,7 +155,7 @@ impl Store {
         Ok(SeenIds::from_unsorted(ids))
     }
 
-    pub fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
         self.db
             .scan_prefix([PREFIX_PENDING])
             .keys()
@@ -162,7 +163,7 @@ impl Store {
             .collect()
     }
 
-    pub fn pending(&self, sha: &str) -> Result<Option<PendingSha>, StoreError> {
+    pub(crate) fn pending(&self, sha: &str) -> Result<Option<PendingSha>, StoreError> {
         Ok(self
             .db
             .get(prefixed(PREFIX_PENDING, sha.as_bytes()))?

@@ -2,7 +2,7 @@
 
 /// Hasher for sets of already-hashed ids.
 #[derive(Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -19,14 +19,14 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// A set of 64-bit event-id hashes.
-pub type IdSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdHasher>>;
+pub(crate) type IdSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Every event-id hash seen, in about 8 bytes per id (a hash set takes 2 to
 /// 4 times that, and twice as much again while it grows): a sorted vector
 /// with an index on the top 16 bits, plus a small set of recent ids merged
 /// into it from time to time.
 #[derive(Debug, Default)]
-pub struct SeenIds {
+pub(crate) struct SeenIds {
     sorted: Vec<u64>,
     /// `starts[b]` is the first index of `sorted` whose top 16 bits are `>= b`.
     starts: Vec<u32>,
@@ -37,7 +37,7 @@ impl SeenIds {
     /// Recent ids kept in the hash set before a merge.
     const RECENT: usize = 1 << 16;
 
-    pub fn from_unsorted(mut ids: Vec<u64>) -> SeenIds {
+    pub(crate) fn from_unsorted(mut ids: Vec<u64>) -> SeenIds {
         ids.sort_unstable();
         ids.dedup();
         ids.shrink_to_fit();
@@ -61,7 +61,7 @@ impl SeenIds {
         }
     }
 
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         if self.recent.contains(&id) {
             return true;
         }
@@ -73,15 +73,18 @@ impl SeenIds {
         self.sorted[lo..hi].binary_search(&id).is_ok()
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.sorted.len() + self.recent.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn extend(&mut self, ids: impl IntoIterator<Item = u64>) {
+    #[cfg(test)]
+    pub(crate) fn extend(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
             if !self.contains(id) {
                 self.recent.insert(id);
@@ -94,7 +97,7 @@ impl SeenIds {
 
     /// Adds ids known to be absent (checked with [`SeenIds::contains`]
     /// since the last change), without looking each up again.
-    pub fn extend_new(&mut self, ids: impl IntoIterator<Item = u64>) {
+    pub(crate) fn extend_new(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
             debug_assert!(!self.contains(id), "{id:#x} is already in the set");
             self.recent.insert(id);

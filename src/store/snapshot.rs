@@ -20,18 +20,18 @@ use super::keys::{KeyKind, KEY_IMPORTING, KEY_VERSION};
 use super::{migrate, sha_partition, Store, StoreError, STORE_VERSION};
 
 /// Version of the snapshot format (the header's `docflow_snapshot`).
-pub const SNAPSHOT_FORMAT: u32 = 1;
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
 /// Keys written per sled batch during an import.
 const IMPORT_BATCH: usize = 1000;
 /// Longest snapshot line: a stored value is at most a few hundred KiB
 /// (a page is split at 16 KiB; hex doubles it).
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 16 << 20;
 /// Default cap on a snapshot's total size (`storage.max_import_size`).
-pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 64 << 30;
+pub(crate) const DEFAULT_MAX_IMPORT_BYTES: u64 = 64 << 30;
 
 /// Errors of export and import.
 #[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
+pub(crate) enum SnapshotError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("writing the snapshot: {0}")]
@@ -59,21 +59,21 @@ impl From<sled::Error> for SnapshotError {
 }
 
 /// Counts of what an export or import carried, by line type.
-pub type Summary = std::collections::BTreeMap<&'static str, u64>;
+pub(crate) type Summary = std::collections::BTreeMap<&'static str, u64>;
 
 /// What an import accepts.
 #[derive(Debug, Clone)]
-pub struct ImportRules {
+pub(crate) struct ImportRules {
     /// `agency.code`: the header must name it.
     pub agency: String,
     /// Total bytes read at most.
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 /// A copy of every stored key and value taken between two commits, in a
 /// file without a name (it disappears when dropped), so that a slow reader
 /// of the snapshot never holds up the writer.
-pub struct Spool {
+pub(crate) struct Spool {
     file: std::io::BufReader<std::fs::File>,
     records: u64,
 }
@@ -99,7 +99,7 @@ fn read_record(input: &mut impl Read) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 
 impl Spool {
     /// Writes the snapshot of the spooled records.
-    pub fn export(
+    pub(crate) fn export(
         mut self,
         header: serde_json::Map<String, Value>,
         out: &mut impl Write,
@@ -287,7 +287,7 @@ impl<R: Read> Read for Capped<R> {
 impl Store {
     /// Writes a snapshot of the store as it is now; for a store no writer
     /// uses (the daemon spools instead, see [`Store::spool`]).
-    pub fn export(
+    pub(crate) fn export(
         &self,
         header: serde_json::Map<String, Value>,
         out: &mut impl Write,
@@ -302,7 +302,7 @@ impl Store {
     /// Copies every key and value into an unnamed file in `dir`, holding
     /// commits for the time of the copy only, so the copy is one consistent
     /// point (positions agree with counts). `stop` cuts it short.
-    pub fn spool(
+    pub(crate) fn spool(
         &self,
         dir: &std::path::Path,
         stop: &dyn Fn() -> bool,
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// Whether the store holds nothing but its version and metadata.
-    pub fn is_empty(&self) -> Result<bool, StoreError> {
+    pub(crate) fn is_empty(&self) -> Result<bool, StoreError> {
         for item in self.db.iter().keys() {
             if !KeyKind::of(&item?).is_some_and(KeyKind::is_internal) {
                 return Ok(false);
@@ -344,7 +344,7 @@ impl Store {
     /// store carries a marker that makes [`Store::open`] refuse it, so a
     /// failed import never looks like data; callers import into a staging
     /// directory and discard it on error.
-    pub fn import(
+    pub(crate) fn import(
         &mut self,
         input: impl BufRead,
         rules: &ImportRules,

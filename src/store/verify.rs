@@ -28,32 +28,32 @@ pub(crate) fn tally_all(db: &sled::Db) -> Result<Proof, StoreError> {
 }
 
 /// How a full check runs.
-pub struct VerifyOptions<'a> {
+pub(crate) struct VerifyOptions<'a> {
     /// Time spent holding the commit lock is at most this share of the
     /// check's time (1.0 = no pause between steps).
-    pub lock_share: f64,
+    pub(crate) lock_share: f64,
     /// Asked between steps: `true` stops the check (it then returns `Ok(None)`).
-    pub stop: &'a (dyn Fn() -> bool + Sync),
+    pub(crate) stop: &'a (dyn Fn() -> bool + Sync),
     /// Called with the number of keys read so far.
-    pub progress: &'a (dyn Fn(u64) + Sync),
+    pub(crate) progress: &'a (dyn Fn(u64) + Sync),
     /// Also recount the documents and match the sha256 log (needs a store
     /// nobody writes: the offline `docflowd verify`).
-    pub deep: Option<DeepCheck>,
+    pub(crate) deep: Option<DeepCheck>,
 }
 
 /// What a deep check needs to recount.
-pub struct DeepCheck {
-    pub slot_of: Box<dyn Fn(&crate::model::Document) -> crate::aggregate::Slot + Sync>,
+pub(crate) struct DeepCheck {
+    pub(crate) slot_of: Box<dyn Fn(&crate::model::Document) -> crate::aggregate::Slot + Sync>,
 }
 
 /// What a full check found in a sound store.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyReport {
-    pub keys: u64,
-    pub pages: u64,
+pub(crate) struct VerifyReport {
+    pub(crate) keys: u64,
+    pub(crate) pages: u64,
     /// Document groups (one per doc_id) in the pages.
-    pub groups: u64,
-    pub documents: u64,
+    pub(crate) groups: u64,
+    pub(crate) documents: u64,
     pub elapsed: Duration,
 }
 
@@ -67,7 +67,7 @@ impl Store {
 
     /// The quick check of every start: settings, per-day counts and source
     /// states are those of the last commit.
-    pub fn check_quick(&self) -> Result<(), StoreError> {
+    pub(crate) fn check_quick(&self) -> Result<(), StoreError> {
         let committed = self.proof();
         let mut found = Proof::default();
         for prefix in [
@@ -92,7 +92,10 @@ impl Store {
     }
 
     /// The full check; `Ok(None)` when stopped early.
-    pub fn verify(&self, options: &VerifyOptions) -> Result<Option<VerifyReport>, StoreError> {
+    pub(crate) fn verify(
+        &self,
+        options: &VerifyOptions,
+    ) -> Result<Option<VerifyReport>, StoreError> {
         let started = Instant::now();
         let result = self.verify_steps(options, started);
         self.lock_commits().scrub = None;

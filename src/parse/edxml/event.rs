@@ -33,13 +33,13 @@ fn same_organ(a: &str, b: &str) -> bool {
 
 impl Message {
     /// Whether this is a status message (it carries a `StatusCode`).
-    pub fn is_status(&self) -> bool {
+    pub(crate) fn is_status(&self) -> bool {
         !self.status_code.is_empty()
     }
 
     /// The exchange event (with its business type 0–3) or status event this
     /// message means for the agency `agency_code`, or why it cannot be used.
-    pub fn to_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
+    pub(crate) fn to_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {
         if self.is_status() {
             return self.status_event(agency_code, tz);
         }

@@ -17,25 +17,25 @@ use input::{Input, Limit};
 use text::{stream_text, Base64Hasher, Sink, TextCollector};
 
 /// Deepest element nesting accepted (edXML needs about 8).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// Longest text kept for one header field.
-pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 /// Most header text kept for one message, all fields together.
-pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// Longest piece of markup quick-xml may buffer: a tag with its attributes, a
 /// comment, a processing instruction, a declaration, or text outside the root.
-pub const MAX_MARKUP_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_MARKUP_BYTES: u64 = 1024 * 1024;
 /// Longest element name.
-pub const MAX_NAME_BYTES: usize = 256;
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 /// Most `To` recipients of one message.
-pub const MAX_RECIPIENTS: usize = 1000;
+pub(crate) const MAX_RECIPIENTS: usize = 1000;
 /// Most `TraceHeader/Timestamp`s of one message.
-pub const MAX_TRACE_HEADERS: usize = 1000;
+pub(crate) const MAX_TRACE_HEADERS: usize = 1000;
 /// Most attachments of one message.
-pub const MAX_ATTACHMENTS: usize = 1000;
+pub(crate) const MAX_ATTACHMENTS: usize = 1000;
 /// Why a file is not a usable edXML message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EdxmlError {
+pub(crate) enum EdxmlError {
     #[error("not well-formed XML at byte {position}: {message}")]
     Syntax { position: u64, message: String },
     #[error("file ends before the message is complete (truncated at byte {0})")]
@@ -66,21 +66,19 @@ pub enum EdxmlError {
     HeaderTooLarge,
     #[error("read error: {0}")]
     Io(String),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 /// An organisation named in a message header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Organ {
-    pub id: String,
+pub(crate) struct Organ {
+    pub(crate) id: String,
     pub name: String,
-    pub in_charge: String,
+    pub(crate) in_charge: String,
 }
 
 impl Organ {
     /// How the document list shows it: "name (id)", or the id alone.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let name = if self.name.is_empty() {
             &self.in_charge
         } else {
@@ -96,32 +94,32 @@ impl Organ {
 
 /// An attachment: its name, decoded size and sha256 (hex), computed while streaming.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Attachment {
+pub(crate) struct Attachment {
     pub name: String,
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// `None` when the content is not valid base64.
-    pub sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
 }
 
 /// Everything read from one edXML file, before interpretation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Message {
-    pub from: Organ,
-    pub to: Vec<Organ>,
-    pub document_id: String,
-    pub code_number: String,
-    pub code_notation: String,
-    pub promulgation_date: String,
-    pub type_name: String,
-    pub subject: String,
-    pub response_for_organ: String,
-    pub response_for_document: String,
-    pub status_code: String,
-    pub status_timestamp: String,
-    pub trace_timestamps: Vec<String>,
-    pub business_doc_type: String,
-    pub paper: String,
-    pub attachments: Vec<Attachment>,
+pub(crate) struct Message {
+    pub(crate) from: Organ,
+    pub(crate) to: Vec<Organ>,
+    pub(crate) document_id: String,
+    pub(crate) code_number: String,
+    pub(crate) code_notation: String,
+    pub(crate) promulgation_date: String,
+    pub(crate) type_name: String,
+    pub(crate) subject: String,
+    pub(crate) response_for_organ: String,
+    pub(crate) response_for_document: String,
+    pub(crate) status_code: String,
+    pub(crate) status_timestamp: String,
+    pub(crate) trace_timestamps: Vec<String>,
+    pub(crate) business_doc_type: String,
+    pub(crate) paper: String,
+    pub(crate) attachments: Vec<Attachment>,
 }
 
 /// A header field that keeps its text.
@@ -258,7 +256,10 @@ fn io_error(e: &io::Error) -> EdxmlError {
 
 /// Reads one edXML message from `input`, streaming: memory stays bounded
 /// whatever the file holds, and more than `max_file_size` bytes are never read.
-pub fn read_message<R: BufRead>(input: R, max_file_size: u64) -> Result<Message, EdxmlError> {
+pub(crate) fn read_message<R: BufRead>(
+    input: R,
+    max_file_size: u64,
+) -> Result<Message, EdxmlError> {
     let mut reader = Reader::from_reader(Input::new(input, max_file_size, MAX_MARKUP_BYTES));
     let mut buf = Vec::new();
     let mut state = Reading::default();

@@ -17,7 +17,10 @@ const MAX_REDIRECTS: usize = 10;
 
 /// Where a redirect from `from` leads, or why it is not followed: no usable
 /// `Location`, a scheme other than http(s), or a step down from https to http.
-pub fn redirect_target(from: &reqwest::Url, location: Option<&str>) -> Result<reqwest::Url, Fault> {
+pub(crate) fn redirect_target(
+    from: &reqwest::Url,
+    location: Option<&str>,
+) -> Result<reqwest::Url, Fault> {
     let Some(location) = location else {
         return Err(Fault::new(
             FaultKind::Redirect,
@@ -62,7 +65,7 @@ pub fn redirect_target(from: &reqwest::Url, location: Option<&str>) -> Result<re
 }
 
 /// The HTTP client of one feed.
-pub struct Feed {
+pub(crate) struct Feed {
     client: reqwest::Client,
     config: HttpConfig,
     /// The configured origin (scheme, host, port): the only one that gets
@@ -117,7 +120,7 @@ fn read_secret(path: &std::path::Path, key: &str) -> Result<String, Fault> {
 }
 
 impl Feed {
-    pub fn new(config: &HttpConfig) -> Result<Feed, Fault> {
+    pub(crate) fn new(config: &HttpConfig) -> Result<Feed, Fault> {
         let origin = reqwest::Url::parse(&config.url)
             .map_err(|e| Fault::new(FaultKind::HttpStatus, format!("bad URL: {e}")))?;
         let mut accept = reqwest::header::HeaderMap::new();
@@ -235,7 +238,7 @@ impl Feed {
     }
 
     /// Fetches the page at `cursor`; reads at most `max_response_bytes` of body.
-    pub async fn fetch(&self, cursor: Option<&str>) -> Result<Page, Fault> {
+    pub(crate) async fn fetch(&self, cursor: Option<&str>) -> Result<Page, Fault> {
         let cfg = &self.config;
         let mut resp = self.get(page_url(cfg, cursor)?).await?;
         let status = resp.status();

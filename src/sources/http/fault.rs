@@ -7,15 +7,15 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// First retry delay after a fault (before jitter).
-pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts of our own backoff.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(180);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(180);
 /// A server's `Retry-After` is honoured up to this long.
-pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 /// Why a poll failed; the `kind` label of `docflow_source_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     Connect,
     Dns,
     Tls,
@@ -34,7 +34,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub(crate) const ALL: [FaultKind; 15] = [
         FaultKind::Connect,
         FaultKind::Dns,
         FaultKind::Tls,
@@ -52,7 +52,7 @@ impl FaultKind {
         FaultKind::Credentials,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FaultKind::Connect => "connect",
             FaultKind::Dns => "dns",
@@ -75,11 +75,11 @@ impl FaultKind {
 
 /// A failed poll: nothing of the page is used and the cursor stays.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    pub kind: FaultKind,
-    pub message: String,
+pub(crate) struct Fault {
+    pub(crate) kind: FaultKind,
+    pub(crate) message: String,
     /// The server's `Retry-After`, if it sent one.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl Fault {
@@ -93,7 +93,7 @@ impl Fault {
 }
 
 /// Parses `Retry-After`: delay seconds or an HTTP-date (RFC 9110 §10.2.3).
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -115,7 +115,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 /// exponential from [`BACKOFF_BASE`], capped at [`BACKOFF_MAX`], with "equal
 /// jitter" (`jitter` in 0..1 picks a point in the upper half), and never
 /// before the server's `Retry-After`.
-pub fn retry_delay(failures: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn retry_delay(failures: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
     let exp = BACKOFF_BASE
         .saturating_mul(1u32 << failures.min(16))
         .min(BACKOFF_MAX);

@@ -6,13 +6,13 @@ use super::fault::FaultKind;
 
 /// Per-source poll metrics, kept for the life of the process and added to each scrape.
 #[derive(Debug, Clone)]
-pub struct FeedMetrics {
-    pub poll_seconds: Histogram,
-    pub errors: IntCounterVec,
+pub(crate) struct FeedMetrics {
+    pub(crate) poll_seconds: Histogram,
+    pub(crate) errors: IntCounterVec,
 }
 
 impl FeedMetrics {
-    pub fn new(source: &str) -> FeedMetrics {
+    pub(crate) fn new(source: &str) -> FeedMetrics {
         let poll_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "docflow_source_poll_duration_seconds",
@@ -40,12 +40,5 @@ impl FeedMetrics {
             poll_seconds,
             errors,
         }
-    }
-}
-
-impl crate::metrics::Collect for FeedMetrics {
-    fn collect(&self, scrape: &crate::metrics::Scrape) {
-        scrape.add(&self.poll_seconds);
-        scrape.add(&self.errors);
     }
 }

@@ -16,12 +16,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tracing::{debug, error, info, warn};
 
-pub use client::{redirect_target, Feed};
-pub use fault::{
-    parse_retry_after, retry_delay, Fault, FaultKind, BACKOFF_BASE, BACKOFF_MAX, RETRY_AFTER_MAX,
-};
-pub use metrics::FeedMetrics;
-pub use page::{page_url, parse_page, plan, Page, PagePlan};
+pub(crate) use client::Feed;
+pub(crate) use fault::{retry_delay, FaultKind};
+pub(crate) use metrics::FeedMetrics;
+pub(crate) use page::{plan, Page};
 
 use super::{Item, Rejected, SourceBatch, SourceContext};
 use crate::config::{redact_url, FeedInput};

@@ -9,27 +9,27 @@ use crate::store::FeedPos;
 
 /// One page of a feed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub events: Vec<Value>,
+pub(crate) struct Page {
+    pub(crate) events: Vec<Value>,
     /// `None` when absent, `null` or empty.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// What to do with a page fetched at `pos`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PagePlan {
+pub(crate) struct PagePlan {
     /// Index of the first event not read before.
-    pub first: usize,
+    pub(crate) first: usize,
     /// The position once this page is committed.
-    pub next: FeedPos,
+    pub(crate) next: FeedPos,
     /// Whether another page is waiting (fetch it without waiting `poll_interval`).
-    pub more: bool,
+    pub(crate) more: bool,
 }
 
 /// Decides which events of a page are new and where the feed stands after it.
 /// A feed that answers without a new cursor may serve the same page grown
 /// later: the events already read are skipped, never counted twice.
-pub fn plan(pos: &FeedPos, page: &Page) -> PagePlan {
+pub(crate) fn plan(pos: &FeedPos, page: &Page) -> PagePlan {
     let len = page.events.len() as u64;
     let first = pos.skip.min(len) as usize;
     match &page.next_cursor {
@@ -59,7 +59,7 @@ pub fn plan(pos: &FeedPos, page: &Page) -> PagePlan {
 }
 
 /// Reads the events array and the next cursor out of a response body.
-pub fn parse_page(
+pub(crate) fn parse_page(
     body: &[u8],
     content_type: Option<&str>,
     events_pointer: &str,
@@ -120,7 +120,7 @@ pub fn parse_page(
 }
 
 /// The URL of the page at `cursor`: the configured URL plus `cursor=` and `limit=`.
-pub fn page_url(cfg: &HttpConfig, cursor: Option<&str>) -> Result<reqwest::Url, Fault> {
+pub(crate) fn page_url(cfg: &HttpConfig, cursor: Option<&str>) -> Result<reqwest::Url, Fault> {
     let mut url = reqwest::Url::parse(&cfg.url)
         .map_err(|e| Fault::new(FaultKind::HttpStatus, format!("bad URL: {e}")))?;
     if cursor.is_some() || cfg.page_size.is_some() {

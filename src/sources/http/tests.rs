@@ -7,6 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use chrono::DateTime;
 
+use super::client::redirect_target;
+use super::fault::{parse_retry_after, Fault, BACKOFF_MAX, RETRY_AFTER_MAX};
+use super::page::{page_url, parse_page};
 use super::*;
 use crate::config::HttpConfig;
 use crate::sources::merge::MergeQueue;
@@ -240,15 +243,15 @@ mod server {
     /// of every request to `/redirect` and `/record`, and the times of
     /// `/outage` requests, per test.
     #[derive(Clone, Default)]
-    pub struct Hits {
-        pub count: Arc<AtomicUsize>,
-        pub seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+    pub(crate) struct Hits {
+        pub(crate) count: Arc<AtomicUsize>,
+        pub(crate) seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
         /// When `/outage` was asked, on the test runtime's clock (paused in some tests).
-        pub outage_times: Arc<Mutex<Vec<tokio::time::Instant>>>,
+        pub(crate) outage_times: Arc<Mutex<Vec<tokio::time::Instant>>>,
     }
 
     impl Hits {
-        pub fn take_seen(&self) -> Vec<(String, HeaderMap)> {
+        pub(crate) fn take_seen(&self) -> Vec<(String, HeaderMap)> {
             std::mem::take(&mut *self.seen.lock().unwrap())
         }
     }
@@ -327,7 +330,7 @@ mod server {
         axum::Json(serde_json::json!({"events": [], "next_cursor": null})).into_response()
     }
 
-    pub async fn start() -> (SocketAddr, Hits) {
+    pub(crate) async fn start() -> (SocketAddr, Hits) {
         let hits = Hits::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -338,7 +341,7 @@ mod server {
 
     /// The same routes over TLS (our own listener), with a certificate for
     /// 127.0.0.1 signed by a test CA written to `dir/ca.pem`.
-    pub async fn start_tls(dir: &Path) -> (SocketAddr, Hits) {
+    pub(crate) async fn start_tls(dir: &Path) -> (SocketAddr, Hits) {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -364,7 +367,7 @@ mod server {
         let app = routes(hits.clone());
         tokio::spawn(crate::server::serve_tcp(
             Arc::new(listener),
-            web,
+            web.tls_now(),
             app,
             crate::server::Limits::default(),
             tokio_util::sync::CancellationToken::new(),
@@ -449,7 +452,7 @@ mod server {
 
     /// A raw server that streams a chunked body without Content-Length,
     /// or announces more body than it sends and hangs up.
-    pub async fn raw(response_head: &'static str, body_chunks: usize) -> SocketAddr {
+    pub(crate) async fn raw(response_head: &'static str, body_chunks: usize) -> SocketAddr {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -954,30 +957,6 @@ async fn an_outage_sets_up_to_zero_honours_retry_after_and_shutdown_interrupts_t
         stopping.elapsed()
     );
     assert_eq!(times().len(), 2);
-}
-
-#[test]
-fn feed_metrics_of_several_sources_render_in_one_scrape() {
-    let (a, b) = (FeedMetrics::new("hub-a"), FeedMetrics::new("hub-b"));
-    a.poll_seconds.observe(0.2);
-    b.errors.with_label_values(&["timeout"]).inc();
-    let text = crate::metrics::render(&[&a, &b]);
-    assert!(
-        text.contains(r#"docflow_source_poll_duration_seconds_count{source="hub-a"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"docflow_source_errors_total{kind="timeout",source="hub-b"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"docflow_source_errors_total{kind="dns",source="hub-a"} 0"#),
-        "{text}"
-    );
-    assert_eq!(
-        text.matches("# TYPE docflow_source_errors_total").count(),
-        1
-    );
 }
 
 #[test]
