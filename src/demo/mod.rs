@@ -31,7 +31,7 @@ pub(crate) struct DemoArgs {
     /// Seconds between two live documents (0 = no live appends).
     #[arg(long, default_value_t = 5)]
     pub(crate) live_every: u64,
-    /// Serve the exchange log as an HTTP feed (SPEC §3.3) and read it through an HTTP source.
+    /// Serve the exchange log as an HTTP feed (README: "HTTP feed sources") and read it through an HTTP source.
     #[arg(long)]
     pub(crate) http: bool,
 }
