@@ -99,7 +99,7 @@ fn report_from_store(
     range: &ReportRange,
     held: impl FnOnce() -> String,
 ) -> anyhow::Result<Report> {
-    let aggregates = match crate::ingest::open_store(config) {
+    let aggregates = match crate::state::open_store(config) {
         Ok((_, aggregates)) => aggregates,
         Err(e)
             if matches!(

@@ -131,7 +131,7 @@ fn build(
     let started = Instant::now();
     let mut work_config = config.clone();
     work_config.storage.path = work.to_path_buf();
-    let (store, aggregates) = crate::ingest::open_store(&work_config)?;
+    let (store, aggregates) = crate::state::open_store(&work_config)?;
     store.put_raw(carried)?;
     info!(into = %work.display(), carried = carried.len(), "rebuilding the store from the sources");
 

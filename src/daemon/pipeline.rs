@@ -14,8 +14,9 @@ use tracing::{error, info, warn};
 use super::{disk_full, routers, Process};
 use crate::api::AppState;
 use crate::config::Config;
-use crate::ingest::{open_store, trim_rejected, Ingestor, Shared};
+use crate::ingest::{trim_rejected, Ingestor, Shared};
 use crate::service;
+use crate::state::open_store;
 
 use crate::sources::merge::MergeQueue;
 use crate::sources::{Readers, SourceHandle};

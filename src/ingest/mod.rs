@@ -6,9 +6,6 @@ mod apply;
 mod rejected;
 mod shas;
 
-use crate::config::Config;
-use crate::store::Settings;
-use anyhow::Context;
 use apply::Prepared;
 use shas::ShaIndex;
 
@@ -253,32 +250,3 @@ impl Ingestor {
 
 #[cfg(test)]
 mod order_tests;
-
-/// Opens the store, checks that its counts are those of its last commit, and
-/// brings them in line with the configured settings.
-pub(crate) fn open_store(config: &Config) -> anyhow::Result<(Store, crate::aggregate::Aggregates)> {
-    std::fs::create_dir_all(&config.storage.path).with_context(|| {
-        format!(
-            "cannot create storage directory {}",
-            config.storage.path.display()
-        )
-    })?;
-    let store = Store::open(&config.storage.path, config.storage.cache_capacity)?;
-    store.check_quick()?;
-    let settings = Settings {
-        timezone: config.agency.timezone.name().to_string(),
-        required_roles: config.required_roles,
-    };
-    let aggregates = match store.settings()? {
-        Some(s) if s == settings => store.aggregates()?,
-        previous => {
-            if previous.is_some() {
-                info!("timezone or required signature roles changed: recounting documents");
-            }
-            let tz = config.agency.timezone;
-            let roles = config.required_roles;
-            store.recount(&settings, |doc| crate::aggregate::Slot::of(doc, tz, roles))?
-        }
-    };
-    Ok((store, aggregates))
-}
