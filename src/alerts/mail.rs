@@ -79,36 +79,14 @@ pub(crate) enum Detail {
     Stale(StaleFacts),
 }
 
-/// A ratio as Vietnamese write it: `92,5 %`.
-pub(crate) fn vi_percent(ratio: f64) -> String {
-    format!("{} %", format!("{:.1}", ratio * 100.0).replace('.', ","))
-}
-
 /// A threshold: `100 %`, `95 %`, `92,5 %` (no needless decimals).
-fn vi_threshold(ratio: f64) -> String {
+pub(crate) fn vi_threshold(ratio: f64) -> String {
     let p = ratio * 100.0;
     if (p - p.round()).abs() < 1e-9 {
         format!("{} %", p.round() as i64)
     } else {
-        vi_percent(ratio)
+        crate::vi::percent(ratio)
     }
-}
-
-/// A count with `.` between thousands: `12.345`.
-pub(crate) fn vi_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn vi_date(d: NaiveDate) -> String {
-    d.format("%d/%m/%Y").to_string()
 }
 
 fn vi_time(t: i64, tz: Tz) -> String {
@@ -265,14 +243,14 @@ fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
     let ratio = c.compliance_ratio();
     let ratio_text = ratio.map_or(
         "chưa xác định (không có văn bản nào được tính)".to_string(),
-        vi_percent,
+        crate::vi::percent,
     );
     let window = match r.range {
         Some((a, b)) => format!(
             "{} (từ {} đến {})",
             vi_window(r.window),
-            vi_date(a),
-            vi_date(b)
+            crate::vi::date(a),
+            crate::vi::date(b)
         ),
         None => vi_window(r.window).to_string(),
     };
@@ -306,7 +284,7 @@ fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
         ("Tỷ lệ đạt".to_string(), ratio_text.clone()),
         ("Ngưỡng".to_string(), vi_threshold(r.below)),
         ("Khoảng thời gian".to_string(), window),
-        ("Tổng số".to_string(), vi_count(c.total())),
+        ("Tổng số".to_string(), crate::vi::count(c.total())),
     ];
     for class in [
         Class::ElectronicSigned,
@@ -314,7 +292,7 @@ fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
         Class::Paper,
         Class::SecretExempt,
     ] {
-        rows.push((vi_class(class).to_string(), vi_count(c.get(class))));
+        rows.push((vi_class(class).to_string(), crate::vi::count(c.get(class))));
     }
     let table = if f.notice == Notice::Resolved || r.documents.is_empty() {
         None
@@ -324,7 +302,7 @@ fn ratio_body(f: &MailFacts, r: &RatioFacts, prefix: &str) -> (String, Body) {
             format!(
                 "{} văn bản chưa đạt đầu tiên (trong tổng số {}; chưa đủ chữ ký số hoặc bản giấy)",
                 r.documents.len(),
-                vi_count(non_compliant)
+                crate::vi::count(non_compliant)
             )
         } else {
             "Các văn bản chưa đạt (chưa đủ chữ ký số hoặc bản giấy)".to_string()

@@ -37,12 +37,12 @@ fn facts(notice: Notice) -> MailFacts {
 
 #[test]
 fn vietnamese_numbers() {
-    assert_eq!(vi_percent(0.925), "92,5 %");
-    assert_eq!(vi_percent(1.0), "100,0 %");
+    assert_eq!(crate::vi::percent(0.925), "92,5 %");
+    assert_eq!(crate::vi::percent(1.0), "100,0 %");
     assert_eq!(vi_threshold(1.0), "100 %");
     assert_eq!(vi_threshold(0.925), "92,5 %");
-    assert_eq!(vi_count(1234567), "1.234.567");
-    assert_eq!(vi_count(999), "999");
+    assert_eq!(crate::vi::count(1234567), "1.234.567");
+    assert_eq!(crate::vi::count(999), "999");
 }
 
 #[test]
