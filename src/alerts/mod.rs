@@ -7,7 +7,7 @@ pub(crate) mod mail;
 pub mod rules;
 mod status;
 
-pub(crate) use status::AlertsStatus;
+pub(crate) use status::{AlertsStatus, RuleStatus};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -72,6 +72,23 @@ pub(crate) struct RuleRecord {
     pub(crate) activity_at: Option<i64>,
     #[serde(default)]
     pub(crate) notifications: Notifications,
+    /// The last mails of this rule that were delivered, oldest first (at
+    /// most [`SENT_KEPT`]): the console's list of mails sent.
+    #[serde(default)]
+    pub(crate) sent: Vec<SentMail>,
+}
+
+/// Delivered mails kept per rule.
+pub(crate) const SENT_KEPT: usize = 10;
+
+/// A delivered mail, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SentMail {
+    /// Unix seconds of the delivery.
+    pub(crate) at: i64,
+    /// `firing` or `resolved`.
+    pub(crate) state: String,
+    pub(crate) subject: String,
 }
 
 /// What is stored under `O` + sequence number.
@@ -455,6 +472,15 @@ impl Alerting {
             record
                 .notifications
                 .count(&entry.mail.state, result.is_ok());
+            if result.is_ok() {
+                record.sent.push(SentMail {
+                    at: now_ms.div_euclid(1000),
+                    state: entry.mail.state.clone(),
+                    subject: entry.mail.subject.clone(),
+                });
+                let extra = record.sent.len().saturating_sub(SENT_KEPT);
+                record.sent.drain(..extra);
+            }
             let mut commit = AlertCommit::default();
             commit.states.push((rule.clone(), encode(&record)));
             match &result {

@@ -10,11 +10,25 @@ use super::{Alerting, Inner, Notifications, RuleRecord};
 use crate::config::{AlertCondition, AlertRule};
 use crate::metrics::{Collect, Scrape};
 
-/// The `alerts` block of `/api/v1/status`: each rule, then the mails waiting.
+/// The `alerts` block of `/api/v1/status`: each rule, the mails waiting,
+/// and the last mails delivered (newest first).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct AlertsStatus {
     pub(crate) outbox: Vec<OutboxStatus>,
     pub rules: Vec<RuleStatus>,
+    #[serde(default)]
+    pub(crate) sent: Vec<SentStatus>,
+}
+
+/// A mail delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SentStatus {
+    /// RFC 3339 time of the delivery.
+    pub(crate) at: String,
+    pub(crate) rule: String,
+    /// `firing` or `resolved`.
+    pub(crate) state: String,
+    pub(crate) subject: String,
 }
 
 /// A mail waiting in the outbox.
@@ -103,12 +117,43 @@ pub(crate) struct SentAndFailed {
 
 impl RuleStatus {
     /// `inactive`, `pending` or `firing`.
-    #[cfg(test)]
     pub(crate) fn state(&self) -> &str {
         match self {
             RuleStatus::Ratio(r) => &r.state,
             RuleStatus::Stale(r) => &r.state,
         }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            RuleStatus::Ratio(r) => &r.name,
+            RuleStatus::Stale(r) => &r.name,
+        }
+    }
+
+    /// RFC 3339: since when the rule is pending or firing.
+    pub(crate) fn since(&self) -> Option<&str> {
+        match self {
+            RuleStatus::Ratio(r) => r.since.as_deref(),
+            RuleStatus::Stale(r) => r.since.as_deref(),
+        }
+    }
+
+    /// RFC 3339: when its last mail was queued.
+    pub(crate) fn last_notification(&self) -> Option<&str> {
+        match self {
+            RuleStatus::Ratio(r) => r.last_notification.as_deref(),
+            RuleStatus::Stale(r) => r.last_notification.as_deref(),
+        }
+    }
+
+    /// Mails of this rule sent so far (firing, resolved).
+    pub(crate) fn sent(&self) -> (u64, u64) {
+        let n = match self {
+            RuleStatus::Ratio(r) => &r.notifications,
+            RuleStatus::Stale(r) => &r.notifications,
+        };
+        (n.firing.sent, n.resolved.sent)
     }
 }
 
@@ -148,7 +193,34 @@ impl Alerting {
                 subject: e.mail.subject.clone(),
             })
             .collect();
-        AlertsStatus { outbox, rules }
+        let mut sent: Vec<(i64, SentStatus)> = inner
+            .records
+            .iter()
+            .flat_map(|(rule, record)| {
+                record.sent.iter().map(move |m| {
+                    let at = self
+                        .timezone
+                        .timestamp_opt(m.at, 0)
+                        .single()
+                        .map(|t| t.to_rfc3339());
+                    (
+                        m.at,
+                        SentStatus {
+                            at: at.unwrap_or_default(),
+                            rule: rule.clone(),
+                            state: m.state.clone(),
+                            subject: m.subject.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        sent.sort_by_key(|m| std::cmp::Reverse(m.0));
+        AlertsStatus {
+            outbox,
+            rules,
+            sent: sent.into_iter().map(|(_, m)| m).collect(),
+        }
     }
 
     fn rule_status(&self, rule: &AlertRule, inner: &Inner) -> RuleStatus {

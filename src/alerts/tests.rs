@@ -211,7 +211,7 @@ fn status_json_keeps_its_keys_in_order_and_reads_back() {
                 r#""since":"2026-06-14T08:20:00+07:00","state":"pending","window":"all"}},"#,
                 r#"{{"after_seconds":7200,"condition_holds":false,"idle_seconds":0.0,"kind":"stale","#,
                 r#""last_notification":null,"name":"exchange-stale","notifications":{counts},"#,
-                r#""outbox":0,"since":null,"source":"exchange","state":"inactive"}}]}}"#
+                r#""outbox":0,"since":null,"source":"exchange","state":"inactive"}}],"sent":[]}}"#
             ),
             counts = counts
         )

@@ -20,11 +20,15 @@ use crate::store::{Store, StoreError};
 /// Default and largest page.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// Longest search text, in characters (a number or a few words of a subject).
+const MAX_SEARCH: usize = 200;
 
 /// The parameters as given, before [`Filter`] validates them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DocumentsQuery {
+    /// A reporting period (`2026-H1`), instead of `from`/`to`.
+    pub(crate) period: Option<String>,
     pub(crate) from: Option<String>,
     pub(crate) to: Option<String>,
     pub(crate) direction: Option<String>,
@@ -32,6 +36,8 @@ pub(crate) struct DocumentsQuery {
     pub(crate) unit: Option<String>,
     pub(crate) limit: Option<String>,
     pub(crate) cursor: Option<String>,
+    /// Words the number or the subject contains.
+    pub(crate) q: Option<String>,
 }
 
 /// Which documents to list, and how many.
@@ -48,6 +54,8 @@ pub(crate) struct Filter {
     pub(crate) limit: usize,
     /// The last document of the previous page.
     pub(crate) after: Option<(Direction, String)>,
+    /// Lower-cased, NFC: what the number or the subject must contain.
+    pub(crate) search: Option<String>,
 }
 
 impl TryFrom<DocumentsQuery> for Filter {
@@ -63,8 +71,18 @@ impl TryFrom<DocumentsQuery> for Filter {
                 .map(|v| parse_date(v).map_err(|e| format!("bad `{name}`: {e}")))
                 .transpose()
         };
-        let from = date(&q.from, "from")?;
-        let to = date(&q.to, "to")?;
+        let (from, to) = match given(&q.period) {
+            Some(_) if given(&q.from).is_some() || given(&q.to).is_some() => {
+                return Err("give either `period` or `from`/`to`, not both".into())
+            }
+            Some(p) => {
+                let (f, t) = crate::parse::time::period_range(p).map_err(|e| {
+                    format!("bad period: {e} (examples: 2026-03, 2026-Q1, 2026-H1, 2026)")
+                })?;
+                (Some(f), Some(t))
+            }
+            None => (date(&q.from, "from")?, date(&q.to, "to")?),
+        };
         let direction = given(&q.direction)
             .map(|d| Direction::from_canonical(d).ok_or("bad `direction` (outgoing, incoming)"))
             .transpose()?;
@@ -83,6 +101,9 @@ impl TryFrom<DocumentsQuery> for Filter {
         let after = given(&q.cursor)
             .map(|c| decode_cursor(c).ok_or("bad `cursor`"))
             .transpose()?;
+        if given(&q.q).is_some_and(|t| t.chars().count() > MAX_SEARCH) {
+            return Err(format!("bad `q` (at most {MAX_SEARCH} characters)"));
+        }
         Ok(Filter {
             from,
             to,
@@ -91,8 +112,18 @@ impl TryFrom<DocumentsQuery> for Filter {
             unit: q.unit.as_deref().map(normalize_unit),
             limit,
             after,
+            search: given(&q.q).map(search_key),
         })
     }
+}
+
+/// Text as searched: NFC, whitespace collapsed, lower case.
+fn search_key(text: &str) -> String {
+    normalize_unit(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 impl Filter {
@@ -103,6 +134,10 @@ impl Filter {
             && self.unit.as_ref().is_none_or(|u| *u == doc.unit)
             && self.from.is_none_or(|f| day >= f)
             && self.to.is_none_or(|t| day <= t)
+            && self.search.as_ref().is_none_or(|s| {
+                search_key(&doc.doc_number).contains(s.as_str())
+                    || search_key(&doc.subject).contains(s.as_str())
+            })
     }
 }
 
@@ -153,7 +188,7 @@ pub(crate) struct ExchangeStatus {
 }
 
 impl ListedDocument {
-    fn new(d: &Document, class: Class, tz: chrono_tz::Tz) -> ListedDocument {
+    pub(crate) fn new(d: &Document, class: Class, tz: chrono_tz::Tz) -> ListedDocument {
         let names = |names: Vec<&str>| names.into_iter().map(str::to_string).collect();
         ListedDocument {
             channel: if d.electronic { "electronic" } else { "paper" }.to_string(),
@@ -215,7 +250,7 @@ pub(super) async fn documents(
 }
 
 /// Reads the page `filter` asks for; `required` roles decide the classes.
-fn page(
+pub(crate) fn page(
     store: &Store,
     filter: &Filter,
     tz: chrono_tz::Tz,
@@ -320,6 +355,76 @@ mod tests {
         assert_eq!(
             filter(DocumentsQuery::default()).unwrap().limit,
             DEFAULT_LIMIT
+        );
+    }
+
+    fn document(number: &str, subject: &str) -> Document {
+        Document::from_event(&crate::model::ExchangeEvent {
+            event_id: None,
+            time: 1_781_000_000,
+            doc_id: "D1".into(),
+            direction: Direction::Outgoing,
+            channel: crate::model::Channel::Electronic,
+            confidentiality: crate::model::Confidentiality::Normal,
+            unit: "Văn phòng".into(),
+            doc_number: number.into(),
+            doc_type: String::new(),
+            subject: subject.into(),
+            counterpart: String::new(),
+            sha256: None,
+        })
+    }
+
+    #[test]
+    fn the_search_finds_words_of_the_number_or_subject_whatever_their_case() {
+        let doc = document("245/KH-UBND", "Kế hoạch Chuyển đổi số năm 2026");
+        let day = NaiveDate::from_ymd_opt(2026, 6, 9).unwrap();
+        let keeps = |q: &str| {
+            filter(DocumentsQuery {
+                q: Some(q.into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .keeps(&doc, Class::Paper, day)
+        };
+        assert!(keeps("kh-ubnd"));
+        assert!(keeps("CHUYỂN   ĐỔI SỐ"));
+        // Decomposed accents (as some keyboards send them) are the same text.
+        assert!(keeps("chuye\u{302}\u{309}n"));
+        assert!(!keeps("chuyen doi so"), "accents are not ignored");
+        assert!(!keeps("quyết định"));
+    }
+
+    #[test]
+    fn a_period_is_the_decree_09_range_and_excludes_from_and_to() {
+        let f = filter(DocumentsQuery {
+            period: Some("2026-H1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (f.from, f.to),
+            (
+                NaiveDate::from_ymd_opt(2025, 12, 15),
+                NaiveDate::from_ymd_opt(2026, 6, 14)
+            )
+        );
+        let both = DocumentsQuery {
+            period: Some("2026-H1".into()),
+            from: Some("2026-01-01".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            filter(both).unwrap_err(),
+            "give either `period` or `from`/`to`, not both"
+        );
+        let long = DocumentsQuery {
+            q: Some("x".repeat(MAX_SEARCH + 1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            filter(long).unwrap_err(),
+            "bad `q` (at most 200 characters)"
         );
     }
 

@@ -7,7 +7,8 @@ use std::fmt;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::http::Uri;
+use axum::response::Response;
 use serde::de::value::MapDeserializer;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
@@ -20,13 +21,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        let Query(pairs) = Query::<BTreeMap<String, String>>::try_from_uri(&parts.uri)
-            .map_err(IntoResponse::into_response)?;
-        let values = pairs.into_iter().map(|(k, v)| (k, Text(v)));
-        T::deserialize(MapDeserializer::new(values))
-            .map(Params)
-            .map_err(|QueryError(message)| super::bad_request(message))
+        parse(&parts.uri).map(Params).map_err(super::bad_request)
     }
+}
+
+/// The query parameters of `uri` as `T`, or why not (the console's pages
+/// read their parameters with the API's rules and words).
+pub(crate) fn parse<T: DeserializeOwned>(uri: &Uri) -> Result<T, String> {
+    let Query(pairs) =
+        Query::<BTreeMap<String, String>>::try_from_uri(uri).map_err(|e| e.body_text())?;
+    let values = pairs.into_iter().map(|(k, v)| (k, Text(v)));
+    T::deserialize(MapDeserializer::new(values)).map_err(|QueryError(message)| message)
 }
 
 /// Why parameters were refused: the message of the 400 answer.

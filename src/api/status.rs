@@ -117,20 +117,22 @@ pub(crate) struct FilePosition {
 }
 
 pub(super) async fn status(State(s): State<AppState>) -> Json<Status> {
-    let tz = s.config.agency.timezone;
-    let shared = s.shared.clone();
     // Whether a file source has caught up is a look at its files.
-    let sources: Vec<SourceStatus> = tokio::task::spawn_blocking(move || {
-        shared
-            .sources
-            .iter()
-            .map(|h| source_status(h, tz))
-            .collect()
-    })
-    .await
-    .unwrap_or_default();
+    let built = tokio::task::spawn_blocking(move || build(&s)).await;
+    Json(built.expect("the status task does not panic"))
+}
+
+/// The status of the daemon `s` serves (blocking: file sources look at their files).
+pub(crate) fn build(s: &AppState) -> Status {
+    let tz = s.config.agency.timezone;
+    let sources: Vec<SourceStatus> = s
+        .shared
+        .sources
+        .iter()
+        .map(|h| source_status(h, tz))
+        .collect();
     let health = &s.shared.health;
-    Json(Status {
+    Status {
         agency: AgencyStatus {
             code: s.config.agency.code.clone(),
             name: s.config.agency.name.clone(),
@@ -147,7 +149,7 @@ pub(super) async fn status(State(s): State<AppState>) -> Json<Status> {
             verified: health.verified(),
         },
         version: env!("CARGO_PKG_VERSION").to_string(),
-    })
+    }
 }
 
 fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {

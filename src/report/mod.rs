@@ -12,6 +12,7 @@ use crate::model::Class;
 use crate::parse::time::{parse_date, period_range};
 
 pub use render::{format_ratio_vi, render, ReportFormat};
+pub(crate) use render::{lines, title, COLUMNS};
 /// The parameters of a report request as given (`/api/v1/report?period=…`),
 /// before [`ReportRange`] validates them.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -173,7 +174,7 @@ fn has_edxml_source(config: &Config) -> bool {
 impl Report {
     /// Counts `range` of `aggregates`; `with_rejected` adds, per direction,
     /// the documents a receiver rejected.
-    fn new(
+    pub(crate) fn new(
         agency: &str,
         range: &ReportRange,
         aggregates: &Aggregates,

@@ -37,7 +37,7 @@ pub fn format_ratio_vi(ratio: Option<f64>) -> String {
     }
 }
 
-const COLUMNS: [&str; 7] = [
+pub(crate) const COLUMNS: [&str; 7] = [
     "Đơn vị / Hướng",
     "Tổng số",
     "Điện tử, đã ký số",
@@ -64,11 +64,12 @@ fn row(label: &str, counts: &DirectionReport) -> Vec<String> {
     ]
 }
 
-/// The totals, then each unit, each one line per direction.
-fn rows(report: &Report) -> Vec<Vec<String>> {
+/// The lines of a report: the totals, then each unit, one line per
+/// direction, with the label each shows.
+pub(crate) fn lines(report: &Report) -> Vec<(String, &DirectionReport)> {
     let mut out = vec![
-        row("Văn bản đi", &report.outgoing),
-        row("Văn bản đến", &report.incoming),
+        ("Văn bản đi".to_string(), &report.outgoing),
+        ("Văn bản đến".to_string(), &report.incoming),
     ];
     for u in &report.by_unit {
         let unit = if u.unit.is_empty() {
@@ -76,13 +77,20 @@ fn rows(report: &Report) -> Vec<Vec<String>> {
         } else {
             &u.unit
         };
-        out.push(row(&format!("{unit} — đi"), &u.outgoing));
-        out.push(row(&format!("{unit} — đến"), &u.incoming));
+        out.push((format!("{unit} — đi"), &u.outgoing));
+        out.push((format!("{unit} — đến"), &u.incoming));
     }
     out
 }
 
-fn title(report: &Report, agency_name: &str) -> String {
+fn rows(report: &Report) -> Vec<Vec<String>> {
+    lines(report)
+        .into_iter()
+        .map(|(label, counts)| row(&label, counts))
+        .collect()
+}
+
+pub(crate) fn title(report: &Report, agency_name: &str) -> String {
     let range = match (report.from, report.to) {
         (None, None) => "toàn bộ thời gian".to_string(),
         (f, t) => format!("từ {} đến {}", vi_date(f), vi_date(t)),

@@ -360,6 +360,27 @@ repeat_interval = "1h"
         metrics.contains("docflow_alert_firing{rule=\"outgoing-30d\"} 0"),
         "{metrics}"
     );
+    // The mails sent are listed newest first, across the restarts, as they
+    // arrived (the console's "Thư đã gửi gần đây").
+    let sent = s["alerts"]["sent"].as_array().expect("alerts.sent");
+    let listed: Vec<(&str, &str)> = sent
+        .iter()
+        .map(|m| (m["state"].as_str().unwrap(), m["subject"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("resolved", m[1].subject.as_str()),
+            ("firing", m[0].subject.as_str())
+        ],
+        "{s}"
+    );
+    let (code, page) = d.get("/alerts");
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("Đã hết cảnh báo") && page.contains("outgoing-30d"),
+        "{page}"
+    );
     d.stop();
 }
 
