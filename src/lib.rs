@@ -14,6 +14,8 @@
 //!            their proof, checks, snapshots, swaps
 //! state      the read model: counts, source progress, store health
 //! aggregate, report/, metrics/, alerts/   what users read and are told
+//! console/   the web pages in Vietnamese (askama templates, SVG chart, xlsx)
+//! vi         how numbers, ratios and dates are written in Vietnamese
 //! api/, admin/, server, guard, web        serving: reads on the port, admin
 //!            actions on a local socket, HTTP limits, Host check, TLS and auth
 //! config/, daemon/, cli, rebuild, reload, service   configuration, wiring,
@@ -33,6 +35,7 @@ pub mod alerts;
 pub(crate) mod api;
 pub mod cli;
 pub mod config;
+pub(crate) mod console;
 pub mod daemon;
 mod errors;
 pub(crate) mod guard;
@@ -50,4 +53,5 @@ pub(crate) mod state;
 pub mod store;
 #[cfg(test)]
 mod test_alloc;
+pub(crate) mod vi;
 pub(crate) mod web;

@@ -1,17 +1,17 @@
-//! The read endpoints on `server.listen` (README, "HTTP API"): landing page,
+//! The read endpoints on `server.listen` (README, "HTTP API"):
 //! `/metrics`, health checks and the JSON API, whose answers are typed:
 //! [`crate::report::Report`], [`DocumentPage`], [`Status`], [`ErrorAnswer`].
 
-mod documents;
-mod query;
-mod status;
+pub(crate) mod documents;
+pub(crate) mod query;
+pub(crate) mod status;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, TimeZone};
@@ -44,7 +44,6 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: AppState) -> Router {
     let guard = axum::middleware::from_fn_with_state(state.clone(), refuse_if_damaged);
     Router::new()
-        .route("/", get(landing))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -79,33 +78,6 @@ fn local_time(t: i64, tz: chrono_tz::Tz) -> Option<String> {
 
 fn today(config: &Config) -> NaiveDate {
     local_day(chrono::Utc::now().timestamp(), config.agency.timezone)
-}
-
-async fn landing(State(s): State<AppState>) -> Html<String> {
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    Html(format!(
-        r#"<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>docflowd — {name}</title></head>
-<body>
-<h1>docflowd — {name}</h1>
-<p>Giám sát tỷ lệ văn bản điện tử có ký số (Quyết định 534/QĐ-TTg). Mã cơ quan: {code}. Phiên bản {version}.</p>
-<ul>
-<li><a href="/metrics">/metrics</a> — số liệu cho Prometheus</li>
-<li><a href="/api/v1/report">/api/v1/report</a> — báo cáo toàn thời gian (thêm <code>?period=2026-H1</code> hoặc <code>?from=2026-01-01&amp;to=2026-06-30</code>)</li>
-<li><a href="/api/v1/documents?class=electronic_unsigned">/api/v1/documents?class=electronic_unsigned</a> — văn bản chưa đủ chữ ký số</li>
-<li><a href="/api/v1/status">/api/v1/status</a> — trạng thái nguồn dữ liệu</li>
-<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
-</ul>
-</body></html>
-"#,
-        name = esc(&s.config.agency.name),
-        code = esc(&s.config.agency.code),
-        version = env!("CARGO_PKG_VERSION"),
-    ))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

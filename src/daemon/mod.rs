@@ -108,7 +108,9 @@ fn routers(
     state: AppState,
     admin: crate::admin::AdminState,
 ) -> (axum::Router, axum::Router) {
-    let public = api::router(state).layer(axum::middleware::from_fn(crate::guard::refuse_body));
+    let public = api::router(state.clone())
+        .merge(crate::console::router(state))
+        .layer(axum::middleware::from_fn(crate::guard::refuse_body));
     let tcp = public.merge(crate::admin::router(admin.clone()));
     guarded(config, process, tcp, crate::admin::router(admin))
 }

@@ -138,6 +138,9 @@ poll_interval = "2s"
     )
 }
 
+/// Days of synthetic history behind the demo.
+const DEMO_HISTORY_DAYS: i64 = 400;
+
 /// Generates the feed, runs the daemon on it and keeps appending live documents.
 pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.dir)?;
@@ -155,7 +158,9 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
     let now = chrono::Utc::now().timestamp();
     let opts = GenOptions {
         seed: 2026,
-        start: now - 150 * 86_400,
+        // Longer than twelve Decree 09 months (and the last full half-year),
+        // so every period the console and the README offer has documents.
+        start: now - DEMO_HISTORY_DAYS * 86_400,
         end: now - 600,
         exchange_events: args.events,
         realistic_noise: true,
@@ -216,10 +221,10 @@ pub(crate) async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::
         println!(
             "\ndocflowd demo: {docs} synthetic documents of a commune office in {}\n\
              (a few bad lines and duplicates included; a new document every few seconds)\n\n\
-             Open:\n  http://{addr}/                        landing page\n  \
-             http://{addr}/api/v1/report?period={year}   report for the year (Decree 09/2019 cut-off)\n  \
-             http://{addr}/api/v1/documents?class=electronic_unsigned   documents still missing a signature\n  \
-             http://{addr}/api/v1/status            sources\n  \
+             Open:\n  http://{addr}/                        Tổng quan: the web console (overview)\n  \
+             http://{addr}/report?period={year}    Báo cáo: the year's report (Decree 09/2019 cut-off), CSV and .xlsx\n  \
+             http://{addr}/documents?class=electronic_unsigned   Văn bản: documents still missing a signature\n  \
+             http://{addr}/api/v1/report?period={year}   the same report as JSON (the API)\n  \
              http://{addr}/metrics                  Prometheus metrics\n{feed_line}\n\
              Config: {}\nCtrl-C to stop.\n",
             logs.display(),

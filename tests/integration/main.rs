@@ -5,6 +5,7 @@ mod alerts;
 mod attacks;
 mod common;
 mod config_check;
+mod console;
 mod corpus;
 mod csv;
 mod damage;
