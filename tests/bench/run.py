@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ingest, scrape and report benchmark of docflowd, with mtail as the peer.
 
-    cargo build --release && python3 tests/bench/run.py [--events 1000000]
+    cargo build --release && python3 tests/bench/run.py [--events 1000000] [--growth 5000000]
 
 Generates N exchange events plus their signature events with the demo
 generator (fixed seed), runs docflowd on them from an empty store until
@@ -208,7 +208,14 @@ def restart_checks(config, base, log):
     _, code, usage = os.wait4(verify.pid, 0)
     if code != 0:
         sys.exit(f"docflowd verify failed ({code}), see {log.name}")
+    # `docflowd rebuild`: a new store re-read from the logs (daemon stopped).
+    start = time.monotonic()
+    rebuild = subprocess.run([DOCFLOWD, "rebuild", "-c", config], stdout=subprocess.DEVNULL, stderr=log)
+    if rebuild.returncode != 0:
+        sys.exit(f"docflowd rebuild failed ({rebuild.returncode}), see {log.name}")
+    rebuild_s = time.monotonic() - start
     return {
+        "rebuild_s": rebuild_s,
         "restart_served_s": served,
         "restart_verified_s": verified,
         "verify_s": time.monotonic() - start,
@@ -248,6 +255,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="exchange events of the large run")
     ap.add_argument("--small", type=int, default=10_000, help="exchange events of the small run")
+    ap.add_argument("--growth", type=int, default=0,
+                    help="also a run at this many exchange events (e.g. 5000000), compared with --events")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", default="/tmp/docflow-bench")
     args = ap.parse_args()
@@ -255,7 +264,8 @@ def main():
         sys.exit(f"{DOCFLOWD} missing: run `cargo build --release` first")
 
     results = {}
-    for n in (args.small, args.events):
+    sizes = [args.small, args.events] + ([args.growth] if args.growth else [])
+    for n in sizes:
         work = os.path.join(args.work, str(n))
         generate(work, n, args.seed)
         results[n] = run_docflowd(work)
@@ -264,7 +274,7 @@ def main():
     cat = cat_rate(big)
 
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}")
-    print(f"{'':34}{args.small:>14,}{args.events:>14,}  (exchange events; signature events come on top)")
+    print(f"{'':34}" + "".join(f"{n:>14,}" for n in sizes) + "  (exchange events; signature events come on top)")
     rows = [
         ("events ingested", "events", "{:,.0f}"),
         ("documents", "documents", "{:,.0f}"),
@@ -278,11 +288,17 @@ def main():
         ("restart: full check passed after (s)", "restart_verified_s", "{:.2f}"),
         ("docflowd verify, offline (s)", "verify_s", "{:.1f}"),
         ("docflowd verify peak RSS (MiB)", "verify_rss_mib", "{:.0f}"),
+        ("docflowd rebuild, offline (s)", "rebuild_s", "{:.1f}"),
     ]
     for label, key, fmt in rows:
-        print(f"{label:34}" + "".join(f"{fmt.format(results[n][key]):>14}" for n in (args.small, args.events)))
+        print(f"{label:34}" + "".join(f"{fmt.format(results[n][key]):>14}" for n in sizes))
     small, large = results[args.small], results[args.events]
     print(f"scrape latency ratio {args.events:,} / {args.small:,}: {large['scrape_ms'] / small['scrape_ms']:.2f} (target <= 1.5)")
+    print(f"rebuild vs live ingest at {args.events:,}: {large['rebuild_s']:.1f} s vs {large['ingest_s']:.1f} s (target: rebuild not slower)")
+    if args.growth:
+        grown = results[args.growth]
+        print(f"growth: events/s at {args.growth:,} / at {args.events:,}: {grown['events_per_s'] / large['events_per_s']:.2f} (target >= 0.8); "
+              f"peak RSS {grown['peak_rss_mib']:.0f} MiB (target <= 200)")
     print(f"cat exchange.jsonl: {cat / 1e9:.2f} GB/s (physical ceiling)")
     if mtail:
         print(f"mtail --one_shot on exchange.jsonl: {mtail['lines']:,} lines in {mtail['seconds']:.1f} s = {mtail['lines_per_s']:,.0f} lines/s, peak RSS {mtail['peak_rss_mib']:.0f} MiB")
