@@ -208,6 +208,7 @@ def restart_checks(config, base, log):
     _, code, usage = os.wait4(verify.pid, 0)
     if code != 0:
         sys.exit(f"docflowd verify failed ({code}), see {log.name}")
+    verify_s = time.monotonic() - start
     # `docflowd rebuild`: a new store re-read from the logs (daemon stopped).
     start = time.monotonic()
     rebuild = subprocess.run([DOCFLOWD, "rebuild", "-c", config], stdout=subprocess.DEVNULL, stderr=log)
@@ -218,7 +219,7 @@ def restart_checks(config, base, log):
         "rebuild_s": rebuild_s,
         "restart_served_s": served,
         "restart_verified_s": verified,
-        "verify_s": time.monotonic() - start,
+        "verify_s": verify_s,
         "verify_rss_mib": usage.ru_maxrss / 1024,
     }
 
