@@ -5,6 +5,7 @@
 mod documents;
 mod query;
 mod status;
+mod verdicts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

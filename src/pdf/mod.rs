@@ -66,6 +66,13 @@ pub enum TimeSource {
 }
 
 impl TimeSource {
+    pub const ALL: [TimeSource; 3] = [
+        TimeSource::Timestamp,
+        TimeSource::Signed,
+        TimeSource::FileMtime,
+    ];
+
+    /// The name used in the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {
             TimeSource::Timestamp => "timestamp",
