@@ -43,6 +43,7 @@ pub(crate) mod ingest;
 pub(crate) mod metrics;
 pub(crate) mod model;
 pub mod parse;
+pub mod pdf;
 pub mod rebuild;
 pub(crate) mod reload;
 pub mod report;

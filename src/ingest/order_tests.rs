@@ -48,9 +48,10 @@ fn signature(id: &str, doc: Option<&str>, sha: Option<&str>, role: Role, valid: 
         time: 1_780_000_000,
         doc_id: doc.map(str::to_string),
         sha256: sha.map(str::to_string),
-        role,
+        role: Some(role),
         valid,
         signer: String::new(),
+        verdict: None,
     })
 }
 

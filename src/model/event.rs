@@ -1,7 +1,7 @@
 //! Validated events: what one record of an exchange log, a signature log or
 //! an edXML status message says, whatever format it was read from.
 
-use super::{Channel, Confidentiality, Direction, Role};
+use super::{Channel, Confidentiality, Direction, Role, SignatureVerdict};
 
 /// Which log a source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,9 +52,12 @@ pub(crate) struct SignatureEvent {
     pub(crate) time: i64,
     pub(crate) doc_id: Option<String>,
     pub(crate) sha256: Option<String>,
-    pub(crate) role: Role,
+    /// `None` for a verified signature no role rule matched: it satisfies no requirement.
+    pub(crate) role: Option<Role>,
     pub(crate) valid: bool,
     pub(crate) signer: String,
+    /// Set when docflowd verified the signature itself (PDF files): kept by sha256.
+    pub(crate) verdict: Option<Box<SignatureVerdict>>,
 }
 
 /// A status message of the exchange axis about one document (edXML `StatusCode`).

@@ -12,6 +12,7 @@ mod damage;
 mod documents;
 mod edxml;
 mod http_feed;
+mod pdf;
 mod prometheus;
 mod report_cli;
 mod restart;
