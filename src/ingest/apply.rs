@@ -97,7 +97,6 @@ impl Ingestor {
                     states.len() - 1
                 }
             };
-            let kind = handle.config.kind;
             for item in &batch.items {
                 match item {
                     Item::Invalid(r) => {
@@ -115,6 +114,15 @@ impl Ingestor {
                         buf.push(b'\n');
                     }
                     Item::Event(ev) => {
+                        // By the event's kind, not the source's: an edXML (exchange)
+                        // source also gives the signature events of its PDF attachments,
+                        // which must dedupe against the same PDF read by a PDF source.
+                        let kind = match ev {
+                            Event::Signature(_) => SourceKind::Signature,
+                            Event::Exchange(_) | Event::EdxmlExchange(..) | Event::Status(_) => {
+                                SourceKind::Exchange
+                            }
+                        };
                         let hash = ev.event_id().map(|id| event_hash(kind, id));
                         let outcome = match ev {
                             Event::Exchange(e) => self.apply_exchange(work, e, hash, 0)?,

@@ -297,3 +297,123 @@ fn docflowd_and_pyhanko_agree_on_every_fixture() {
     }
     assert_eq!(compared, cases().len(), "every fixture compared");
 }
+
+/// An outgoing edXML message of ours (G22) for document number `number`,
+/// whose one attachment is `attachment`, base64-encoded in lines of 76.
+fn edxml_with_attachment(number: &str, attachment: &[u8]) -> String {
+    use base64::Engine;
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edxml/edoc_update.edxml"),
+    )
+    .unwrap()
+    .replace("<edXML:BussinessDocType>2<", "<edXML:BussinessDocType>0<")
+    .replace(
+        "7816/VPCP-TTĐT</edXML:DocumentId>",
+        &format!("{number}</edXML:DocumentId>"),
+    )
+    .replace("2018/09/28 00:00:00", "2026/06/14 09:00:00");
+    let open = sample.find("<edXML:ContentTransferEncoded").unwrap();
+    let start = open + sample[open..].find('>').unwrap() + 1;
+    let end = sample.find("</edXML:ContentTransferEncoded>").unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "{}{}{}",
+        &sample[..start],
+        lines.join("\r\n"),
+        &sample[end..]
+    )
+}
+
+#[test]
+fn pdf_attachments_of_edxml_messages_are_verified_and_joined_by_sha256() {
+    let pki = fixtures().join("pki");
+    let env = Env::new(&format!(
+        "[[sources]]\nname = \"truc\"\nkind = \"exchange\"\nformat = \"edxml\"\npath = \"{{logs}}/inbox\"\n\
+         poll_interval = \"100ms\"\nsettle = \"100ms\"\nverify_attachments = true\n\
+         trust_anchors = [\"{root}\"]\nintermediates = [\"{inter}\"]\ncrl_files = [\"{crl}\"]\n\
+         [[sources.role_rules]]\nrole = \"organization\"\nsubject_matches = 'OU=Văn thư'\n\
+         [[sources.role_rules]]\nrole = \"person\"\nsubject_matches = 'OU=Lãnh đạo'\n",
+        root = pki.join("root.pem").display(),
+        inter = pki.join("intermediate.pem").display(),
+        crl = pki.join("*.crl").display(),
+    ));
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, text.replace("H40.27.01", "000.00.00.G22")).unwrap();
+    std::fs::create_dir_all(env.log("inbox")).unwrap();
+    let cases = cases();
+    let attached = [
+        ("901/UBND-VP", "person-organization.pdf"),
+        ("902/UBND-VP", "content-changed.pdf"),
+        ("903/UBND-VP", "person.pdf"),
+        ("904/UBND-VP", "revoked.pdf"),
+    ];
+    for (number, file) in attached {
+        let pdf = std::fs::read(fixtures().join(file)).unwrap();
+        let tmp = env.log("inbox").join(format!("{file}.tmp"));
+        std::fs::write(&tmp, edxml_with_attachment(number, &pdf)).unwrap();
+        std::fs::rename(&tmp, env.log("inbox").join(format!("{file}.edxml"))).unwrap();
+    }
+    // An attachment that is not a PDF (the sample's zip) is hashed, not verified.
+    let zip = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        "UEsDBAoAAAAAAA==",
+    )
+    .unwrap();
+    std::fs::write(
+        env.log("inbox").join("zip.edxml"),
+        edxml_with_attachment("905/UBND-VP", &zip),
+    )
+    .unwrap();
+    let d = env.start();
+    d.wait_caught_up();
+
+    let docs = documents(&d);
+    for (number, file) in attached {
+        let doc = &docs[&format!("000.00.00.G22,2015/09/30,{number}")];
+        assert_eq!(
+            doc["class"],
+            expected_class(&[file], &cases),
+            "{file}: {doc}"
+        );
+        let want: Vec<Value> = cases[file]["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].clone())
+            .collect();
+        let got: Vec<Value> = doc["verified_signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].clone())
+            .collect();
+        assert_eq!(got, want, "{file}: every signature of the attachment shown");
+    }
+    assert_eq!(
+        docs["000.00.00.G22,2015/09/30,901/UBND-VP"]["class"],
+        "electronic_signed"
+    );
+    let zip_doc = &docs["000.00.00.G22,2015/09/30,905/UBND-VP"];
+    assert_eq!(zip_doc["class"], "electronic_unsigned");
+    assert_eq!(zip_doc["verified_signatures"], serde_json::json!([]));
+
+    let (_, metrics) = d.get("/metrics");
+    for line in [
+        "docflow_signature_verdicts_total{result=\"valid\",source=\"truc\"} 4",
+        "docflow_signature_verdicts_total{result=\"modified_after_signing\",source=\"truc\"} 1",
+        "docflow_signature_verdicts_total{result=\"revoked\",source=\"truc\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    // Spooled attachments live only while their message is read.
+    let spool = env.store().join("spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spool not emptied: {left:?}");
+}
