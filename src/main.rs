@@ -306,13 +306,14 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             )?;
             std::io::Write::flush(&mut out)?;
             eprintln!(
-                "{} files ({} rejected), {} signatures ({} valid) in {:.3} s: {:.0} files/s",
+                "{} files ({} rejected), {} signatures ({} valid) in {:.3} s: {:.0} files/s, peak RSS {} KiB",
                 s.files,
                 s.rejected,
                 s.signatures,
                 s.valid,
                 s.seconds,
-                s.files as f64 / s.seconds.max(1e-9)
+                s.files as f64 / s.seconds.max(1e-9),
+                s.peak_rss_kib.map_or("?".to_string(), |k| k.to_string()),
             );
             Ok(())
         }

@@ -20,6 +20,16 @@ pub struct CheckSummary {
     pub valid: u64,
     pub rejected: u64,
     pub seconds: f64,
+    /// The process's peak resident memory (`VmHWM`), KiB, when known.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// This process's peak resident memory in KiB, from `/proc/self/status`
+/// (the hostile-file tests and the benchmark quote it).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// The PDF verification settings of source `name` (or of the only source that has them).
@@ -159,5 +169,6 @@ pub fn check_pdfs(
         writeln!(out)?;
     }
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.peak_rss_kib = peak_rss_kib();
     Ok(summary)
 }
