@@ -39,7 +39,12 @@ pub(super) fn run(ctx: &SourceContext, input: &EdxmlInput, files_read: HashSet<S
         },
         None => None,
     };
-    let spool_dir = ctx.state_dir.join(SPOOL_DIR);
+    // One directory per source (its name in hex: any name, no collision), so
+    // that clearing it at start never removes another source's live files.
+    let spool_dir = ctx
+        .state_dir
+        .join(SPOOL_DIR)
+        .join(hex::encode(ctx.handle.config.name.as_bytes()));
     clear_spool(&spool_dir);
     let reader = EdxmlFiles {
         input,

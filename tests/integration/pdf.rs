@@ -411,9 +411,16 @@ fn pdf_attachments_of_edxml_messages_are_verified_and_joined_by_sha256() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
     // Spooled attachments live only while their message is read.
-    let spool = env.store().join("spool");
+    let spool = env.store().join("spool").join(hex::encode("truc"));
+    assert!(
+        spool.is_dir(),
+        "attachments were spooled in {}",
+        spool.display()
+    );
     let left: Vec<_> = std::fs::read_dir(&spool)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert!(left.is_empty(), "spool not emptied: {left:?}");
 }
