@@ -301,6 +301,11 @@ fn docflowd_and_pyhanko_agree_on_every_fixture() {
 /// An outgoing edXML message of ours (G22) for document number `number`,
 /// whose one attachment is `attachment`, base64-encoded in lines of 76.
 fn edxml_with_attachment(number: &str, attachment: &[u8]) -> String {
+    edxml_with_attachments(number, &[attachment])
+}
+
+/// The same with one `<Attachment>` element per file, in order.
+fn edxml_with_attachments(number: &str, files: &[&[u8]]) -> String {
     use base64::Engine;
     let sample = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edxml/edoc_update.edxml"),
@@ -312,21 +317,29 @@ fn edxml_with_attachment(number: &str, attachment: &[u8]) -> String {
         &format!("{number}</edXML:DocumentId>"),
     )
     .replace("2018/09/28 00:00:00", "2026/06/14 09:00:00");
-    let open = sample.find("<edXML:ContentTransferEncoded").unwrap();
-    let start = open + sample[open..].find('>').unwrap() + 1;
-    let end = sample.find("</edXML:ContentTransferEncoded>").unwrap();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(attachment);
-    let lines: Vec<&str> = encoded
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "{}{}{}",
-        &sample[..start],
-        lines.join("\r\n"),
-        &sample[end..]
-    )
+    let first = sample.find("<Attachment>").unwrap();
+    let last = sample.find("</Attachment>").unwrap() + "</Attachment>".len();
+    let element = &sample[first..last];
+    let open = element.find("<edXML:ContentTransferEncoded").unwrap();
+    let start = open + element[open..].find('>').unwrap() + 1;
+    let end = element.find("</edXML:ContentTransferEncoded>").unwrap();
+    let mut attachments = String::new();
+    for (i, file) in files.iter().enumerate() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(file);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        attachments += &format!(
+            "{}{}{}",
+            &element[..start],
+            lines.join("\r\n"),
+            &element[end..]
+        )
+        .replace("cid:209", &format!("cid:{}", 209 + i));
+    }
+    format!("{}{}{}", &sample[..first], attachments, &sample[last..])
 }
 
 #[test]
@@ -369,10 +382,45 @@ fn pdf_attachments_of_edxml_messages_are_verified_and_joined_by_sha256() {
         edxml_with_attachment("905/UBND-VP", &zip),
     )
     .unwrap();
+    // The deputy's and the agency's signatures on the second and third files
+    // of a message whose first file is unsigned: they count for its document.
+    let three: [&[u8]; 3] = [
+        &std::fs::read(fixtures().join("unsigned.pdf")).unwrap(),
+        &std::fs::read(fixtures().join("deputy-p384.pdf")).unwrap(),
+        &std::fs::read(fixtures().join("organization.pdf")).unwrap(),
+    ];
+    std::fs::write(
+        env.log("inbox").join("three.edxml"),
+        edxml_with_attachments("906/UBND-VP", &three),
+    )
+    .unwrap();
     let d = env.start();
     d.wait_caught_up();
 
     let docs = documents(&d);
+    let three_doc = &docs["000.00.00.G22,2015/09/30,906/UBND-VP"];
+    assert_eq!(three_doc["class"], "electronic_signed", "{three_doc}");
+    let mut shown: Vec<(String, String)> = three_doc["verified_signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["file_sha256"].as_str().unwrap().to_string(),
+                s["role"].to_string(),
+            )
+        })
+        .collect();
+    shown.sort();
+    let mut want = vec![
+        (sha256_of("deputy-p384.pdf"), "\"person\"".to_string()),
+        (
+            sha256_of("organization.pdf"),
+            "\"organization\"".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(shown, want, "the signatures of every file of the message");
     for (number, file) in attached {
         let doc = &docs[&format!("000.00.00.G22,2015/09/30,{number}")];
         assert_eq!(
@@ -404,7 +452,7 @@ fn pdf_attachments_of_edxml_messages_are_verified_and_joined_by_sha256() {
 
     let (_, metrics) = d.get("/metrics");
     for line in [
-        "docflow_signature_verdicts_total{result=\"valid\",source=\"truc\"} 4",
+        "docflow_signature_verdicts_total{result=\"valid\",source=\"truc\"} 6",
         "docflow_signature_verdicts_total{result=\"modified_after_signing\",source=\"truc\"} 1",
         "docflow_signature_verdicts_total{result=\"revoked\",source=\"truc\"} 1",
     ] {

@@ -103,7 +103,7 @@ fn fixture(name: &str) -> String {
 
 fn exchange(text: &str, agency: &str) -> (ExchangeEvent, u8) {
     match parse(text).unwrap().to_event(agency, TZ) {
-        Ok(Event::EdxmlExchange(e, b)) => (e, b),
+        Ok(Event::EdxmlExchange(e, b, _)) => (e, b),
         other => panic!("{other:?}"),
     }
 }
