@@ -97,7 +97,6 @@ impl Ingestor {
                     states.len() - 1
                 }
             };
-            let kind = handle.config.kind;
             for item in &batch.items {
                 match item {
                     Item::Invalid(r) => {
@@ -115,11 +114,26 @@ impl Ingestor {
                         buf.push(b'\n');
                     }
                     Item::Event(ev) => {
+                        // By the event's kind, not the source's: an edXML (exchange)
+                        // source also gives the signature events of its PDF attachments,
+                        // which must dedupe against the same PDF read by a PDF source.
+                        let kind = match ev {
+                            Event::Signature(_) => SourceKind::Signature,
+                            Event::Exchange(_) | Event::EdxmlExchange(..) | Event::Status(_) => {
+                                SourceKind::Exchange
+                            }
+                        };
                         let hash = ev.event_id().map(|id| event_hash(kind, id));
                         let outcome = match ev {
                             Event::Exchange(e) => self.apply_exchange(work, e, hash, 0)?,
-                            Event::EdxmlExchange(e, business) => {
-                                self.apply_exchange(work, e, hash, 1 << business)?
+                            Event::EdxmlExchange(e, business, more) => {
+                                let outcome = self.apply_exchange(work, e, hash, 1 << business)?;
+                                if matches!(outcome, Outcome::Accepted) {
+                                    for sha in more {
+                                        self.add_sha(work, e, sha)?;
+                                    }
+                                }
+                                outcome
                             }
                             Event::Signature(s) => self.apply_signature(work, s, hash)?,
                             Event::Status(s) => self.apply_status(work, s)?,
@@ -394,6 +408,20 @@ impl Ingestor {
             self.link_sha(work, &e.doc_id, e.direction, &sha)?;
         }
         Ok(Outcome::Accepted)
+    }
+
+    /// The document of `e` also has the file `sha` (another attachment of
+    /// its edXML message).
+    fn add_sha(&mut self, work: &mut Work, e: &ExchangeEvent, sha: &str) -> Result<(), StoreError> {
+        let g = self.touch(work, &e.doc_id)?;
+        let added = g
+            .doc_mut(e.direction)
+            .as_mut()
+            .is_some_and(|doc| doc.add_sha(sha));
+        if added {
+            self.link_sha(work, &e.doc_id, e.direction, sha)?;
+        }
+        Ok(())
     }
 
     /// A document gained `sha`: it takes the signatures already joined by it.

@@ -177,7 +177,7 @@ fn edxml(id: &str, doc: &str, direction: Direction, business: u8, time: i64) -> 
     };
     e.event_id = None;
     e.direction = direction;
-    Event::EdxmlExchange(e, business)
+    Event::EdxmlExchange(e, business, Vec::new())
 }
 
 fn status(doc: &str, direction: Direction, code: u8, time: i64) -> Event {

@@ -248,8 +248,7 @@ fn common_name(name: &x509_cert::name::Name) -> Option<String> {
         .0
         .iter()
         .flat_map(|rdn| rdn.0.iter())
-        .filter(|atv| atv.oid == const_oid::db::rfc4519::CN)
-        .last()?;
+        .rfind(|atv| atv.oid == const_oid::db::rfc4519::CN)?;
     let v = &cn.value;
     if let Ok(s) = v.decode_as::<der::asn1::Utf8StringRef>() {
         return Some(s.as_str().to_string());

@@ -133,7 +133,7 @@ fn append_update(pdf: &[u8], n: u32, object: &[u8]) -> Vec<u8> {
     out.extend_from_slice(object);
     out.extend_from_slice(b"\nendobj\n");
     let xref = out.len();
-    let prev = xref::startxref_of(pdf);
+    let prev = startxref_of(pdf);
     out.extend_from_slice(
         format!(
             "xref\n{n} 1\n{at:010} 00000 n \ntrailer\n<< /Size {} /Root 1 0 R /Prev {prev} >>\nstartxref\n{xref}\n%%EOF\n",
@@ -211,4 +211,10 @@ fn files_over_the_size_limit_are_refused_unread() {
     v.max_file_size = 100;
     let err = v.verify_file(&dir().join("person.pdf")).unwrap_err();
     assert!(matches!(err, PdfError::TooLarge { .. }), "{err}");
+}
+
+/// The last `startxref` value of a whole file in memory (the tests build updates with it).
+fn startxref_of(pdf: &[u8]) -> u64 {
+    let at = memchr::memmem::rfind(pdf, b"startxref").expect("startxref");
+    objects::Parser::new(pdf, at + 9).uint().expect("offset")
 }

@@ -466,10 +466,3 @@ mod tests {
         );
     }
 }
-
-/// The last `startxref` value of a whole file in memory (tests build updates with it).
-#[cfg(test)]
-pub(crate) fn startxref_of(pdf: &[u8]) -> u64 {
-    let at = memchr::memmem::rfind(pdf, b"startxref").expect("startxref");
-    Parser::new(pdf, at + 9).uint().expect("offset")
-}

@@ -220,6 +220,8 @@ pub(crate) struct SourceContext {
     /// The message files an edXML source has already read, from the store
     /// (empty for the other kinds).
     pub(crate) files_read: HashSet<String>,
+    /// `storage.path`: edXML PDF attachments are spooled under it to be verified.
+    pub(crate) state_dir: std::path::PathBuf,
 }
 
 /// Runs the reader of one source until `ctx.stop` fires, then closes its queue.
@@ -273,6 +275,7 @@ impl Readers {
                 stop: stop.clone(),
                 waker,
                 files_read: store.edxml_files(&handle.config.name)?,
+                state_dir: config.storage.path.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("source-{}", handle.config.name))

@@ -13,6 +13,7 @@ mod documents;
 mod edxml;
 mod http_feed;
 mod pdf;
+mod pdf_hostile;
 mod prometheus;
 mod report_cli;
 mod restart;
