@@ -433,7 +433,9 @@ fn the_shipped_example_config_is_valid() {
     .unwrap();
     assert_eq!(edxml_input(&c, 2).2, 128 << 20);
     // And its commented PDF source.
-    let start = text.find("# [[sources]]\n# name = \"signed-pdfs\"").unwrap();
+    let start = text
+        .find("# [[sources]]\n# name = \"signed-pdfs\"")
+        .unwrap();
     let block: String = text[start..]
         .lines()
         .take_while(|l| l.starts_with('#'))
