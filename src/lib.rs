@@ -43,6 +43,8 @@ pub(crate) mod ingest;
 pub(crate) mod metrics;
 pub(crate) mod model;
 pub mod parse;
+pub mod pdf;
+pub mod pdf_check;
 pub mod rebuild;
 pub(crate) mod reload;
 pub mod report;

@@ -94,6 +94,20 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Verify the signatures of PDF files as a PDF source would (no store): one JSON line per file.
+    CheckPdf {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The source whose trust and role rules apply (needed when several verify PDFs).
+        #[arg(long)]
+        source: Option<String>,
+        /// Ignore the configured CRLs.
+        #[arg(long)]
+        without_crls: bool,
+        /// Files or quoted globs.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
     /// Generate a synthetic feed and run the daemon on it.
     Demo(demo::DemoArgs),
     /// Write a synthetic corpus (for benchmarks): exchange.jsonl and signatures.jsonl.
@@ -275,6 +289,12 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        Command::CheckPdf {
+            config,
+            source,
+            without_crls,
+            files,
+        } => check_pdf(&config, source.as_deref(), without_crls, &files),
         Command::Export { config } => {
             let c = Config::load(&config)?;
             docflow::cli::export(&c, &mut std::io::stdout().lock())
@@ -290,4 +310,28 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `docflowd check-pdf`: JSON lines on stdout, the closing summary on stderr.
+fn check_pdf(
+    config: &std::path::Path,
+    source: Option<&str>,
+    without_crls: bool,
+    files: &[String],
+) -> anyhow::Result<()> {
+    let c = Config::load(config)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let s = docflow::pdf_check::check_pdfs(&c, source, files, without_crls, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    eprintln!(
+        "{} files ({} rejected), {} signatures ({} valid) in {:.3} s: {:.0} files/s, peak RSS {} KiB",
+        s.files,
+        s.rejected,
+        s.signatures,
+        s.valid,
+        s.seconds,
+        s.files as f64 / s.seconds.max(1e-9),
+        s.peak_rss_kib.map_or("?".to_string(), |k| k.to_string()),
+    );
+    Ok(())
 }

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::query::Params;
+use super::verdicts::{listed_signatures, ListedSignature};
 use super::{local_time, store_unavailable, AppState, ErrorAnswer};
 use crate::model::Direction;
 use crate::model::{Class, Document};
@@ -177,6 +178,8 @@ pub(crate) struct ListedDocument {
     /// RFC 3339, local time, of its earliest exchange event.
     pub(crate) time: Option<String>,
     pub(crate) unit: String,
+    /// Signatures docflowd verified in the document's files (PDF), valid or not.
+    pub(crate) verified_signatures: Vec<ListedSignature>,
 }
 
 /// An edXML status message (QCVN 102 code, two digits).
@@ -188,7 +191,12 @@ pub(crate) struct ExchangeStatus {
 }
 
 impl ListedDocument {
-    pub(crate) fn new(d: &Document, class: Class, tz: chrono_tz::Tz) -> ListedDocument {
+    pub(crate) fn new(
+        d: &Document,
+        class: Class,
+        tz: chrono_tz::Tz,
+        verified_signatures: Vec<ListedSignature>,
+    ) -> ListedDocument {
         let names = |names: Vec<&str>| names.into_iter().map(str::to_string).collect();
         ListedDocument {
             channel: if d.electronic { "electronic" } else { "paper" }.to_string(),
@@ -214,6 +222,7 @@ impl ListedDocument {
             subject: d.subject.clone(),
             time: local_time(d.time, tz),
             unit: d.unit.clone(),
+            verified_signatures,
         }
     }
 }
@@ -279,7 +288,8 @@ pub(crate) fn page(
                     next_cursor,
                 });
             }
-            documents.push(ListedDocument::new(doc, class, tz));
+            let verified = listed_signatures(store, doc, tz)?;
+            documents.push(ListedDocument::new(doc, class, tz, verified));
             last = Some((doc.direction, doc.doc_id.clone()));
         }
     }

@@ -5,6 +5,7 @@
 pub(crate) mod documents;
 pub(crate) mod query;
 pub(crate) mod status;
+pub(crate) mod verdicts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

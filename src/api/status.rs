@@ -159,7 +159,7 @@ fn source_status(h: &SourceHandle, tz: chrono_tz::Tz) -> SourceStatus {
     let config = &h.config;
     let url = match &config.input {
         Input::HttpFeed(feed) => Some(redact_url(&feed.http.url)),
-        Input::Files(_) | Input::EdxmlDir(_) => None,
+        Input::Files(_) | Input::EdxmlDir(_) | Input::PdfDir(_) => None,
     };
     let position = match &url {
         None => Position::Files {

@@ -10,6 +10,7 @@
 mod alerts;
 mod http;
 mod locate;
+mod pdf;
 mod raw;
 mod secrets;
 mod smtp;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use alerts::{AlertCondition, AlertRule, AlertsConfig};
 pub use http::{HttpAuth, HttpConfig, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
 pub use locate::ConfigError;
+pub use pdf::{PdfInput, PdfVerify};
 pub use secrets::redact_url;
 pub use smtp::{SmtpConfig, SmtpSecurity};
 pub use source::{EdxmlInput, FeedInput, FileInput, Input, SourceConfig, DEFAULT_MAX_FILE_SIZE};

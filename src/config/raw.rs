@@ -83,10 +83,27 @@ pub(super) struct RawSource {
     pub(super) settle: Option<Spanned<String>>,
     /// edXML: larger files are rejected unread.
     pub(super) max_file_size: Option<Spanned<toml::Value>>,
+    /// edXML: verify the PDF attachments' signatures too.
+    pub(super) verify_attachments: Option<Spanned<bool>>,
+    /// PDF verification (format = "pdf", or edXML with verify_attachments).
+    pub(super) trust_anchors: Option<Spanned<Vec<String>>>,
+    pub(super) intermediates: Option<Spanned<Vec<String>>>,
+    pub(super) crl_files: Option<Spanned<Vec<String>>>,
+    pub(super) allow_sha1: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub(super) role_rules: Vec<RawRoleRule>,
     #[serde(default)]
     pub(super) fields: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub(super) aliases: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+}
+
+/// `[[sources.role_rules]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoleRule {
+    pub(super) role: Spanned<String>,
+    pub(super) subject_matches: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use super::http::{refuse_http_keys, validate_http, HttpConfig};
 use super::locate::{
     byte_size, duration_at_least, is_plain_name, parse_duration_at, resolve, ConfigError, Locator,
 };
+use super::pdf::{pdf_verify, PdfInput, PdfVerify};
 use super::raw::RawSource;
 use crate::model::SourceKind;
 use crate::parse::normalize::{AliasField, Aliases};
@@ -37,6 +38,8 @@ pub enum Input {
     HttpFeed(FeedInput),
     /// A directory of edXML messages, one per file (README "edXML archive source").
     EdxmlDir(EdxmlInput),
+    /// Signed PDF files, one per document version (README "Verified signatures (PDF)").
+    PdfDir(PdfInput),
 }
 
 /// A file source: JSON Lines or CSV files named by a glob.
@@ -64,6 +67,8 @@ pub struct EdxmlInput {
     pub(crate) settle: Duration,
     /// Larger files are rejected without being read.
     pub(crate) max_file_size: u64,
+    /// `verify_attachments = true`: how the PDF attachments are verified.
+    pub verify_attachments: Option<PdfVerify>,
 }
 
 impl Input {
@@ -76,15 +81,16 @@ impl Input {
             },
             Input::HttpFeed(_) => "json",
             Input::EdxmlDir(_) => "edxml",
+            Input::PdfDir(_) => "pdf",
         }
     }
 
     /// The glob of a file or edXML source; `None` for an HTTP feed.
     pub fn path(&self) -> Option<&str> {
         match self {
-            Input::Files(FileInput { path, .. }) | Input::EdxmlDir(EdxmlInput { path, .. }) => {
-                Some(path)
-            }
+            Input::Files(FileInput { path, .. })
+            | Input::EdxmlDir(EdxmlInput { path, .. })
+            | Input::PdfDir(PdfInput { path, .. }) => Some(path),
             Input::HttpFeed(_) => None,
         }
     }
@@ -101,6 +107,7 @@ enum Declared {
     Jsonl,
     Csv,
     Edxml,
+    Pdf,
 }
 
 /// Where a source reads from, as written.
@@ -139,9 +146,22 @@ pub(super) fn validate_source(
         }
     };
     let declared = declared_format(s, loc)?;
-    if declared == Declared::Edxml {
-        refuse_for_edxml(s, kind, loc)?;
+    if matches!(declared, Declared::Edxml | Declared::Pdf) {
+        refuse_for_whole_files(s, declared, kind, loc)?;
     }
+    let verify_attachments = match &s.verify_attachments {
+        Some(v) if declared != Declared::Edxml => {
+            return Err(loc.error_at(v, "verify_attachments applies only to format = \"edxml\""))
+        }
+        Some(v) => *v.get_ref(),
+        None => false,
+    };
+    let verify = pdf_verify(
+        s,
+        loc,
+        base,
+        declared == Declared::Pdf || verify_attachments,
+    )?;
     let (settle, max_file_size) = edxml_keys(s, declared, loc)?;
     let reads = match location(s, declared, loc)? {
         Located::Path(path) => {
@@ -165,6 +185,13 @@ pub(super) fn validate_source(
             path,
             settle,
             max_file_size,
+            verify_attachments: verify,
+        }),
+        (Reads::Files(path), Declared::Pdf) => Input::PdfDir(PdfInput {
+            path,
+            settle,
+            max_file_size,
+            verify: verify.expect("a PDF source verifies"),
         }),
         (Reads::Files(path), Declared::Csv) => Input::Files(FileInput {
             path,
@@ -203,53 +230,75 @@ fn declared_format(s: &RawSource, loc: &Locator) -> Result<Declared, ConfigError
             "jsonl" => Declared::Jsonl,
             "csv" => Declared::Csv,
             "edxml" => Declared::Edxml,
+            "pdf" => Declared::Pdf,
             other => {
-                return Err(loc.error_at(f, format!("unknown format {other:?} (jsonl, csv, edxml)")))
+                return Err(loc.error_at(
+                    f,
+                    format!("unknown format {other:?} (jsonl, csv, edxml, pdf)"),
+                ))
             }
         },
         (None, None) if s.path.is_some() => {
-            return Err(loc.error_at(&s.name, "a file source needs `format` (jsonl, csv, edxml)"))
+            return Err(loc.error_at(
+                &s.name,
+                "a file source needs `format` (jsonl, csv, edxml, pdf)",
+            ))
         }
         (None, None) => Declared::Jsonl, // refused in `location`: neither `path` nor `url`
     })
 }
 
-/// An edXML source reads exchange messages whole: no kind but exchange, no
-/// field names or aliases.
-fn refuse_for_edxml(s: &RawSource, kind: SourceKind, loc: &Locator) -> Result<(), ConfigError> {
-    if kind != SourceKind::Exchange {
+/// An edXML source reads exchange messages whole, a PDF source signatures:
+/// each its own kind, no field names or aliases.
+fn refuse_for_whole_files(
+    s: &RawSource,
+    declared: Declared,
+    kind: SourceKind,
+    loc: &Locator,
+) -> Result<(), ConfigError> {
+    let (format, reads, wanted) = match declared {
+        Declared::Pdf => ("pdf", "signatures", SourceKind::Signature),
+        _ => ("edxml", "exchange messages", SourceKind::Exchange),
+    };
+    if kind != wanted {
         return Err(loc.error_at(
             &s.kind,
-            "format = \"edxml\" reads exchange messages: kind must be \"exchange\"",
+            format!(
+                "format = \"{format}\" reads {reads}: kind must be \"{}\"",
+                wanted.as_str()
+            ),
         ));
     }
     if let Some(f) = s.fields.values().next() {
-        return Err(loc.error_at(f, "fields do not apply to format = \"edxml\""));
+        return Err(loc.error_at(f, format!("fields do not apply to format = \"{format}\"")));
     }
     if let Some(a) = s.aliases.values().flat_map(|t| t.values()).next() {
-        return Err(loc.error_at(a, "aliases do not apply to format = \"edxml\""));
+        return Err(loc.error_at(a, format!("aliases do not apply to format = \"{format}\"")));
     }
     Ok(())
 }
 
-/// `settle` and `max_file_size`, which only an edXML source takes.
+/// `settle` and `max_file_size`, which only edXML and PDF sources take.
 fn edxml_keys(
     s: &RawSource,
     declared: Declared,
     loc: &Locator,
 ) -> Result<(Duration, u64), ConfigError> {
-    let edxml = declared == Declared::Edxml;
+    let edxml = matches!(declared, Declared::Edxml | Declared::Pdf);
     let settle = match &s.settle {
         None => Duration::from_secs(2),
         Some(p) if !edxml => {
-            return Err(loc.error_at(p, "settle applies only to format = \"edxml\""))
+            return Err(loc.error_at(p, "settle applies only to format = \"edxml\" or \"pdf\""))
         }
         Some(p) => parse_duration_at(p, loc, "2s")?,
     };
     let max_file_size = match &s.max_file_size {
         None => DEFAULT_MAX_FILE_SIZE,
         Some(v) if !edxml => {
-            return Err(loc.error_at(v, "max_file_size applies only to format = \"edxml\""))
+            return Err(loc.error_at(
+                v,
+                "max_file_size applies only to format = \"edxml\" or \"pdf\"",
+            ))
         }
         Some(v) => byte_size(v, "max_file_size", "\"128MiB\" or 134217728", loc)?,
     };
@@ -271,8 +320,9 @@ fn location<'a>(
                 return Err(loc.error_at(p, "empty path"));
             }
             let literal = !p.get_ref().contains(['*', '?', '[']);
-            Ok(Located::Path(if declared == Declared::Edxml && literal {
-                // A directory of messages: its *.edxml and *.xml files.
+            let whole_files = matches!(declared, Declared::Edxml | Declared::Pdf);
+            Ok(Located::Path(if whole_files && literal {
+                // A directory of messages (*.edxml, *.xml) or of PDFs (*.pdf).
                 format!("{}/*", p.get_ref().trim_end_matches('/'))
             } else {
                 p.get_ref().clone()

@@ -432,6 +432,21 @@ fn the_shipped_example_config_is_valid() {
     )
     .unwrap();
     assert_eq!(edxml_input(&c, 2).2, 128 << 20);
+    // And its commented PDF source.
+    let start = text
+        .find("# [[sources]]\n# name = \"signed-pdfs\"")
+        .unwrap();
+    let block: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+        .collect();
+    let c = Config::parse(
+        Path::new("/etc/docflow/docflow.toml"),
+        &format!("{text}\n{block}"),
+    )
+    .unwrap();
+    assert!(matches!(&c.sources[2].input, Input::PdfDir(_)));
 }
 
 const HTTP: &str = r#"

@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::{problem, query, render, Head};
 use crate::api::documents::{DocumentPage, DocumentsQuery, Filter, ListedDocument};
+use crate::api::verdicts::{listed_signatures, ListedSignature};
 use crate::api::AppState;
 use crate::model::{Class, Direction, Document, Role};
 use crate::vi;
@@ -234,7 +235,60 @@ struct OnePage {
     compliant: bool,
     reasons: Vec<String>,
     roles: Vec<(&'static str, bool)>,
+    /// The signatures docflowd verified in the document's files.
+    signatures: Vec<SignatureRow>,
     time: String,
+}
+
+/// A signature read from one of the document's files, with its verdict.
+struct SignatureRow {
+    signer: String,
+    role: &'static str,
+    time: String,
+    /// The first 12 hex digits of the file's sha256: enough to tell files apart.
+    file: String,
+    valid: bool,
+    verdict: String,
+}
+
+fn signature_row(v: &ListedSignature, tz: chrono_tz::Tz) -> SignatureRow {
+    SignatureRow {
+        signer: v.signer.clone(),
+        role: match Role::ALL
+            .iter()
+            .find(|r| v.role.as_deref() == Some(r.as_str()))
+        {
+            Some(r) => role_name(*r),
+            None => "Không khớp quy tắc vai trò nào",
+        },
+        time: v
+            .time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(String::new, |t| vi::date_time(t.timestamp(), tz)),
+        file: v.file_sha256.chars().take(12).collect(),
+        valid: v.valid,
+        verdict: match &v.reason_text {
+            None => "Hợp lệ".into(),
+            Some(text) => format!("Không hợp lệ: {text}"),
+        },
+    }
+}
+
+/// One plain sentence per invalid signature found in the document's files.
+fn invalid_signatures(verified: &[ListedSignature]) -> impl Iterator<Item = String> + '_ {
+    verified.iter().filter(|v| !v.valid).map(|v| {
+        format!(
+            "Chữ ký số của {} trong tệp {} không hợp lệ: {}",
+            if v.signer.is_empty() {
+                "(không rõ người ký)"
+            } else {
+                &v.signer
+            },
+            v.file_sha256.chars().take(12).collect::<String>(),
+            v.reason_text.as_deref().unwrap_or("không rõ lý do")
+        )
+    })
 }
 
 /// Why a document does not count as compliant, in plain words.
@@ -279,17 +333,29 @@ pub(super) async fn one(
         );
     }
     let (store, id) = (s.store.clone(), doc_id.clone());
-    let found = tokio::task::spawn_blocking(move || -> Option<Document> {
+    let (tz, required) = (s.config.agency.timezone, s.config.required_roles);
+    let found = tokio::task::spawn_blocking(move || {
         let (gid, group) = store.groups_from(Some(&id)).next()?.ok()?;
-        (gid == id).then(|| group.doc(d).clone()).flatten()
+        let doc = (gid == id).then(|| group.doc(d).clone()).flatten()?;
+        let verified = listed_signatures(&store, &doc, tz);
+        Some((doc, verified))
     })
     .await
     .ok()
     .flatten();
-    let Some(doc) = found else {
+    let Some((doc, verified)) = found else {
         return problem(&s, StatusCode::NOT_FOUND, "Không có văn bản này.".into());
     };
-    let (tz, required) = (s.config.agency.timezone, s.config.required_roles);
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            return problem(
+                &s,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Không đọc được kho dữ liệu: {e}"),
+            )
+        }
+    };
     let class = doc.class(required);
     render(&OnePage {
         head: Head::new(
@@ -307,14 +373,18 @@ pub(super) async fn one(
         direction: vi::direction(d),
         class: vi::class(class),
         compliant: class == Class::ElectronicSigned,
-        reasons: reasons(&doc, required),
+        reasons: reasons(&doc, required)
+            .into_iter()
+            .chain(invalid_signatures(&verified))
+            .collect(),
+        signatures: verified.iter().map(|v| signature_row(v, tz)).collect(),
         roles: Role::ALL
             .iter()
             .filter(|r| required & r.bit() != 0)
             .map(|r| (role_name(*r), doc.roles & r.bit() != 0))
             .collect(),
         time: vi::date_time(doc.time, tz),
-        d: ListedDocument::new(&doc, class, tz),
+        d: ListedDocument::new(&doc, class, tz, verified),
     })
 }
 

@@ -38,8 +38,12 @@ struct Work {
     /// Day each touched group's documents counted as rejected on before the
     /// batch (only groups with a rejected document).
     before_rejected: FastMap<String, [Option<Day>; 2]>,
-    /// edXML files read by the batch: (source, path).
+    /// edXML and PDF files read by the batch: (source, path).
     edxml_files: Vec<(String, String)>,
+    /// Verified signatures accepted: (sha256, verdict).
+    verdicts: Vec<(String, crate::model::SignatureVerdict)>,
+    /// Their results, per source index, for the verdict counter.
+    verdict_results: Vec<(usize, &'static str)>,
 }
 
 /// A batch ready to commit.
@@ -48,6 +52,7 @@ pub(super) struct Prepared {
     states: Vec<(usize, SourceState)>,
     delta: HashMap<Slot, i64>,
     rejected_delta: HashMap<(Day, Direction), i64>,
+    verdict_results: Vec<(usize, &'static str)>,
 }
 
 impl Ingestor {
@@ -63,12 +68,14 @@ impl Ingestor {
         let t_dirty = std::time::Instant::now();
         let dirty = self.pages.take_dirty();
         self.stats.dirty += t_dirty.elapsed();
+        let verdict_results = std::mem::take(&mut work.verdict_results);
         let commit = self.build_commit(work, dirty, &states, &delta, &rejected_delta);
         Ok(Prepared {
             commit,
             states,
             delta,
             rejected_delta,
+            verdict_results,
         })
     }
 
@@ -90,7 +97,6 @@ impl Ingestor {
                     states.len() - 1
                 }
             };
-            let kind = handle.config.kind;
             for item in &batch.items {
                 match item {
                     Item::Invalid(r) => {
@@ -108,11 +114,26 @@ impl Ingestor {
                         buf.push(b'\n');
                     }
                     Item::Event(ev) => {
+                        // By the event's kind, not the source's: an edXML (exchange)
+                        // source also gives the signature events of its PDF attachments,
+                        // which must dedupe against the same PDF read by a PDF source.
+                        let kind = match ev {
+                            Event::Signature(_) => SourceKind::Signature,
+                            Event::Exchange(_) | Event::EdxmlExchange(..) | Event::Status(_) => {
+                                SourceKind::Exchange
+                            }
+                        };
                         let hash = ev.event_id().map(|id| event_hash(kind, id));
                         let outcome = match ev {
                             Event::Exchange(e) => self.apply_exchange(work, e, hash, 0)?,
-                            Event::EdxmlExchange(e, business) => {
-                                self.apply_exchange(work, e, hash, 1 << business)?
+                            Event::EdxmlExchange(e, business, more) => {
+                                let outcome = self.apply_exchange(work, e, hash, 1 << business)?;
+                                if matches!(outcome, Outcome::Accepted) {
+                                    for sha in more {
+                                        self.add_sha(work, e, sha)?;
+                                    }
+                                }
+                                outcome
                             }
                             Event::Signature(s) => self.apply_signature(work, s, hash)?,
                             Event::Status(s) => self.apply_status(work, s)?,
@@ -124,6 +145,12 @@ impl Ingestor {
                                 debug!(source = %handle.config.name, event_id = ev.event_id(), "duplicate event");
                             }
                             Outcome::Accepted => {
+                                if let Event::Signature(SignatureEvent {
+                                    verdict: Some(v), ..
+                                }) = ev
+                                {
+                                    work.verdict_results.push((batch.source, v.result()));
+                                }
                                 state.accepted += 1;
                                 state.last_event_time = Some(
                                     state
@@ -135,7 +162,10 @@ impl Ingestor {
                     }
                 }
             }
-            if matches!(handle.config.input, crate::config::Input::EdxmlDir(_)) {
+            if matches!(
+                handle.config.input,
+                crate::config::Input::EdxmlDir(_) | crate::config::Input::PdfDir(_)
+            ) {
                 for f in &batch.files {
                     work.edxml_files
                         .push((handle.config.name.clone(), f.path.clone()));
@@ -242,6 +272,7 @@ impl Ingestor {
         commit.rejected_days = rejected_days.into_iter().collect();
         drop(agg);
         commit.edxml_files = std::mem::take(&mut work.edxml_files);
+        commit.verdicts = std::mem::take(&mut work.verdicts);
         commit.sha_log = work.sha_log;
         commit.seen = [
             work.new_seen[0].iter().copied().collect(),
@@ -274,6 +305,9 @@ impl Ingestor {
             for ((day, d), n) in &p.rejected_delta {
                 agg.apply_rejected(*day, *d, *n);
             }
+        }
+        for (i, result) in p.verdict_results {
+            self.shared.sources[i].count_verdict(result);
         }
         for (i, state) in p.states {
             let seq = batches
@@ -376,6 +410,20 @@ impl Ingestor {
         Ok(Outcome::Accepted)
     }
 
+    /// The document of `e` also has the file `sha` (another attachment of
+    /// its edXML message).
+    fn add_sha(&mut self, work: &mut Work, e: &ExchangeEvent, sha: &str) -> Result<(), StoreError> {
+        let g = self.touch(work, &e.doc_id)?;
+        let added = g
+            .doc_mut(e.direction)
+            .as_mut()
+            .is_some_and(|doc| doc.add_sha(sha));
+        if added {
+            self.link_sha(work, &e.doc_id, e.direction, sha)?;
+        }
+        Ok(())
+    }
+
     /// A document gained `sha`: it takes the signatures already joined by it.
     fn link_sha(
         &mut self,
@@ -430,11 +478,15 @@ impl Ingestor {
                 return Ok(Outcome::Duplicate);
             }
         }
+        if let (Some(v), Some(sha)) = (&s.verdict, &s.sha256) {
+            work.verdicts.push((sha.clone(), (**v).clone()));
+        }
         if !s.valid {
             return Ok(Outcome::Accepted); // adds nothing, revokes nothing
         }
         let signature = Signatures {
-            roles: s.role.bit(),
+            // A verified signature no role rule matched satisfies no requirement.
+            roles: s.role.map_or(0, crate::model::Role::bit),
             signers: if s.signer.is_empty() {
                 vec![]
             } else {

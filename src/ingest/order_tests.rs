@@ -48,9 +48,10 @@ fn signature(id: &str, doc: Option<&str>, sha: Option<&str>, role: Role, valid: 
         time: 1_780_000_000,
         doc_id: doc.map(str::to_string),
         sha256: sha.map(str::to_string),
-        role,
+        role: Some(role),
         valid,
         signer: String::new(),
+        verdict: None,
     })
 }
 
@@ -176,7 +177,7 @@ fn edxml(id: &str, doc: &str, direction: Direction, business: u8, time: i64) -> 
     };
     e.event_id = None;
     e.direction = direction;
-    Event::EdxmlExchange(e, business)
+    Event::EdxmlExchange(e, business, Vec::new())
 }
 
 fn status(doc: &str, direction: Direction, code: u8, time: i64) -> Event {

@@ -20,6 +20,7 @@ families! {
     COMPLIANCE_RATIO = "docflow_compliance_ratio", ["direction", "window"], "Electronic signed documents / (total - secret exempt); absent when the denominator is 0.";
     UNIT_DOCUMENTS = "docflow_unit_documents", ["unit", "direction", "class", "window"], "Documents by internal unit, direction, class and window (month, year).";
     SOURCE_EVENTS = "docflow_source_events_total", ["source", "result"], "Events read per source by result.";
+    SIGNATURE_VERDICTS = "docflow_signature_verdicts_total", ["source", "result"], "Signatures of PDF files verified and committed since the start, by result (valid or the reason code).";
     SOURCE_UP = "docflow_source_up", ["source"], "1 when the source can be read.";
     SOURCE_LAST_EVENT = "docflow_source_last_event_timestamp_seconds", ["source"], "Time of the newest event accepted from the source.";
     ALERT_FIRING = "docflow_alert_firing", ["rule"], "1 while the alert rule is firing.";

@@ -14,6 +14,7 @@ impl Collect for Sources<'_> {
         let events = scrape.counters(&super::families::SOURCE_EVENTS);
         let up = scrape.gauges(&super::families::SOURCE_UP);
         let last_event = scrape.gauges(&super::families::SOURCE_LAST_EVENT);
+        let verdicts = scrape.counters(&super::families::SIGNATURE_VERDICTS);
         for source in self.0 {
             let name = source.config.name.as_str();
             let p = source.progress();
@@ -30,6 +31,19 @@ impl Collect for Sources<'_> {
                 last_event.with_label_values(&[name]).set(t as f64);
             }
             drop(p);
+            if source.verifies_pdfs() {
+                let counted = source
+                    .verdicts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let results =
+                    std::iter::once("valid").chain(crate::pdf::Reason::ALL.map(|r| r.code()));
+                for result in results {
+                    let n = counted.get(result).copied().unwrap_or(0);
+                    verdicts.with_label_values(&[name, result]).inc_by(n);
+                }
+            }
             if let Some(feed) = &source.feed_metrics {
                 feed.collect(scrape);
             }

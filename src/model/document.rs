@@ -111,11 +111,16 @@ impl Document {
             self.counterpart = e.counterpart.clone();
         }
         let sha = e.sha256.as_ref()?;
-        match self.shas.binary_search(sha) {
-            Ok(_) => None,
+        self.add_sha(sha).then(|| sha.clone())
+    }
+
+    /// Adds a file's sha256 to the document; false if it had it already.
+    pub(crate) fn add_sha(&mut self, sha: &str) -> bool {
+        match self.shas.binary_search_by(|s| s.as_str().cmp(sha)) {
+            Ok(_) => false,
             Err(i) => {
-                self.shas.insert(i, sha.clone());
-                Some(sha.clone())
+                self.shas.insert(i, sha.to_string());
+                true
             }
         }
     }

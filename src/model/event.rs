@@ -1,7 +1,7 @@
 //! Validated events: what one record of an exchange log, a signature log or
 //! an edXML status message says, whatever format it was read from.
 
-use super::{Channel, Confidentiality, Direction, Role};
+use super::{Channel, Confidentiality, Direction, Role, SignatureVerdict};
 
 /// Which log a source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,9 +52,12 @@ pub(crate) struct SignatureEvent {
     pub(crate) time: i64,
     pub(crate) doc_id: Option<String>,
     pub(crate) sha256: Option<String>,
-    pub(crate) role: Role,
+    /// `None` for a verified signature no role rule matched: it satisfies no requirement.
+    pub(crate) role: Option<Role>,
     pub(crate) valid: bool,
     pub(crate) signer: String,
+    /// Set when docflowd verified the signature itself (PDF files): kept by sha256.
+    pub(crate) verdict: Option<Box<SignatureVerdict>>,
 }
 
 /// A status message of the exchange axis about one document (edXML `StatusCode`).
@@ -75,8 +78,10 @@ pub(crate) enum Event {
     Exchange(ExchangeEvent),
     Signature(SignatureEvent),
     /// An exchange event read from an edXML message, with its
-    /// `BussinessDocType` (0 new, 1 revoke, 2 update, 3 replace).
-    EdxmlExchange(ExchangeEvent, u8),
+    /// `BussinessDocType` (0 new, 1 revoke, 2 update, 3 replace) and the
+    /// sha256 of its attachments after the first (the first is the event's):
+    /// signatures found in any of the message's files count for its document.
+    EdxmlExchange(ExchangeEvent, u8, Vec<String>),
     /// A status message (edXML), about a document of the exchange log.
     Status(StatusEvent),
 }
@@ -84,7 +89,7 @@ pub(crate) enum Event {
 impl Event {
     pub(crate) fn event_id(&self) -> Option<&str> {
         match self {
-            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.event_id.as_deref(),
+            Event::Exchange(e) | Event::EdxmlExchange(e, ..) => e.event_id.as_deref(),
             Event::Signature(s) => s.event_id.as_deref(),
             Event::Status(_) => None,
         }
@@ -92,7 +97,7 @@ impl Event {
 
     pub(crate) fn time(&self) -> i64 {
         match self {
-            Event::Exchange(e) | Event::EdxmlExchange(e, _) => e.time,
+            Event::Exchange(e) | Event::EdxmlExchange(e, ..) => e.time,
             Event::Signature(s) => s.time,
             Event::Status(s) => s.time,
         }

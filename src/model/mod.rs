@@ -55,6 +55,7 @@ mod document;
 mod event;
 mod role;
 mod status;
+mod verdict;
 mod window;
 
 pub(crate) use channel::Channel;
@@ -65,4 +66,5 @@ pub(crate) use document::{add_signer, Document};
 pub(crate) use event::{Event, ExchangeEvent, SignatureEvent, SourceKind, StatusEvent};
 pub(crate) use role::Role;
 pub(crate) use status::{status_label, DocStatus, STATUS_CODES};
+pub(crate) use verdict::SignatureVerdict;
 pub use window::Window;

@@ -257,9 +257,10 @@ pub(crate) fn validate(
                 time,
                 doc_id,
                 sha256,
-                role,
+                role: Some(role),
                 valid,
                 signer: plain_text(raw.text(Field::Signer)),
+                verdict: None,
             }))
         }
     }
@@ -347,7 +348,7 @@ mod tests {
             panic!("not a signature")
         };
         assert_eq!(s.sha256.as_deref(), Some("abcdef"));
-        assert_eq!(s.role, Role::Organization);
+        assert_eq!(s.role, Some(Role::Organization));
         assert!(s.valid);
         pairs.push((Field::Valid, "0"));
         let Event::Signature(s) =

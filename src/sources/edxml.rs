@@ -1,23 +1,23 @@
-//! edXML directory sources: a thread that lists the directory (notify plus a
-//! rescan every `poll_interval`), waits until a new file has stopped changing
-//! for `settle`, reads each message once and sends it to the writer. The
-//! files read are committed with the batch, so a restart never reads one twice.
+//! edXML directory sources: each settled message file is read once, as a
+//! stream in bounded memory, into one exchange or status event, plus the
+//! signature events of its PDF attachments with `verify_attachments = true`
+//! (directory following in `settled`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::BufReader;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::{Item, Observed, Rejected, SourceBatch, SourceContext};
+use super::settled::{Listed, WholeFiles};
+use super::{Item, Rejected, SourceContext};
 use crate::config::EdxmlInput;
-use crate::parse::edxml::{read_message, EdxmlError};
-use crate::store::FilePos;
+use crate::parse::edxml::{read_message_spooling, EdxmlError, SpooledPdf};
+use crate::pdf::Verifier;
 
-/// Files per batch sent to the writer.
-const BATCH_FILES: usize = 64;
+/// Where PDF attachments are spooled, under the state directory.
+const SPOOL_DIR: &str = "spool";
+
 /// Read buffer: memory per message read does not depend on the file's size.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -30,206 +30,98 @@ pub(crate) fn is_message_name(path: &Path) -> bool {
     !name.starts_with('.') && (lower.ends_with(".edxml") || lower.ends_with(".xml"))
 }
 
-/// A file as listed: path, size, mtime (ns), device and inode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Listed {
-    path: String,
-    len: u64,
-    mtime_ns: i128,
-    dev: u64,
-    ino: u64,
-}
-
-fn list(pattern: &str) -> Result<Vec<Listed>, String> {
-    let paths = glob::glob(pattern).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for path in paths.filter_map(Result::ok) {
-        if !is_message_name(&path) {
-            continue;
-        }
-        let Ok(m) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if !m.is_file() {
-            continue;
-        }
-        out.push(Listed {
-            path: path.to_string_lossy().into_owned(),
-            len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            dev: m.dev(),
-            ino: m.ino(),
-        });
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// A cheap summary of the message files a pattern names: what an idle edXML
-/// source compares with to tell that nothing changed since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Listing {
-    pub(crate) count: u64,
-    pub(crate) bytes: u64,
-    /// Latest mtime, in nanoseconds.
-    pub(crate) latest_mtime: u64,
-}
-
-/// The [`Listing`] of what `pattern` names now.
-pub(crate) fn listing(pattern: &str) -> Option<Listing> {
-    Some(summarize(&list(pattern).ok()?))
-}
-
-fn summarize(files: &[Listed]) -> Listing {
-    let latest = files.iter().map(|f| f.mtime_ns).max().unwrap_or(0);
-    Listing {
-        count: files.len() as u64,
-        bytes: files.iter().map(|f| f.len).sum(),
-        latest_mtime: latest as u64,
-    }
-}
-
 /// Runs one edXML source until `ctx.stop` fires.
 pub(super) fn run(ctx: &SourceContext, input: &EdxmlInput, files_read: HashSet<String>) {
-    let mut source = EdxmlSource {
-        ctx,
-        input,
-        done: files_read,
-        settling: HashMap::new(),
-        unreadable: HashSet::new(),
-        seq: 0,
+    let verifier = match &input.verify_attachments {
+        Some(verify) => match super::pdf::load_trust(ctx, verify, input.max_file_size) {
+            Some(v) => Some(v),
+            None => return, // stopped while the trust files could not be read
+        },
+        None => None,
     };
-    source.follow();
+    // One directory per source (its name in hex: any name, no collision), so
+    // that clearing it at start never removes another source's live files.
+    let spool_dir = ctx
+        .state_dir
+        .join(SPOOL_DIR)
+        .join(hex::encode(ctx.handle.config.name.as_bytes()));
+    clear_spool(&spool_dir);
+    let reader = EdxmlFiles {
+        input,
+        unreadable: HashSet::new(),
+        verifier,
+        spool_dir,
+    };
+    super::settled::run(ctx, &input.path, input.settle, files_read, reader);
 }
 
-struct EdxmlSource<'a> {
-    ctx: &'a SourceContext,
-    input: &'a EdxmlInput,
-    /// Paths already read (committed, or sent to the writer).
-    done: HashSet<String>,
-    /// New files waiting to stop changing: the listing and when it was first seen so.
-    settling: HashMap<String, (Listed, Instant)>,
-    /// Files that could not be opened, logged once.
-    unreadable: HashSet<String>,
-    seq: u64,
-}
-
-impl EdxmlSource<'_> {
-    fn follow(&mut self) {
-        let (ctx, input) = (self.ctx, self.input);
-        let (name, cancel, waker) = (&ctx.handle.config.name, &ctx.stop, &ctx.waker);
-        let poll_interval = ctx.handle.config.poll_interval;
-        info!(source = %name, path = %input.path, known = self.done.len(), "watching edXML files");
-        let mut watcher = None;
-        let mut failing = false;
-        while !cancel.is_cancelled() {
-            if watcher.is_none() {
-                watcher = super::file::watch(&input.path, waker);
-            }
-            let listed = match list(&input.path) {
-                Ok(l) => {
-                    if failing {
-                        info!(source = %name, "source readable again");
-                        failing = false;
-                    }
-                    ctx.handle.progress().up = true;
-                    l
-                }
-                Err(e) => {
-                    if !failing {
-                        warn!(source = %name, error = %e, "cannot list edXML files");
-                        failing = true;
-                    }
-                    let mut p = ctx.handle.progress();
-                    p.up = false;
-                    p.last_error = Some((e, chrono::Utc::now().timestamp()));
-                    waker.wait(poll_interval);
-                    continue;
-                }
-            };
-            // What this pass saw: the source is caught up while the files still look so.
-            let seen = summarize(&listed);
-            let ready = self.settled(listed, input.settle);
-            for chunk in ready.chunks(BATCH_FILES) {
-                let mut items = Vec::with_capacity(chunk.len());
-                let mut files = Vec::with_capacity(chunk.len());
-                for f in chunk {
-                    if cancel.is_cancelled() {
-                        return;
-                    }
-                    if let Some(item) = self.read(f) {
-                        items.push(item);
-                        files.push(FilePos {
-                            path: f.path.clone(),
-                            dev: f.dev,
-                            ino: f.ino,
-                            offset: f.len,
-                            line: 1,
-                            ..FilePos::default()
-                        });
-                    }
-                }
-                if items.is_empty() {
-                    continue;
-                }
-                for f in &files {
-                    self.done.insert(f.path.clone());
-                }
-                if !self.send(items, files) || cancel.is_cancelled() {
-                    return;
-                }
-            }
-            let wait = if self.settling.is_empty() {
-                let mut p = ctx.handle.progress();
-                p.idle_after = Some(self.seq);
-                p.observed = Observed::Messages(seen);
-                poll_interval
-            } else {
-                // Check again soon: a file is waiting to stop changing.
-                poll_interval
-                    .min(input.settle / 4)
-                    .max(Duration::from_millis(10))
-            };
-            waker.wait(wait);
+/// Removes attachments a crash left spooled (a spooled file lives only while
+/// its message is read, so any found at start is stale).
+fn clear_spool(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with(".attachment-") {
+            let _ = std::fs::remove_file(e.path());
         }
     }
+}
 
-    /// New files that have not changed for `settle`, in name order.
-    fn settled(&mut self, listed: Vec<Listed>, settle: Duration) -> Vec<Listed> {
-        let now = Instant::now();
-        let mut ready = Vec::new();
-        let mut present = HashSet::new();
-        for f in listed {
-            if self.done.contains(&f.path) {
-                continue;
-            }
-            present.insert(f.path.clone());
-            match self.settling.get(&f.path) {
-                Some((seen, since)) if *seen == f => {
-                    if now.duration_since(*since) >= settle {
-                        ready.push(f);
-                    }
+struct EdxmlFiles<'a> {
+    input: &'a EdxmlInput,
+    /// Files that could not be opened, logged once.
+    unreadable: HashSet<String>,
+    /// With `verify_attachments = true`: the trust loaded.
+    verifier: Option<Verifier>,
+    spool_dir: PathBuf,
+}
+
+impl EdxmlFiles<'_> {
+    /// The signature events of the spooled PDF attachments of message `path`.
+    fn attachment_signatures(&self, name: &str, path: &str, spooled: Vec<SpooledPdf>) -> Vec<Item> {
+        let (Some(verifier), Some(verify)) = (&self.verifier, &self.input.verify_attachments)
+        else {
+            return Vec::new();
+        };
+        let mut items = Vec::new();
+        for pdf in spooled {
+            let verified = match &pdf.file {
+                Ok(file) => verifier.verify_file(file.path()),
+                Err(e) => {
+                    warn!(source = %name, path, attachment = pdf.index, error = %e, "cannot spool a PDF attachment; its signatures are not verified");
+                    continue;
                 }
-                _ => {
-                    debug!(path = %f.path, len = f.len, "edXML file new or still changing");
-                    self.settling.insert(f.path.clone(), (f, now));
+            };
+            match verified {
+                Ok(report) => {
+                    debug!(source = %name, path, attachment = pdf.index, sha256 = %pdf.sha256, signatures = report.signatures.len(), "PDF attachment verified");
+                    items.extend(
+                        super::pdf::signature_events(&report, verify, name)
+                            .into_iter()
+                            .map(Item::Event),
+                    );
+                }
+                Err(e) => {
+                    warn!(source = %name, path, attachment = pdf.index, error = %e, "PDF attachment not verified");
                 }
             }
         }
-        self.settling.retain(|p, _| present.contains(p));
-        if !ready.is_empty() {
-            // Idle state is stale as soon as there is something to read.
-            self.ctx.handle.progress().idle_after = None;
-        }
-        for f in &ready {
-            self.settling.remove(&f.path);
-        }
-        ready
+        items
+    }
+}
+
+impl WholeFiles for EdxmlFiles<'_> {
+    const WHAT: &'static str = "edXML";
+
+    fn wants(path: &Path) -> bool {
+        is_message_name(path)
     }
 
     /// Reads one message; `None` when the file cannot be read now (retried later).
-    fn read(&mut self, f: &Listed) -> Option<Item> {
-        let name = &self.ctx.handle.config.name;
+    fn read(&mut self, ctx: &SourceContext, f: &Listed) -> Option<Vec<Item>> {
+        let name = &ctx.handle.config.name;
         let max = self.input.max_file_size;
         let reject = |reason: String| {
             Item::Invalid(Rejected {
@@ -241,9 +133,9 @@ impl EdxmlSource<'_> {
         };
         if f.len > max {
             // Never opened: rejected (once, like any bad file) on its listed size.
-            return Some(reject(
+            return Some(vec![reject(
                 EdxmlError::FileTooLarge { size: f.len, max }.to_string(),
-            ));
+            )]);
         }
         let file = match std::fs::File::open(&f.path) {
             Ok(file) => file,
@@ -255,43 +147,25 @@ impl EdxmlSource<'_> {
                 return None;
             }
         };
-        let parsed = read_message(BufReader::with_capacity(READ_BUFFER, file), max);
+        let spool = self.verifier.as_ref().map(|_| self.spool_dir.as_path());
+        let parsed = read_message_spooling(BufReader::with_capacity(READ_BUFFER, file), max, spool);
         // A file that changed while it was read is read again once it settles.
-        match std::fs::metadata(&f.path) {
-            Ok(m) if m.len() == f.len && m.ino() == f.ino => {}
-            _ => {
-                debug!(source = %name, path = %f.path, "edXML file changed while read; waiting for it to settle");
-                return None;
-            }
+        if !f.unchanged() {
+            debug!(source = %name, path = %f.path, "edXML file changed while read; waiting for it to settle");
+            return None;
         }
         self.unreadable.remove(&f.path);
         Some(match parsed {
-            Err(e) => reject(e.to_string()),
-            Ok(msg) => match msg.to_event(&self.ctx.agency_code, self.ctx.timezone) {
-                Ok(ev) => Item::Event(ev),
-                Err(reason) => reject(reason),
+            Err(e) => vec![reject(e.to_string())],
+            Ok((msg, spooled)) => match msg.to_event(&ctx.agency_code, ctx.timezone) {
+                Ok(ev) => {
+                    let mut items = vec![Item::Event(ev)];
+                    items.extend(self.attachment_signatures(name, &f.path, spooled));
+                    items
+                }
+                Err(reason) => vec![reject(reason)],
             },
         })
-    }
-
-    fn send(&mut self, items: Vec<Item>, files: Vec<FilePos>) -> bool {
-        self.seq += 1;
-        {
-            let mut p = self.ctx.handle.progress();
-            p.sent_seq = self.seq;
-            p.idle_after = None;
-        }
-        self.ctx.queue.push(
-            SourceBatch {
-                source: self.ctx.index,
-                seq: self.seq,
-                items,
-                files,
-                retired: Vec::new(),
-                feed: None,
-            },
-            || self.ctx.stop.is_cancelled(),
-        )
     }
 }
 

@@ -7,6 +7,8 @@ pub(crate) mod edxml;
 pub(crate) mod file;
 pub mod http;
 pub(crate) mod merge;
+pub(crate) mod pdf;
+pub(crate) mod settled;
 pub(crate) mod tail;
 
 use crate::config::Config;
@@ -62,8 +64,8 @@ pub(crate) enum Observed {
     Nothing,
     /// File sources: every followed file and its length when read to its end.
     Files(Vec<tail::FileSeen>),
-    /// edXML sources: a summary of the message files listed.
-    Messages(edxml::Listing),
+    /// edXML and PDF sources: a summary of the files listed.
+    Messages(settled::Listing),
 }
 
 impl Observed {
@@ -76,7 +78,7 @@ impl Observed {
     }
 
     /// The message files seen, if listed.
-    pub(crate) fn messages(&self) -> Option<&edxml::Listing> {
+    pub(crate) fn messages(&self) -> Option<&settled::Listing> {
         match self {
             Observed::Messages(seen) => Some(seen),
             Observed::Nothing | Observed::Files(_) => None,
@@ -110,16 +112,20 @@ pub(crate) struct SourceHandle {
     pub(crate) progress: Mutex<Progress>,
     /// Poll and error metrics of an HTTP feed source.
     pub(crate) feed_metrics: Option<http::FeedMetrics>,
+    /// Verified signatures committed since the start, by result (`valid`
+    /// or a reason code): `docflow_signature_verdicts_total`.
+    pub(crate) verdicts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl SourceHandle {
     pub(crate) fn new(config: SourceConfig, state: SourceState) -> SourceHandle {
         let feed_metrics = match &config.input {
             Input::HttpFeed(_) => Some(http::FeedMetrics::new(&config.name)),
-            Input::Files(_) | Input::EdxmlDir(_) => None,
+            Input::Files(_) | Input::EdxmlDir(_) | Input::PdfDir(_) => None,
         };
         SourceHandle {
             feed_metrics,
+            verdicts: Mutex::default(),
             config,
             progress: Mutex::new(Progress {
                 state,
@@ -131,6 +137,21 @@ impl SourceHandle {
 
     pub(crate) fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a committed verdict (after the commit, as every metric).
+    pub(crate) fn count_verdict(&self, result: &'static str) {
+        let mut v = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+        *v.entry(result).or_default() += 1;
+    }
+
+    /// Whether this source verifies PDF signatures (its own files or edXML attachments).
+    pub(crate) fn verifies_pdfs(&self) -> bool {
+        match &self.config.input {
+            Input::PdfDir(_) => true,
+            Input::EdxmlDir(e) => e.verify_attachments.is_some(),
+            Input::Files(_) | Input::HttpFeed(_) => false,
+        }
     }
 
     pub(crate) fn committed_state(&self) -> SourceState {
@@ -157,7 +178,12 @@ impl SourceHandle {
             // The feed's last answer was an empty page (or no further cursor).
             Input::HttpFeed(_) => true,
             Input::Files(f) => file::unchanged_since(&f.path, observed.files()),
-            Input::EdxmlDir(e) => edxml::listing(&e.path).as_ref() == observed.messages(),
+            Input::EdxmlDir(e) => {
+                settled::listing(&e.path, edxml::is_message_name).as_ref() == observed.messages()
+            }
+            Input::PdfDir(p) => {
+                settled::listing(&p.path, pdf::is_pdf_name).as_ref() == observed.messages()
+            }
         }
     }
 
@@ -194,6 +220,8 @@ pub(crate) struct SourceContext {
     /// The message files an edXML source has already read, from the store
     /// (empty for the other kinds).
     pub(crate) files_read: HashSet<String>,
+    /// `storage.path`: edXML PDF attachments are spooled under it to be verified.
+    pub(crate) state_dir: std::path::PathBuf,
 }
 
 /// Runs the reader of one source until `ctx.stop` fires, then closes its queue.
@@ -207,6 +235,10 @@ pub(crate) fn run(mut ctx: SourceContext) {
             // Moved, not copied: an archive may hold many thousands of paths.
             let files_read = std::mem::take(&mut ctx.files_read);
             edxml::run(&ctx, input, files_read)
+        }
+        Input::PdfDir(input) => {
+            let files_read = std::mem::take(&mut ctx.files_read);
+            pdf::run(&ctx, input, files_read)
         }
     }
 }
@@ -243,6 +275,7 @@ impl Readers {
                 stop: stop.clone(),
                 waker,
                 files_read: store.edxml_files(&handle.config.name)?,
+                state_dir: config.storage.path.clone(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("source-{}", handle.config.name))

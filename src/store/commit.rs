@@ -15,6 +15,7 @@ use super::keys::{
 };
 use super::keys::{KEY_SETTINGS, PREFIX_DAY, PREFIX_REJECTED_DAY};
 use super::proof::Proof;
+use super::verdicts::{encode_verdict, verdict_key};
 use super::{
     day_key, edxml_file_key, prefixed, rejected_day_key, sha_partition, Commit, Store, StoreError,
 };
@@ -132,6 +133,9 @@ impl Store {
         }
         for (source, path) in &commit.edxml_files {
             put(edxml_file_key(source, path), Vec::new());
+        }
+        for (sha, v) in &commit.verdicts {
+            put(verdict_key(sha, v.index), encode_verdict(v));
         }
         for (day, counts) in &commit.days {
             let value = (!counts.is_empty()).then(|| encode_day(counts).into());

@@ -26,6 +26,8 @@ pub(crate) const PREFIX_SEEN: u8 = b'e';
 pub(crate) const PREFIX_REJECTED_DAY: u8 = b'r';
 /// edXML files already read, per source: `x{source}\0{path}`.
 pub(crate) const PREFIX_EDXML_FILE: u8 = b'x';
+/// Verified signatures of a signed file: `V{sha256 hex}{index, u16 big-endian}`.
+pub(crate) const PREFIX_VERDICT: u8 = b'V';
 /// Alert rule state: `A{rule}`.
 pub(crate) const PREFIX_ALERT: u8 = b'A';
 /// Mail waiting to be sent: `O{seq, u64 big-endian}`.
@@ -53,6 +55,7 @@ pub(crate) enum KeyKind {
     Seen,
     Source,
     EdxmlFile,
+    Verdict,
     AlertState,
     AlertOutbox,
 }
@@ -77,6 +80,7 @@ impl KeyKind {
             [PREFIX_SEEN, ..] => Seen,
             [PREFIX_SOURCE, ..] => Source,
             [PREFIX_EDXML_FILE, ..] => EdxmlFile,
+            [PREFIX_VERDICT, ..] => Verdict,
             [PREFIX_ALERT, ..] => AlertState,
             [PREFIX_OUTBOX, ..] => AlertOutbox,
             _ => return None,
@@ -102,6 +106,7 @@ impl KeyKind {
             Seen => "seen_event_ids",
             Source => "source_state",
             EdxmlFile => "edxml_file_read",
+            Verdict => "signature_verdict",
             AlertState => "alert_state",
             AlertOutbox => "alert_outbox",
         }
@@ -134,6 +139,7 @@ impl KeyKind {
             Seen => PREFIX_SEEN,
             Source => PREFIX_SOURCE,
             EdxmlFile => PREFIX_EDXML_FILE,
+            Verdict => PREFIX_VERDICT,
             AlertState => PREFIX_ALERT,
             AlertOutbox => PREFIX_OUTBOX,
             Version | Meta | Importing | Probe | Commit => 0,
@@ -147,7 +153,7 @@ mod tests {
 
     #[test]
     fn every_prefix_has_its_own_kind_and_name() {
-        let keys: [&[u8]; 17] = [
+        let keys: [&[u8]; 18] = [
             KEY_VERSION,
             KEY_SETTINGS,
             KEY_META,
@@ -163,6 +169,7 @@ mod tests {
             b"e0",
             b"pexchange",
             b"xs\0/p",
+            b"Vab\0\x01",
             b"Arule",
             b"O12345678",
         ];

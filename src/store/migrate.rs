@@ -40,6 +40,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         what: "a commit record (sequence number and per-kind sums) written with every commit, checked at start",
         run: v3_to_v4,
     },
+    Migration {
+        from: 4,
+        what: "verified signatures of signed PDF files (signature_verdict keys), covered by the commit record",
+        run: v4_to_v5,
+    },
 ];
 
 /// What one applied step did.
@@ -140,6 +145,20 @@ fn record_step(db: &sled::Db, batch: &mut sled::Batch, from: u32) -> Result<(), 
         .push((from, now(), env!("CARGO_PKG_VERSION").to_string()));
     batch.insert(KEY_META, encode_meta(&meta));
     Ok(())
+}
+
+/// v4 → v5: nothing is rewritten. Layout 5 adds the verified signatures of
+/// PDF files (`V` keys) and their tally in the commit record, which docflowd
+/// of layout 4 cannot read: the version bump is what makes it refuse such a
+/// store. The commit record is summed again so that it names the new kind.
+fn v4_to_v5(db: &sled::Db, batch: &mut sled::Batch) -> Result<StepCounts, StoreError> {
+    record_step(db, batch, 4)?;
+    let mut proof = super::verify::tally_all(db)?;
+    if let Some(old) = db.get(super::keys::KEY_COMMIT)? {
+        proof.seq = super::proof::Proof::decode(&old)?.seq;
+    }
+    batch.insert(super::keys::KEY_COMMIT, proof.encode());
+    Ok(StepCounts::new())
 }
 
 /// v3 → v4: the commit proof, summed over the store as it is. From now on

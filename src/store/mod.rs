@@ -20,6 +20,7 @@ mod seen;
 pub(crate) mod snapshot;
 pub(crate) mod swap;
 mod types;
+mod verdicts;
 pub(crate) mod verify;
 
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use codec::DecodeError;
 use keys::*;
 
 /// Layout version of this binary's store (see [`migrate::MIGRATIONS`]).
-pub(crate) const STORE_VERSION: u32 = 4;
+pub(crate) const STORE_VERSION: u32 = 5;
 
 const FORMAT_SETTINGS: u8 = 1;
 

@@ -15,7 +15,7 @@ const FORMAT_PROOF: u8 = 1;
 /// Kinds of keys the proof covers: everything that makes the counts (alert
 /// state and outbox are written by the alerts on their own, and carried
 /// across rebuilds by themselves).
-pub(crate) const COVERED: [KeyKind; 10] = [
+pub(crate) const COVERED: [KeyKind; 11] = [
     KeyKind::Settings,
     KeyKind::Page,
     KeyKind::PageIndex,
@@ -26,6 +26,7 @@ pub(crate) const COVERED: [KeyKind; 10] = [
     KeyKind::Seen,
     KeyKind::Source,
     KeyKind::EdxmlFile,
+    KeyKind::Verdict,
 ];
 
 /// Kinds checked at every start, before anything is served: what the

@@ -216,6 +216,7 @@ pub(crate) fn check_record(key: &[u8], value: &[u8]) -> Result<bool, String> {
             utf8(&key[1..])?;
             decoded(decode_source(value).map(drop))?
         }
+        KeyKind::Verdict => super::verdicts::check_verdict(key, value)?,
         KeyKind::EdxmlFile => {
             utf8(&key[1..])?;
             if !key[1..].contains(&0) {

@@ -156,6 +156,8 @@ pub(crate) struct Commit {
     pub sources: Vec<(String, SourceState)>,
     /// Days whose rejected-document counts changed (per direction).
     pub(crate) rejected_days: Vec<(Day, [u64; 2])>,
-    /// edXML files read by this batch: (source, path).
+    /// edXML and PDF files read by this batch: (source, path).
     pub(crate) edxml_files: Vec<(String, String)>,
+    /// Verified signatures of signed files: (sha256, verdict).
+    pub(crate) verdicts: Vec<(String, crate::model::SignatureVerdict)>,
 }

@@ -325,6 +325,12 @@ fn an_export_reader_that_stops_reading_holds_up_neither_ingestion_nor_shutdown()
 fn half_sent_requests_are_dropped_and_metrics_keep_answering() {
     let env = Env::exchange_and_signatures();
     let d = run_on_corpus(&env);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+            .unwrap()
+            .count()
+    };
+    let baseline = fds();
     let started = Instant::now();
     let mut idle: Vec<TcpStream> = (0..1100)
         .map(|_| {
@@ -337,10 +343,20 @@ fn half_sent_requests_are_dropped_and_metrics_keep_answering() {
     let (code, body) = get(d.addr, "/metrics");
     assert_eq!(code, 200);
     assert!(body.contains("docflow_documents"));
-    let fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
-        .unwrap()
-        .count();
-    assert!(fds < 400, "the daemon holds {fds} file descriptors");
+    // At most `server.max_connections` (256) connections beyond what it held
+    // before; the oldest are closed as new ones come, which may lag a little
+    // on a loaded machine, so the bound is awaited, not sampled once — but
+    // only for 5 s, well before the 10 s header timeout would close them anyway.
+    let bound = baseline + 256 + 16;
+    let deadline = started + Duration::from_secs(5);
+    while fds() > bound && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let held = fds();
+    assert!(
+        held <= bound,
+        "the daemon holds {held} file descriptors ({baseline} before the 1,100 connections)"
+    );
     // Every half request is closed by the server within the header timeout.
     for s in &mut idle {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

@@ -12,6 +12,8 @@ mod damage;
 mod documents;
 mod edxml;
 mod http_feed;
+mod pdf;
+mod pdf_hostile;
 mod prometheus;
 mod report_cli;
 mod restart;

@@ -114,7 +114,16 @@ impl Message {
             counterpart: truncate_chars(&counterpart, 1000),
             sha256: self.attachments.first().and_then(|a| a.sha256.clone()),
         };
-        Ok(Event::EdxmlExchange(exchange, business))
+        let mut more: Vec<String> = self
+            .attachments
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.sha256.clone())
+            .filter(|sha| exchange.sha256.as_ref() != Some(sha))
+            .collect();
+        more.sort_unstable();
+        more.dedup();
+        Ok(Event::EdxmlExchange(exchange, business, more))
     }
 
     fn status_event(&self, agency_code: &str, tz: Tz) -> Result<Event, String> {

@@ -5,15 +5,18 @@
 
 mod event;
 mod input;
+mod spool;
 mod text;
 
 use std::io::{self, BufRead};
+use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event as XmlEvent};
 use quick_xml::Reader;
 
 use super::normalize::normalize_unit;
 use input::{Input, Limit};
+pub(crate) use spool::{SpooledPdf, MAX_SPOOLED};
 use text::{stream_text, Base64Hasher, Sink, TextCollector};
 
 /// Deepest element nesting accepted (edXML needs about 8).
@@ -256,13 +259,27 @@ fn io_error(e: &io::Error) -> EdxmlError {
 
 /// Reads one edXML message from `input`, streaming: memory stays bounded
 /// whatever the file holds, and more than `max_file_size` bytes are never read.
+#[cfg(test)]
 pub(crate) fn read_message<R: BufRead>(
     input: R,
     max_file_size: u64,
 ) -> Result<Message, EdxmlError> {
+    read_message_spooling(input, max_file_size, None).map(|(msg, _)| msg)
+}
+
+/// [`read_message`], also writing the first [`MAX_SPOOLED`] PDF attachments
+/// to temporary files in `spool_dir` (when given) as they are decoded.
+pub(crate) fn read_message_spooling<R: BufRead>(
+    input: R,
+    max_file_size: u64,
+    spool_dir: Option<&Path>,
+) -> Result<(Message, Vec<SpooledPdf>), EdxmlError> {
     let mut reader = Reader::from_reader(Input::new(input, max_file_size, MAX_MARKUP_BYTES));
     let mut buf = Vec::new();
-    let mut state = Reading::default();
+    let mut state = Reading {
+        spool_dir,
+        ..Reading::default()
+    };
     let mut seen_root = false;
     loop {
         buf.clear();
@@ -337,7 +354,7 @@ pub(crate) fn read_message<R: BufRead>(
                 if !state.path.is_empty() || !seen_root {
                     return Err(EdxmlError::Truncated(reader.buffer_position()));
                 }
-                return Ok(state.msg);
+                return Ok((state.msg, state.spooled));
             }
         }
         if !state.path.is_empty() {
@@ -390,7 +407,10 @@ fn element_name(e: &BytesStart) -> Result<String, EdxmlError> {
 
 /// A message being read: where the reader is and what it has kept.
 #[derive(Default)]
-struct Reading {
+struct Reading<'d> {
+    /// Where PDF attachments are spooled; `None`: they are only hashed.
+    spool_dir: Option<&'d Path>,
+    spooled: Vec<SpooledPdf>,
     /// Local names of the open elements, the root first.
     path: Vec<String>,
     msg: Message,
@@ -400,7 +420,7 @@ struct Reading {
     kept: usize,
 }
 
-impl Reading {
+impl Reading<'_> {
     /// Where the text of the innermost open element goes.
     fn sink(&mut self) -> Sink<'_> {
         let Some(element) = self.path.last() else {
@@ -437,7 +457,11 @@ impl Reading {
                 msg.attachments.push(Attachment::default());
             }
             ("Attachment", "ContentTransferEncoded") => {
-                self.attachment = Some(Base64Hasher::new());
+                let spool = self
+                    .spool_dir
+                    .filter(|_| self.spooled.len() < MAX_SPOOLED)
+                    .map(spool::PdfSpool::new);
+                self.attachment = Some(Base64Hasher::new(spool));
             }
             _ => {}
         }
@@ -452,9 +476,18 @@ impl Reading {
                 if field.entity.take().is_some() {
                     h.invalidate();
                 }
-                let (bytes, sha) = h.finish();
+                let (bytes, sha, spooled) = h.finish_spooled();
+                let index = self.msg.attachments.len().saturating_sub(1);
                 if let Some(a) = self.msg.attachments.last_mut() {
                     if a.sha256.is_none() && a.bytes == 0 {
+                        if let (Some(file), Some(sha256)) = (spooled, &sha) {
+                            let sha256 = sha256.clone();
+                            self.spooled.push(SpooledPdf {
+                                index,
+                                sha256,
+                                file,
+                            });
+                        }
                         a.bytes = bytes;
                         a.sha256 = sha;
                     }

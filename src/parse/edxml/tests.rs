@@ -103,7 +103,7 @@ fn fixture(name: &str) -> String {
 
 fn exchange(text: &str, agency: &str) -> (ExchangeEvent, u8) {
     match parse(text).unwrap().to_event(agency, TZ) {
-        Ok(Event::EdxmlExchange(e, b)) => (e, b),
+        Ok(Event::EdxmlExchange(e, b, _)) => (e, b),
         other => panic!("{other:?}"),
     }
 }
@@ -600,4 +600,58 @@ fn more_than_max_file_size_is_never_read() {
         read_message(grown.as_bytes(), len).unwrap_err(),
         EdxmlError::ReadPastMax(len)
     );
+}
+
+#[test]
+fn pdf_attachments_are_spooled_with_their_sha256_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..5000u32).map(|i| (i % 251) as u8));
+    let other = vec![b'P'; 3000];
+    let attachments = [&other, &pdf, &pdf]
+        .iter()
+        .map(|a| attachment(&base64(a)))
+        .collect::<String>()
+        + &attachment("not base64 %PDF-");
+    let text = message("", "", &attachments);
+    let (msg, spooled) = read_message_spooling(
+        std::io::BufReader::with_capacity(100, text.as_bytes()),
+        u64::MAX,
+        Some(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(msg.attachments.len(), 4);
+    let found: Vec<(usize, String, Vec<u8>)> = spooled
+        .iter()
+        .map(|s| {
+            let f = s.file.as_ref().unwrap();
+            (s.index, s.sha256.clone(), std::fs::read(f.path()).unwrap())
+        })
+        .collect();
+    let sha = sha256_hex([&pdf]);
+    assert_eq!(
+        found,
+        [(1, sha.clone(), pdf.clone()), (2, sha.clone(), pdf.clone())]
+    );
+    assert_eq!(msg.attachments[1].sha256.as_deref(), Some(sha.as_str()));
+    drop(spooled);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "spooled files are removed when dropped"
+    );
+    // Without a spool directory nothing is written.
+    let (_, none) = read_message_spooling(text.as_bytes(), u64::MAX, None).unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn at_most_max_spooled_pdfs_are_spooled_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = attachment(&base64(b"%PDF-1.4 small"));
+    let text = message("", "", &one.repeat(MAX_SPOOLED + 3));
+    let (msg, spooled) =
+        read_message_spooling(text.as_bytes(), u64::MAX, Some(dir.path())).unwrap();
+    assert_eq!(msg.attachments.len(), MAX_SPOOLED + 3);
+    assert_eq!(spooled.len(), MAX_SPOOLED);
 }

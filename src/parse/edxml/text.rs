@@ -6,13 +6,17 @@ use std::io::BufRead;
 
 use quick_xml::Reader;
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
 use super::input::Input;
+use super::spool::PdfSpool;
 use super::{io_error, EdxmlError, MAX_FIELD_BYTES};
 
-/// Decodes base64 in pieces and hashes the bytes.
+/// Decodes base64 in pieces and hashes the bytes (and spools them, for a
+/// PDF to verify).
 pub(super) struct Base64Hasher {
     hasher: Sha256,
+    spool: Option<PdfSpool>,
     quad: [u8; 4],
     filled: usize,
     padding: usize,
@@ -21,9 +25,10 @@ pub(super) struct Base64Hasher {
 }
 
 impl Base64Hasher {
-    pub(super) fn new() -> Base64Hasher {
+    pub(super) fn new(spool: Option<PdfSpool>) -> Base64Hasher {
         Base64Hasher {
             hasher: Sha256::new(),
+            spool,
             quad: [0; 4],
             filled: 0,
             padding: 0,
@@ -90,27 +95,43 @@ impl Base64Hasher {
                 len += keep;
                 self.filled = 0;
                 if len + 3 > out.len() {
-                    self.hasher.update(&out[..len]);
-                    self.bytes += len as u64;
+                    self.emit(&out[..len]);
                     len = 0;
                 }
             }
         }
-        self.hasher.update(&out[..len]);
-        self.bytes += len as u64;
+        self.emit(&out[..len]);
+    }
+
+    fn emit(&mut self, decoded: &[u8]) {
+        self.hasher.update(decoded);
+        self.bytes += decoded.len() as u64;
+        if let Some(s) = &mut self.spool {
+            s.write(decoded);
+        }
     }
 
     pub(super) fn invalidate(&mut self) {
         self.valid = false;
     }
 
+    #[cfg(test)]
     pub(super) fn finish(self) -> (u64, Option<String>) {
+        let (bytes, sha, _) = self.finish_spooled();
+        (bytes, sha)
+    }
+
+    /// Size, sha256 and the spooled PDF (`None` when not a PDF, not
+    /// spooled, or not valid base64: an attachment without a sha256 joins nothing).
+    pub(super) fn finish_spooled(
+        self,
+    ) -> (u64, Option<String>, Option<Result<NamedTempFile, String>>) {
         if !self.valid || self.filled != 0 {
-            return (self.bytes, None);
+            return (self.bytes, None, None);
         }
         let digest = self.hasher.finalize();
         let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (self.bytes, Some(hex))
+        (self.bytes, Some(hex), self.spool.and_then(PdfSpool::finish))
     }
 }
 
@@ -364,7 +385,7 @@ mod tests {
         let expected = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
         let text = "aGVsbG8g\r\nd29y bGQ=";
         for split in 0..text.len() {
-            let mut h = Base64Hasher::new();
+            let mut h = Base64Hasher::new(None);
             h.feed(&text.as_bytes()[..split]);
             h.feed(&text.as_bytes()[split..]);
             assert_eq!(
@@ -373,10 +394,10 @@ mod tests {
                 "split at {split}"
             );
         }
-        let mut bad = Base64Hasher::new();
+        let mut bad = Base64Hasher::new(None);
         bad.feed(b"${__StringFromFile(test.txt,,,)}");
         assert_eq!(bad.finish().1, None);
-        let mut short = Base64Hasher::new();
+        let mut short = Base64Hasher::new(None);
         short.feed(b"aGVsbG8");
         assert_eq!(short.finish().1, None, "an incomplete quad is not valid");
     }

@@ -833,6 +833,7 @@ fn context(url: &str, state: crate::store::SourceState) -> crate::sources::Sourc
         stop: CancellationToken::new(),
         waker: Arc::default(),
         files_read: Default::default(),
+        state_dir: std::env::temp_dir(),
     }
 }
 

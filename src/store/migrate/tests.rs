@@ -77,11 +77,12 @@ fn a_layout_1_store_is_migrated_with_everything_kept() {
     let dir = tempfile::tempdir().unwrap();
     legacy::write_v1_store(dir.path());
     let (mut store, reports) = Store::open_migrating(dir.path(), 1 << 20).unwrap();
-    assert_eq!(reports.len(), 3);
+    assert_eq!(reports.len(), 4);
     let r = &reports[0];
     assert_eq!((r.from, r.to), (1, 2));
     assert_eq!((reports[1].from, reports[1].to), (2, 3));
     assert_eq!((reports[2].from, reports[2].to), (3, 4));
+    assert_eq!((reports[3].from, reports[3].to), (4, 5));
     // The commit proof sums what the migrations left: a sound store.
     store.check_quick().expect("quick check after migration");
     assert_eq!(r.counts["seen_id_lists_before"], 2 * legacy::SEEN_LISTS);
@@ -93,10 +94,11 @@ fn a_layout_1_store_is_migrated_with_everything_kept() {
         .meta()
         .unwrap()
         .expect("meta written by the migration");
-    assert_eq!(meta.migrations.len(), 3);
+    assert_eq!(meta.migrations.len(), 4);
     assert_eq!(meta.migrations[0].0, 1);
     assert_eq!(meta.migrations[1].0, 2);
     assert_eq!(meta.migrations[2].0, 3);
+    assert_eq!(meta.migrations[3].0, 4);
     // Nothing lost: every seen id, the counts, the positions, the documents.
     for (kind, k) in [(SourceKind::Exchange, 0u8), (SourceKind::Signature, 1)] {
         let seen = store.seen_ids(kind).unwrap();
@@ -180,4 +182,48 @@ fn meta_round_trips() {
     };
     assert_eq!(decode_meta(&encode_meta(&m)).unwrap(), m);
     assert!(decode_meta(&[9, 1]).is_err());
+}
+
+#[test]
+fn a_layout_4_store_keeps_its_commit_sequence_and_passes_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq_before = {
+        let mut store = Store::open(dir.path(), 1 << 20).unwrap();
+        let commit = crate::store::Commit {
+            seen: [vec![7], vec![]],
+            ..Default::default()
+        };
+        store.record_batch_once(&commit).unwrap();
+        store.record_batch_once(&commit).unwrap();
+        let seq = super::super::proof::Proof::decode(
+            &store
+                .db
+                .get(super::super::keys::KEY_COMMIT)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
+        .seq;
+        store.db.insert(KEY_VERSION, &4u32.to_le_bytes()).unwrap();
+        store.flush().unwrap();
+        seq
+    };
+    let (store, reports) = Store::open_migrating(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        reports.iter().map(|r| (r.from, r.to)).collect::<Vec<_>>(),
+        [(4, 5)]
+    );
+    store.check_quick().expect("quick check after migration");
+    let proof = super::super::proof::Proof::decode(
+        &store
+            .db
+            .get(super::super::keys::KEY_COMMIT)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        proof.seq, seq_before,
+        "the sequence goes on from the old record"
+    );
 }
