@@ -418,35 +418,28 @@ fn the_shipped_example_config_is_valid() {
         Input::Files(f) if f.format == RecordFormat::Csv { delimiter: b';' }
     ));
     // Its commented edXML source, uncommented, is valid too.
-    let start = text
-        .find("# [[sources]]\n# name = \"truc-lien-thong\"")
-        .unwrap();
-    let block: String = text[start..]
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
-        .collect();
-    let c = Config::parse(
-        Path::new("/etc/docflow/docflow.toml"),
-        &format!("{text}\n{block}"),
-    )
-    .unwrap();
+    let c = with_uncommented(text, "truc-lien-thong");
     assert_eq!(edxml_input(&c, 2).2, 128 << 20);
     // And its commented PDF source.
+    let c = with_uncommented(text, "signed-pdfs");
+    assert!(matches!(&c.sources[2].input, Input::PdfDir(_)));
+}
+
+/// The example config with its commented `[[sources]]` block named `name` uncommented.
+fn with_uncommented(text: &str, name: &str) -> Config {
     let start = text
-        .find("# [[sources]]\n# name = \"signed-pdfs\"")
+        .find(&format!("# [[sources]]\n# name = \"{name}\""))
         .unwrap();
     let block: String = text[start..]
         .lines()
         .take_while(|l| l.starts_with('#'))
         .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
         .collect();
-    let c = Config::parse(
+    Config::parse(
         Path::new("/etc/docflow/docflow.toml"),
         &format!("{text}\n{block}"),
     )
-    .unwrap();
-    assert!(matches!(&c.sources[2].input, Input::PdfDir(_)));
+    .unwrap()
 }
 
 const HTTP: &str = r#"
