@@ -108,11 +108,14 @@ def wait_idle(pid, limit_s=60):
             return
 
 
-def run_docflowd(work):
-    store = os.path.join(work, "store")
-    shutil.rmtree(store, ignore_errors=True)
-    port = free_port()
-    config = os.path.join(work, "docflow.toml")
+def write_config(work, store, port, exchange_only=False):
+    config = os.path.join(work, "docflow-exchange-only.toml" if exchange_only else "docflow.toml")
+    signatures = "" if exchange_only else f'''[[sources]]
+name = "signatures"
+kind = "signature"
+format = "jsonl"
+path = "{work}/signatures.jsonl"
+'''
     with open(config, "w") as f:
         f.write(f'''[agency]
 code = "BENCH"
@@ -126,30 +129,55 @@ name = "exchange"
 kind = "exchange"
 format = "jsonl"
 path = "{work}/exchange.jsonl"
-[[sources]]
-name = "signatures"
-kind = "signature"
-format = "jsonl"
-path = "{work}/signatures.jsonl"
-''')
-    log = open(os.path.join(work, "docflowd.log"), "w")
+''' + signatures)
+    return config
+
+
+def ingest(config, base, log):
+    """Starts docflowd on an empty store and waits until it says caught up:
+    (process, last status, seconds)."""
     start = time.monotonic()
     proc = subprocess.Popen([DOCFLOWD, "run", "-c", config], stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    status = None
     while True:
         if proc.poll() is not None:
             sys.exit(f"docflowd exited early, see {log.name}")
         try:
             status = json.loads(get(base + "/api/v1/status"))
             if status["caught_up"]:
-                break
+                return proc, status, time.monotonic() - start
         except OSError:
             pass
         time.sleep(0.05)
-    ingest_s = time.monotonic() - start
+
+
+def accepted_events(status):
+    return sum(s["events"]["accepted"] + s["events"]["duplicate"] + s["events"]["invalid"] for s in status["sources"])
+
+
+def run_exchange_only(work):
+    """The exchange file alone (no signature events): events/s."""
+    store = os.path.join(work, "store-exchange-only")
+    shutil.rmtree(store, ignore_errors=True)
+    port = free_port()
+    config = write_config(work, store, port, exchange_only=True)
+    with open(os.path.join(work, "docflowd-exchange-only.log"), "w") as log:
+        proc, status, seconds = ingest(config, f"http://127.0.0.1:{port}", log)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    shutil.rmtree(store, ignore_errors=True)
+    return accepted_events(status) / seconds
+
+
+def run_docflowd(work):
+    store = os.path.join(work, "store")
+    shutil.rmtree(store, ignore_errors=True)
+    port = free_port()
+    config = write_config(work, store, port)
+    log = open(os.path.join(work, "docflowd.log"), "w")
+    base = f"http://127.0.0.1:{port}"
+    proc, status, ingest_s = ingest(config, base, log)
     wait_idle(proc.pid)
-    events = sum(s["events"]["accepted"] + s["events"]["duplicate"] + s["events"]["invalid"] for s in status["sources"])
+    events = accepted_events(status)
     rss_ingest = peak_rss_kib(proc.pid)
     report = json.loads(get(base + "/api/v1/report"))
     documents = sum(report[d]["total"] for d in ("outgoing", "incoming"))
@@ -271,6 +299,7 @@ def main():
         generate(work, n, args.seed)
         results[n] = run_docflowd(work)
     big = os.path.join(args.work, str(args.events))
+    exchange_only = run_exchange_only(big)
     mtail = run_mtail(big)
     cat = cat_rate(big)
 
@@ -301,9 +330,12 @@ def main():
         print(f"growth: events/s at {args.growth:,} / at {args.events:,}: {grown['events_per_s'] / large['events_per_s']:.2f} (target >= 0.8); "
               f"peak RSS {grown['peak_rss_mib']:.0f} MiB (target <= 200)")
     print(f"cat exchange.jsonl: {cat / 1e9:.2f} GB/s (physical ceiling)")
+    if not mtail:
+        print(f"exchange file alone: docflowd {exchange_only:,.0f} events/s")
     if mtail:
         print(f"mtail --one_shot on exchange.jsonl: {mtail['lines']:,} lines in {mtail['seconds']:.1f} s = {mtail['lines_per_s']:,.0f} lines/s, peak RSS {mtail['peak_rss_mib']:.0f} MiB")
         print(f"docflowd events/s / mtail lines/s: {large['events_per_s'] / mtail['lines_per_s']:.2f} (target >= 3)")
+        print(f"exchange file alone: docflowd {exchange_only:,.0f} events/s / mtail: {exchange_only / mtail['lines_per_s']:.2f} (target >= 3)")
     else:
         print("mtail not installed (apt-get install mtail): no peer figures")
 
