@@ -245,7 +245,7 @@ struct SignatureRow {
     signer: String,
     role: &'static str,
     time: String,
-    /// The first 12 hex digits of the file's sha256: enough to tell files apart.
+    /// [`short_sha`] of the file.
     file: String,
     valid: bool,
     verdict: String,
@@ -266,13 +266,18 @@ fn signature_row(v: &ListedSignature, tz: chrono_tz::Tz) -> SignatureRow {
             .as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or_else(String::new, |t| vi::date_time(t.timestamp(), tz)),
-        file: v.file_sha256.chars().take(12).collect(),
+        file: short_sha(&v.file_sha256).to_string(),
         valid: v.valid,
         verdict: match &v.reason_text {
             None => "Hợp lệ".into(),
             Some(text) => format!("Không hợp lệ: {text}"),
         },
     }
+}
+
+/// The first 12 hex digits of a file's sha256: enough to tell a document's files apart.
+fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// One plain sentence per invalid signature found in the document's files.
@@ -285,7 +290,7 @@ fn invalid_signatures(verified: &[ListedSignature]) -> impl Iterator<Item = Stri
             } else {
                 &v.signer
             },
-            v.file_sha256.chars().take(12).collect::<String>(),
+            short_sha(&v.file_sha256),
             v.reason_text.as_deref().unwrap_or("không rõ lý do")
         )
     })

@@ -85,6 +85,28 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{url}: {e}"));
     }
 
+    /// Clicks the first element `css` names, as a user would.
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Chooses the option `value` of the select box `css`.
+    async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+    }
+
     async fn texts(&self, css: &str) -> Vec<String> {
         let mut out = Vec::new();
         for e in self.client.find_all(Locator::Css(css)).await.expect(css) {
@@ -349,21 +371,9 @@ fn the_report_picked_in_the_form_has_the_api_numbers_and_downloads_the_same() {
         let b = Browser::start().await;
         b.goto(&format!("{origin}/report")).await;
         b.check_page(&origin, "Báo cáo").await;
-        b.client
-            .find(Locator::Css("select[name=period]"))
-            .await
-            .unwrap()
-            .select_by_value("2026-H1")
-            .await
-            .unwrap();
+        b.choose("select[name=period]", "2026-H1").await;
         // A click (not a script's submit): the browser sends the form and loads the answer.
-        b.client
-            .find(Locator::Css("form.filters button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click("form.filters button[type=submit]").await;
         let url = b.client.current_url().await.unwrap();
         assert_eq!(
             url.query_pairs()
@@ -477,21 +487,9 @@ fn documents_follow_the_filter_and_the_paging_links_and_a_document_says_why() {
         let b = Browser::start().await;
         b.goto(&format!("{origin}/documents?limit=2")).await;
         b.check_page(&origin, "Văn bản").await;
-        b.client
-            .find(Locator::Css("select[name=class]"))
-            .await
-            .unwrap()
-            .select_by_value("electronic_unsigned")
-            .await
-            .unwrap();
+        b.choose("select[name=class]", "electronic_unsigned").await;
         // A click (not a script's submit): the browser sends the form and loads the answer.
-        b.client
-            .find(Locator::Css("form.filters button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click("form.filters button[type=submit]").await;
         let want = api_pages(&d, "class=electronic_unsigned&limit=2");
         assert!(
             want.len() >= 2,
@@ -507,13 +505,7 @@ fn documents_follow_the_filter_and_the_paging_links_and_a_document_says_why() {
                 i + 1
             );
             if i + 1 < want.len() {
-                b.client
-                    .find(Locator::Css("a[rel=next]"))
-                    .await
-                    .unwrap()
-                    .click()
-                    .await
-                    .unwrap();
+                b.click("a[rel=next]").await;
             } else {
                 assert!(
                     b.client.find(Locator::Css("a[rel=next]")).await.is_err(),
@@ -522,22 +514,10 @@ fn documents_follow_the_filter_and_the_paging_links_and_a_document_says_why() {
             }
         }
         // The first document of the filter: its page says which signature is missing.
-        b.client
-            .find(Locator::Css("a[rel=first]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click("a[rel=first]").await;
         let first =
             d.json("/api/v1/documents?class=electronic_unsigned&limit=1")["documents"][0].clone();
-        b.client
-            .find(Locator::Css("table.documents tbody a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click("table.documents tbody a").await;
         b.check_page(&origin, "Văn bản").await;
         assert_eq!(
             b.text("dl.facts code").await,
@@ -593,13 +573,7 @@ fn a_hostile_subject_and_unit_are_shown_as_text_on_every_page() {
             b.texts("table.documents tbody td:nth-child(4)").await,
             [HOSTILE_UNIT]
         );
-        b.client
-            .find(Locator::Css("table.documents tbody a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.click("table.documents tbody a").await;
         assert_eq!(b.text("dd.subject").await, HOSTILE_SUBJECT);
         for page in [
             "/documents?q=HOSTILE",

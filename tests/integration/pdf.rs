@@ -77,6 +77,28 @@ fn expected_class(files: &[&str], cases: &BTreeMap<String, Value>) -> &'static s
     }
 }
 
+/// `doc`, whose one file is the fixture `file`, has the class its signatures
+/// give and shows every signature of the file with the verdict cases.json states.
+fn assert_file_verdicts(doc: &Value, file: &str, cases: &BTreeMap<String, Value>) {
+    assert_eq!(
+        doc["class"],
+        expected_class(&[file], cases),
+        "{file}: {doc}"
+    );
+    let reasons = |list: &Value| -> Vec<Value> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].clone())
+            .collect()
+    };
+    assert_eq!(
+        reasons(&doc["verified_signatures"]),
+        reasons(&cases[file]["signatures"]),
+        "{file}: every signature shown with its verdict"
+    );
+}
+
 #[test]
 fn exchange_events_and_signed_pdfs_end_in_the_exact_classes() {
     let cases = cases();
@@ -103,24 +125,7 @@ fn exchange_events_and_signed_pdfs_end_in_the_exact_classes() {
     let docs = documents(&d);
     for file in &readable {
         let doc = &docs[&format!("DOC-{file}")];
-        assert_eq!(
-            doc["class"],
-            expected_class(&[file.as_str()], &cases),
-            "{file}: {doc}"
-        );
-        let want: Vec<Value> = cases[*file]["signatures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["reason"].clone())
-            .collect();
-        let got: Vec<Value> = doc["verified_signatures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["reason"].clone())
-            .collect();
-        assert_eq!(got, want, "{file}: every signature shown with its verdict");
+        assert_file_verdicts(doc, file, &cases);
     }
     let two = &docs["DOC-two-files"];
     assert_eq!(
@@ -451,24 +456,7 @@ fn pdf_attachments_of_edxml_messages_are_verified_and_joined_by_sha256() {
     assert_eq!(shown, want, "the signatures of every file of the message");
     for (number, file) in attached {
         let doc = &docs[&format!("000.00.00.G22,2015/09/30,{number}")];
-        assert_eq!(
-            doc["class"],
-            expected_class(&[file], &cases),
-            "{file}: {doc}"
-        );
-        let want: Vec<Value> = cases[file]["signatures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["reason"].clone())
-            .collect();
-        let got: Vec<Value> = doc["verified_signatures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["reason"].clone())
-            .collect();
-        assert_eq!(got, want, "{file}: every signature of the attachment shown");
+        assert_file_verdicts(doc, file, &cases);
     }
     assert_eq!(
         docs["000.00.00.G22,2015/09/30,901/UBND-VP"]["class"],
