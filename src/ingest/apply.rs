@@ -2,13 +2,14 @@
 //! dropped, signatures joined by doc_id or sha256, and the batch's commit
 //! built (pages, per-day count changes, positions).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use tracing::{debug, warn};
 
 use super::rejected::append_rejected;
-use super::{event_hash, Ingestor};
+use super::{event_hash, Ingestor, Shared};
 use crate::aggregate::{apply_to_counts, day_number, Day, DayCounts, Slot};
 use crate::model::Direction;
 use crate::model::{add_signer, Document};
@@ -48,11 +49,71 @@ struct Work {
 
 /// A batch ready to commit.
 pub(super) struct Prepared {
+    /// Everything but the pages, which the committer compresses from `raw_pages`.
     pub(super) commit: Commit,
+    /// Encoded pages, not yet compressed (shared with the writer's cache).
+    pub(super) raw_pages: Vec<(String, Arc<Vec<u8>>)>,
     states: Vec<(usize, SourceState)>,
+    /// The last batch sequence number of each source in the batch.
+    seqs: Vec<(usize, u64)>,
     delta: HashMap<Slot, i64>,
     rejected_delta: HashMap<(Day, Direction), i64>,
     verdict_results: Vec<(usize, &'static str)>,
+}
+
+/// What the batch in flight (prepared, handed to the committer, perhaps not
+/// yet durable) changed that the next batch's preparation reads: the store
+/// and the published state do not show it until it is committed.
+#[derive(Default)]
+pub(super) struct InFlight {
+    states: Vec<(usize, SourceState)>,
+    days: Vec<(Day, DayCounts)>,
+    rejected_days: Vec<(Day, [u64; 2])>,
+    pub(super) sha_log: Vec<(String, String)>,
+    pending_put: Vec<(String, PendingSha)>,
+    pending_remove: Vec<String>,
+    /// Pages the cache must keep until they are durable.
+    pub(super) pages: HashSet<String>,
+}
+
+impl InFlight {
+    pub(super) fn of(p: &Prepared) -> InFlight {
+        InFlight {
+            states: p.states.clone(),
+            days: p.commit.days.clone(),
+            rejected_days: p.commit.rejected_days.clone(),
+            sha_log: p.commit.sha_log.clone(),
+            pending_put: p.commit.pending_put.clone(),
+            pending_remove: p.commit.pending_remove.clone(),
+            pages: p.raw_pages.iter().map(|(k, _)| k.clone()).collect(),
+        }
+    }
+}
+
+impl Prepared {
+    /// After its commit: the published state (counts, positions) follows the store.
+    pub(super) fn publish(&self, shared: &Shared) {
+        {
+            let mut agg = shared.aggregates.write().expect("aggregates lock");
+            for (slot, n) in &self.delta {
+                agg.apply(slot, *n);
+            }
+            for ((day, d), n) in &self.rejected_delta {
+                agg.apply_rejected(*day, *d, *n);
+            }
+        }
+        for (i, result) in &self.verdict_results {
+            shared.sources[*i].count_verdict(result);
+        }
+        for (i, state) in &self.states {
+            let seq = self
+                .seqs
+                .iter()
+                .find(|(s, _)| s == i)
+                .map_or(0, |(_, seq)| *seq);
+            shared.sources[*i].committed(state.clone(), seq);
+        }
+    }
 }
 
 impl Ingestor {
@@ -69,10 +130,21 @@ impl Ingestor {
         let dirty = self.pages.take_dirty();
         self.stats.dirty += t_dirty.elapsed();
         let verdict_results = std::mem::take(&mut work.verdict_results);
-        let commit = self.build_commit(work, dirty, &states, &delta, &rejected_delta);
+        let raw_pages = dirty.pages;
+        let mut commit = self.build_commit(work, &states, &delta, &rejected_delta);
+        commit.new_pages = dirty.new_pages;
+        let mut seqs: Vec<(usize, u64)> = Vec::new();
+        for b in batches {
+            match seqs.iter_mut().find(|(s, _)| *s == b.source) {
+                Some((_, seq)) => *seq = (*seq).max(b.seq),
+                None => seqs.push((b.source, b.seq)),
+            }
+        }
         Ok(Prepared {
             commit,
+            raw_pages,
             states,
+            seqs,
             delta,
             rejected_delta,
             verdict_results,
@@ -93,7 +165,13 @@ impl Ingestor {
             let idx = match states.iter().position(|(i, _)| *i == batch.source) {
                 Some(i) => i,
                 None => {
-                    states.push((batch.source, handle.committed_state()));
+                    // The batch in flight, if it has this source, is where it stands.
+                    let base = self
+                        .inflight
+                        .as_ref()
+                        .and_then(|f| f.states.iter().find(|(i, _)| *i == batch.source))
+                        .map_or_else(|| handle.committed_state(), |(_, s)| s.clone());
+                    states.push((batch.source, base));
                     states.len() - 1
                 }
             };
@@ -238,34 +316,35 @@ impl Ingestor {
         Ok((delta, rejected_delta))
     }
 
-    /// The batch's atomic write: pages, per-day counts, logs and positions.
+    /// The batch's atomic write but its pages: per-day counts, logs and positions.
     fn build_commit(
         &self,
         mut work: Work,
-        dirty: crate::store::pages::DirtyPages,
         states: &[(usize, SourceState)],
         delta: &HashMap<Slot, i64>,
         rejected_delta: &HashMap<(Day, Direction), i64>,
     ) -> Commit {
-        let mut commit = Commit {
-            pages: dirty.pages,
-            new_pages: dirty.new_pages,
-            ..Commit::default()
-        };
+        let mut commit = Commit::default();
         let agg = self.shared.aggregates.read().expect("aggregates lock");
+        // A day the batch in flight changed counts what it wrote.
+        let inflight = self.inflight.as_ref();
         let mut days: BTreeMap<Day, DayCounts> = BTreeMap::new();
         for (slot, n) in delta {
-            let counts = days
-                .entry(slot.day)
-                .or_insert_with(|| agg.day_counts(slot.day));
+            let counts = days.entry(slot.day).or_insert_with(|| {
+                inflight
+                    .and_then(|f| f.days.iter().find(|(d, _)| *d == slot.day))
+                    .map_or_else(|| agg.day_counts(slot.day), |(_, c)| c.clone())
+            });
             apply_to_counts(counts, slot, *n);
         }
         commit.days = days.into_iter().collect();
         let mut rejected_days: BTreeMap<Day, [u64; 2]> = BTreeMap::new();
         for ((day, d), n) in rejected_delta {
-            let counts = rejected_days
-                .entry(*day)
-                .or_insert_with(|| agg.rejected_day(*day));
+            let counts = rejected_days.entry(*day).or_insert_with(|| {
+                inflight
+                    .and_then(|f| f.rejected_days.iter().find(|(x, _)| x == day))
+                    .map_or_else(|| agg.rejected_day(*day), |(_, c)| *c)
+            });
             let c = &mut counts[d.as_byte() as usize];
             *c = c.saturating_add_signed(*n);
         }
@@ -291,32 +370,12 @@ impl Ingestor {
         commit
     }
 
-    /// After a successful commit: the in-memory mirrors follow the store.
-    pub(super) fn publish(&mut self, p: Prepared, batches: &[SourceBatch]) {
+    /// Once a batch is prepared, the next one must see its event ids as seen
+    /// (it is committed before the next, or the writer stops).
+    pub(super) fn note_prepared(&mut self, p: &Prepared) {
         for (set, new) in self.seen.iter_mut().zip(&p.commit.seen) {
             // first_sighting checked each of them against the set.
             set.extend_new(new.iter().copied());
-        }
-        {
-            let mut agg = self.shared.aggregates.write().expect("aggregates lock");
-            for (slot, n) in &p.delta {
-                agg.apply(slot, *n);
-            }
-            for ((day, d), n) in &p.rejected_delta {
-                agg.apply_rejected(*day, *d, *n);
-            }
-        }
-        for (i, result) in p.verdict_results {
-            self.shared.sources[i].count_verdict(result);
-        }
-        for (i, state) in p.states {
-            let seq = batches
-                .iter()
-                .filter(|b| b.source == i)
-                .map(|b| b.seq)
-                .max()
-                .unwrap_or(0);
-            self.shared.sources[i].committed(state, seq);
         }
     }
 
@@ -352,10 +411,20 @@ impl Ingestor {
         sha: &str,
     ) -> Result<&'w mut PendingSha, StoreError> {
         if !work.pending.contains_key(sha) {
-            let stored = if self.shas.pending.contains(sha) {
-                self.store.pending(sha)?
-            } else {
-                None
+            let inflight = self.inflight.as_ref().and_then(|f| {
+                if f.pending_remove.iter().any(|s| s == sha) {
+                    Some(None)
+                } else {
+                    f.pending_put
+                        .iter()
+                        .find(|(s, _)| s == sha)
+                        .map(|(_, p)| Some(p.clone()))
+                }
+            });
+            let stored = match inflight {
+                Some(p) => p,
+                None if self.shas.pending.contains(sha) => self.store.pending(sha)?,
+                None => None,
             };
             work.pending
                 .insert(sha.to_string(), stored.unwrap_or_default());
@@ -432,7 +501,9 @@ impl Ingestor {
         direction: Direction,
         sha: &str,
     ) -> Result<(), StoreError> {
-        let others = self.shas.docs_with(&self.store, sha)?;
+        let others = self
+            .shas
+            .docs_with(&self.store, sha, self.inflight.as_ref())?;
         let mut joined = Signatures::default();
         for other in &others {
             if let Some(s) = self
@@ -470,7 +541,9 @@ impl Ingestor {
         hash: Option<u64>,
     ) -> Result<Outcome, StoreError> {
         let sha_docs = match &s.sha256 {
-            Some(sha) => self.shas.docs_with(&self.store, sha)?,
+            Some(sha) => self
+                .shas
+                .docs_with(&self.store, sha, self.inflight.as_ref())?,
             None => Vec::new(),
         };
         if let Some(h) = hash {

@@ -3,17 +3,18 @@
 //! everything with the sources' positions in one atomic store write.
 
 mod apply;
+mod committer;
 mod rejected;
 mod shas;
 
-use apply::Prepared;
+use apply::{InFlight, Prepared};
+use committer::{CommitCtx, CommitStats, Committer, Retry};
 use shas::ShaIndex;
 
 pub(crate) use crate::state::Shared;
 pub(crate) use rejected::trim_rejected;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,20 +49,19 @@ fn hang_for_test(point: &str) {
 /// Where the writer's time went, logged at shutdown.
 #[derive(Debug, Default)]
 struct WriterStats {
-    commits: u64,
-    pages_written: u64,
-    page_bytes: u64,
     prepare: Duration,
-    write: Duration,
     apply: Duration,
     slots: Duration,
     dirty: Duration,
     evict: Duration,
+    /// Waiting for the committer to finish the batch before.
+    wait: Duration,
 }
 
 /// The writer's state.
 pub(crate) struct Ingestor {
     stats: WriterStats,
+    commit_stats: CommitStats,
     /// Hashes of every event id seen, per source kind (8 bytes per event id).
     seen: [SeenIds; 2],
     store: Store,
@@ -71,11 +71,13 @@ pub(crate) struct Ingestor {
     required_roles: u8,
     rejected_dir: PathBuf,
     shared: Arc<Shared>,
-    /// Fired when a store write fails: sled refuses every later write, so
-    /// the store must be reopened (the daemon does it; README, "Disk full").
-    store_failed: Option<tokio_util::sync::CancellationToken>,
-    /// Beats at each turn of the loop; the systemd watchdog watches it.
-    heartbeat: Arc<Heartbeat>,
+    ctx: CommitCtx,
+    /// The committing thread, while [`Ingestor::run`] runs.
+    committer: Option<Committer>,
+    /// What the batch handed to the committer changes, until it is committed.
+    inflight: Option<InFlight>,
+    /// Events committed in one store write at most.
+    max_batch: usize,
 }
 
 /// Hash of an event id within its source kind.
@@ -93,6 +95,7 @@ impl Ingestor {
     ) -> Result<Ingestor, StoreError> {
         Ok(Ingestor {
             stats: WriterStats::default(),
+            commit_stats: CommitStats::default(),
             seen: [
                 store.seen_ids(SourceKind::Exchange)?,
                 store.seen_ids(SourceKind::Signature)?,
@@ -103,15 +106,28 @@ impl Ingestor {
             tz,
             required_roles,
             rejected_dir,
+            ctx: CommitCtx {
+                shared: shared.clone(),
+                heartbeat: Arc::default(),
+                store_failed: None,
+            },
             shared,
-            store_failed: None,
-            heartbeat: Arc::default(),
+            committer: None,
+            inflight: None,
+            max_batch: MAX_BATCH_EVENTS,
         })
     }
 
     /// Beats `heartbeat` (the process's, which the watchdog reads) instead of its own.
     pub(crate) fn with_heartbeat(mut self, heartbeat: Arc<Heartbeat>) -> Self {
-        self.heartbeat = heartbeat;
+        self.ctx.heartbeat = heartbeat;
+        self
+    }
+
+    /// Commits at most `events` events at once (tests: many small commits).
+    #[cfg(test)]
+    fn with_max_batch(mut self, events: usize) -> Self {
+        self.max_batch = events;
         self
     }
 
@@ -121,30 +137,85 @@ impl Ingestor {
         mut self,
         token: tokio_util::sync::CancellationToken,
     ) -> Self {
-        self.store_failed = Some(token);
+        self.ctx.store_failed = Some(token);
         self
     }
 
-    /// Takes batches until every source has stopped, committing as it goes.
+    /// Takes batches until every source has stopped, committing as it goes:
+    /// each batch is prepared while the committer writes the one before.
     pub(crate) fn run(mut self, queue: &MergeQueue) -> Store {
+        let committer = match Committer::spawn(self.store.clone(), self.ctx.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(error = %e, "cannot start the committer thread; committing on the writer's");
+                return self.run_alone(queue);
+            }
+        };
+        self.committer = Some(committer);
         let mut failed = false;
-        while let Some(batches) = queue.pop(MAX_BATCH_EVENTS, Duration::from_millis(500)) {
-            self.heartbeat.beat();
+        while let Some(batches) = queue.pop(self.max_batch, Duration::from_millis(500)) {
+            self.ctx.heartbeat.beat();
+            if batches.is_empty() {
+                continue;
+            }
+            let Some(p) = self.prepare_with_retry(&batches) else {
+                failed = true;
+                break;
+            };
+            // Batches are committed in order: the one before must be durable
+            // before this one is handed over.
+            if !self.wait_inflight() {
+                failed = true;
+                break;
+            }
+            self.note_prepared(&p);
+            let inflight = InFlight::of(&p);
+            let committer = self.committer.as_ref().expect("running");
+            if !committer.send(p) {
+                failed = true;
+                break;
+            }
+            let t = std::time::Instant::now();
+            self.pages.evict(&inflight.pages);
+            self.stats.evict += t.elapsed();
+            self.inflight = Some(inflight);
+        }
+        if !failed && !self.wait_inflight() {
+            failed = true;
+        }
+        let (store, stats) = self.committer.take().expect("running").stop();
+        self.store = store;
+        self.commit_stats = stats;
+        self.finish(failed)
+    }
+
+    /// [`Ingestor::run`] without the committer thread.
+    fn run_alone(mut self, queue: &MergeQueue) -> Store {
+        let mut failed = false;
+        while let Some(batches) = queue.pop(self.max_batch, Duration::from_millis(500)) {
+            self.ctx.heartbeat.beat();
             if !batches.is_empty() && !self.commit_with_retry(batches) {
                 failed = true;
                 break;
             }
         }
+        self.finish(failed)
+    }
+
+    fn finish(self, failed: bool) -> Store {
+        let (w, c) = (&self.stats, &self.commit_stats);
         info!(
-            commits = self.stats.commits,
-            pages_written = self.stats.pages_written,
-            page_bytes = self.stats.page_bytes,
-            prepare_ms = self.stats.prepare.as_millis() as u64,
-            write_ms = self.stats.write.as_millis() as u64,
-            apply_ms = self.stats.apply.as_millis() as u64,
-            slots_ms = self.stats.slots.as_millis() as u64,
-            dirty_ms = self.stats.dirty.as_millis() as u64,
-            evict_ms = self.stats.evict.as_millis() as u64,
+            commits = c.commits,
+            pages_written = c.pages_written,
+            page_bytes = c.page_bytes,
+            prepare_ms = w.prepare.as_millis() as u64,
+            apply_ms = w.apply.as_millis() as u64,
+            slots_ms = w.slots.as_millis() as u64,
+            dirty_ms = w.dirty.as_millis() as u64,
+            evict_ms = w.evict.as_millis() as u64,
+            wait_ms = w.wait.as_millis() as u64,
+            compress_ms = c.compress.as_millis() as u64,
+            write_ms = c.write.as_millis() as u64,
             "writer totals"
         );
         if self.shas.log_scans > 0 {
@@ -163,88 +234,60 @@ impl Ingestor {
         self.store
     }
 
-    /// Commits the batches, retrying with backoff; false if the store failed
-    /// and the writer must stop (only with [`Ingestor::stop_on_store_failure`]).
-    fn commit_with_retry(&mut self, batches: Vec<SourceBatch>) -> bool {
-        let mut delay = Duration::from_millis(500);
-        let mut failing = false;
-        let mut prepared: Option<Prepared> = None;
+    /// Waits until the batch in flight is committed; false if it was not
+    /// (the store failed: the writer stops).
+    fn wait_inflight(&mut self) -> bool {
+        if self.inflight.take().is_none() {
+            return true;
+        }
+        let t = std::time::Instant::now();
+        let ok = self.committer.as_ref().is_some_and(Committer::wait);
+        self.stats.wait += t.elapsed();
+        ok
+    }
+
+    /// Prepares the batches, retrying with backoff; `None` if the store is
+    /// damaged or failed and the writer must stop.
+    fn prepare_with_retry(&mut self, batches: &[SourceBatch]) -> Option<Prepared> {
+        let mut retry = Retry::new();
         loop {
             let started = std::time::Instant::now();
-            let attempt = match prepared.take() {
-                Some(p) => Ok(p),
-                None => self.prepare(&batches),
-            };
+            let attempt = self.prepare(batches);
             self.stats.prepare += started.elapsed();
-            let started = std::time::Instant::now();
-            let error = match attempt {
+            match attempt {
+                // Writes that work again are said by the committer, which
+                // alone knows whether they do.
+                Ok(p) => return Some(p),
                 Err(e) => {
-                    // The pages may hold half of this batch: start again from the store.
+                    // The pages may hold half of this batch: start again from
+                    // the store, once the batch in flight is in it.
+                    if !self.wait_inflight() {
+                        return None;
+                    }
                     if let Err(e2) = self.pages.reset(&self.store) {
                         error!(error = %e2, "cannot reload pages");
                     }
-                    e
-                }
-                Ok(p) => match self.store.record_batch_once(&p.commit) {
-                    Ok(()) => {
-                        self.stats.write += started.elapsed();
-                        self.stats.commits += 1;
-                        self.stats.pages_written += p.commit.pages.len() as u64;
-                        self.stats.page_bytes += p
-                            .commit
-                            .pages
-                            .iter()
-                            .map(|(_, v)| v.len() as u64)
-                            .sum::<u64>();
-                        self.publish(p, &batches);
-                        let t = std::time::Instant::now();
-                        self.pages.evict();
-                        self.stats.evict += t.elapsed();
-                        if self.shared.writes.recovered() || failing {
-                            info!("store writes work again; ingestion resumed");
-                            self.shared.store_ok.store(true, Ordering::Relaxed);
-                        }
-                        return true;
+                    if !retry.failed(&self.ctx, &e) {
+                        return None;
                     }
-                    Err(e) => {
-                        prepared = Some(p);
-                        e
-                    }
-                },
-            };
-            if error.is_damage() {
-                // A read that fails or does not decode: the store is damaged,
-                // and retrying reads the same damage.
-                self.shared.health.report_damage(&error.detail());
-                return false;
-            }
-            let sled_failed = error.is_write_failure();
-            if !failing {
-                self.shared.store_ok.store(false, Ordering::Relaxed);
-                failing = true;
-                if self.shared.writes.fail() {
-                    warn!(error = %error, "store write still failing; batch not committed, positions not advanced");
-                } else {
-                    error!(error = %error, "store write failed (disk full?); batch not committed, positions not advanced; retrying");
                 }
             }
-            if sled_failed {
-                if let Some(token) = &self.store_failed {
-                    // sled 0.34 keeps the first I/O error and fails every later
-                    // write: reopening is the only retry that can succeed.
-                    token.cancel();
-                    return false;
-                }
-            }
-            // Waiting to retry is alive, not stuck (a restart would not fix a
-            // full disk): keep the watchdog's heartbeat going.
-            let until = std::time::Instant::now() + delay;
-            while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-                self.heartbeat.beat();
-                std::thread::sleep(left.min(Duration::from_secs(1)));
-            }
-            delay = (delay * 2).min(Duration::from_secs(30));
         }
+    }
+
+    /// Prepares and commits the batches on this thread, retrying with
+    /// backoff; false if the store failed and the writer must stop.
+    fn commit_with_retry(&mut self, batches: Vec<SourceBatch>) -> bool {
+        let Some(p) = self.prepare_with_retry(&batches) else {
+            return false;
+        };
+        self.note_prepared(&p);
+        let keep = InFlight::of(&p).pages;
+        if !committer::write(&mut self.store, &self.ctx, p, &mut self.commit_stats) {
+            return false;
+        }
+        self.pages.evict(&keep);
+        true
     }
 }
 

@@ -55,15 +55,36 @@ fn signature(id: &str, doc: Option<&str>, sha: Option<&str>, role: Role, valid: 
     })
 }
 
+/// How the test feeds the writer.
+#[derive(Clone, Copy, Debug)]
+enum Feed {
+    /// One event per commit, each committed before the next is prepared.
+    OneByOne,
+    /// One event per commit through the committer thread: each is prepared
+    /// while the one before is being committed.
+    Pipelined,
+}
+
 /// Ingests `events` one batch each (in the given order, through a
 /// restart half-way) and returns the all-time summary and event counts.
-fn ingest(events: &[Event]) -> (Summary, u64, u64) {
-    let (summary, accepted, duplicate, _) = ingest_counting_rejected(events);
+fn ingest(events: &[Event], feed: Feed) -> (Summary, u64, u64) {
+    let (summary, accepted, duplicate, _) = ingest_counting_rejected(events, feed);
     (summary, accepted, duplicate)
 }
 
+fn batch_of(ev: &Event, seq: usize) -> SourceBatch {
+    SourceBatch {
+        source: usize::from(matches!(ev, Event::Signature(_))),
+        seq: seq as u64 + 1,
+        items: vec![Item::Event(ev.clone())],
+        files: vec![],
+        retired: vec![],
+        feed: None,
+    }
+}
+
 /// [`ingest`], also returning the documents rejected by a receiver (outgoing, incoming).
-fn ingest_counting_rejected(events: &[Event]) -> (Summary, u64, u64, [u64; 2]) {
+fn ingest_counting_rejected(events: &[Event], feed: Feed) -> (Summary, u64, u64, [u64; 2]) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(std::path::Path::new("/t/d.toml"), CONFIG).unwrap();
     let tz = chrono_tz::Asia::Ho_Chi_Minh;
@@ -91,23 +112,31 @@ fn ingest_counting_rejected(events: &[Event]) -> (Summary, u64, u64, [u64; 2]) {
             .map(|(c, s)| Arc::new(SourceHandle::new(c.clone(), s.clone())))
             .collect();
         let shared = Shared::new(aggregates, handles, Arc::default());
-        let mut ingestor =
-            Ingestor::new(store, tz, 3, dir.path().join("rejected"), shared.clone()).unwrap();
-        for (seq, ev) in part.iter().enumerate() {
-            let source = usize::from(matches!(ev, Event::Signature(_)));
-            ingestor.commit_with_retry(vec![SourceBatch {
-                source,
-                seq: seq as u64 + 1,
-                items: vec![Item::Event(ev.clone())],
-                files: vec![],
-                retired: vec![],
-                feed: None,
-            }]);
-        }
+        let mut ingestor = Ingestor::new(store, tz, 3, dir.path().join("rejected"), shared.clone())
+            .unwrap()
+            .with_max_batch(1);
         let queue = MergeQueue::new(2);
-        queue.close(0);
-        queue.close(1);
-        ingestor.run(&queue).flush().unwrap();
+        match feed {
+            Feed::OneByOne => {
+                for (seq, ev) in part.iter().enumerate() {
+                    ingestor.commit_with_retry(vec![batch_of(ev, seq)]);
+                }
+                queue.close(0);
+                queue.close(1);
+                ingestor.run(&queue).flush().unwrap();
+            }
+            Feed::Pipelined => std::thread::scope(|s| {
+                let queue = &queue;
+                s.spawn(move || {
+                    for (seq, ev) in part.iter().enumerate() {
+                        assert!(queue.push(batch_of(ev, seq), || false));
+                    }
+                    queue.close(0);
+                    queue.close(1);
+                });
+                ingestor.run(queue).flush().unwrap();
+            }),
+        }
         states = shared.sources.iter().map(|h| h.committed_state()).collect();
         summary = shared.aggregates.read().unwrap().summary(None, None);
         rejected = shared.aggregates.read().unwrap().rejected(None, None);
@@ -144,7 +173,7 @@ fn corpus() -> Vec<Event> {
 #[test]
 fn the_result_does_not_depend_on_arrival_order_or_restarts() {
     let events = corpus();
-    let (expected, accepted, duplicate) = ingest(&events);
+    let (expected, accepted, duplicate) = ingest(&events, Feed::OneByOne);
     let out = expected.total.outgoing;
     assert_eq!(
         (out.electronic_signed, out.electronic_unsigned, out.paper),
@@ -165,9 +194,15 @@ fn the_result_does_not_depend_on_arrival_order_or_restarts() {
                 shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
             }
         }
-        let ordered = shuffled;
-        let (got, _, _) = ingest(&ordered);
-        assert_eq!(got.total, expected.total, "round {round}");
+        for feed in [Feed::OneByOne, Feed::Pipelined] {
+            let got = ingest(&shuffled, feed);
+            assert_eq!(got.0.total, expected.total, "round {round}, {feed:?}");
+            assert_eq!(
+                (got.1, got.2),
+                (accepted, duplicate),
+                "round {round}, {feed:?}"
+            );
+        }
     }
 }
 
@@ -205,7 +240,7 @@ fn statuses_and_revocations_do_not_depend_on_arrival_order() {
         edxml("x4", "T", Direction::Outgoing, 2, 1_780_000_000),
         status("T", Direction::Outgoing, 4, 1_780_000_500),
     ];
-    let (expected, accepted, _, rejected) = ingest_counting_rejected(&events);
+    let (expected, accepted, _, rejected) = ingest_counting_rejected(&events, Feed::OneByOne);
     assert_eq!(accepted, 10);
     // A revoked document stays counted.
     assert_eq!(expected.total.outgoing.total(), 2);
@@ -220,8 +255,10 @@ fn statuses_and_revocations_do_not_depend_on_arrival_order() {
             rng ^= rng << 17;
             shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
         }
-        let (got, _, _, got_rejected) = ingest_counting_rejected(&shuffled);
-        assert_eq!(got.total, expected.total, "round {round}");
-        assert_eq!(got_rejected, rejected, "round {round}");
+        for feed in [Feed::OneByOne, Feed::Pipelined] {
+            let (got, _, _, got_rejected) = ingest_counting_rejected(&shuffled, feed);
+            assert_eq!(got.total, expected.total, "round {round}, {feed:?}");
+            assert_eq!(got_rejected, rejected, "round {round}, {feed:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use tracing::debug;
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::apply::InFlight;
 use crate::store::{FastMap, Store, StoreError};
 
 /// sha256 values remembered per generation of the recent map.
@@ -121,11 +122,13 @@ impl ShaIndex {
         self.recent[0].insert(key, ids);
     }
 
-    /// The doc_ids whose documents carry `sha`.
+    /// The doc_ids whose documents carry `sha`, in the store's sha256 log
+    /// or in the batch in flight's.
     pub(super) fn docs_with(
         &mut self,
         store: &Store,
         sha: &str,
+        inflight: Option<&InFlight>,
     ) -> Result<Vec<String>, StoreError> {
         if !self.filter.contains(sha) {
             return Ok(Vec::new());
@@ -143,6 +146,11 @@ impl ShaIndex {
                 ids.push(id);
             }
         })?;
+        for (s, id) in inflight.map_or(&[][..], |f| &f.sha_log[..]) {
+            if s == sha && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
         if ids.is_empty() {
             debug!(sha, "sha256 filter false positive");
         } else {
@@ -172,14 +180,23 @@ mod tests {
         shas.add(&sha, "DOC-A");
         shas.add(&sha, "DOC-B");
         shas.add(&sha, "DOC-A");
-        assert_eq!(shas.docs_with(&store, &sha).unwrap(), ["DOC-A", "DOC-B"]);
+        assert_eq!(
+            shas.docs_with(&store, &sha, None).unwrap(),
+            ["DOC-A", "DOC-B"]
+        );
         // Still found after the recent map has rotated once.
         for i in 0..RECENT_SHAS {
             shas.add(&format!("{i:064x}"), "DOC-X");
         }
-        assert_eq!(shas.docs_with(&store, &sha).unwrap(), ["DOC-A", "DOC-B"]);
+        assert_eq!(
+            shas.docs_with(&store, &sha, None).unwrap(),
+            ["DOC-A", "DOC-B"]
+        );
         assert_eq!(shas.log_scans, 0);
-        assert!(shas.docs_with(&store, &"cd".repeat(32)).unwrap().is_empty());
+        assert!(shas
+            .docs_with(&store, &"cd".repeat(32), None)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::encoding::{
-    compress_page, decode_group, encode_group, index_page, stored_page, PageBuilder, RawEntry,
-};
+use super::encoding::{decode_group, encode_group, index_page, stored_page, PageBuilder, RawEntry};
 use super::{DocGroup, Store, StoreError};
 
 /// A page is split when its encoding grows past this.
@@ -40,7 +38,8 @@ struct Entry {
 /// doc_id order. Only touched groups are decoded; writing the page copies
 /// the bytes of the others, and decoded groups go back to bytes after a commit.
 struct Cached {
-    bytes: Vec<u8>,
+    /// Shared with the committer, which compresses it while the writer goes on.
+    bytes: Arc<Vec<u8>>,
     entries: Vec<Entry>,
     decoded: usize,
     /// Lowest index at which a group was inserted since the last write.
@@ -59,7 +58,7 @@ impl Cached {
             .collect();
         Cached {
             first_insert: entries.len(),
-            bytes,
+            bytes: Arc::new(bytes),
             entries,
             decoded: 0,
             used,
@@ -130,11 +129,22 @@ pub(crate) struct PageCache {
     tick: u64,
 }
 
-/// Dirty pages ready to be written.
+/// Dirty pages ready to be written, encoded but not compressed.
 pub(crate) struct DirtyPages {
-    pub(crate) pages: Vec<(String, sled::IVec)>,
+    pub(crate) pages: Vec<(String, Arc<Vec<u8>>)>,
     /// Keys of pages created since the last commit.
     pub(crate) new_pages: Vec<String>,
+}
+
+impl DirtyPages {
+    /// The pages as stored: compressed (the committer does this off the writer's thread).
+    #[cfg(test)]
+    pub(crate) fn compressed(&self) -> Vec<(String, sled::IVec)> {
+        self.pages
+            .iter()
+            .map(|(k, page)| (k.clone(), super::encoding::compress_page(page).into()))
+            .collect()
+    }
 }
 
 impl PageCache {
@@ -265,8 +275,8 @@ impl PageCache {
                 queue.push(upper_key);
                 continue;
             }
-            pages.push((key.to_string(), compress_page(&encoded).into()));
             *c = Cached::from_bytes(encoded, raw, c.used);
+            pages.push((key.to_string(), c.bytes.clone()));
         }
         DirtyPages {
             pages,
@@ -274,8 +284,10 @@ impl PageCache {
         }
     }
 
-    /// Drops the least recently used clean pages beyond the memory limit.
-    pub(crate) fn evict(&mut self) {
+    /// Drops the least recently used clean pages beyond the memory limit,
+    /// but not those in `keep` (written by a commit not yet durable: the
+    /// store still has their old version).
+    pub(crate) fn evict(&mut self, keep: &std::collections::HashSet<String>) {
         let used: usize = self.cache.values().map(Cached::memory).sum();
         if used <= self.limit_bytes {
             return;
@@ -283,7 +295,7 @@ impl PageCache {
         let mut clean: Vec<(u64, Arc<str>, usize)> = self
             .cache
             .iter()
-            .filter(|(k, _)| !self.dirty.contains(*k))
+            .filter(|(k, _)| !self.dirty.contains(*k) && !keep.contains(&***k))
             .map(|(k, c)| (c.used, k.clone(), c.memory()))
             .collect();
         clean.sort_unstable();
@@ -325,11 +337,11 @@ mod tests {
         let dirty = pages.take_dirty();
         assert!(dirty.pages.len() > 4, "pages were split");
         assert!(dirty
-            .pages
+            .compressed()
             .iter()
             .all(|(_, v)| stored_page(v).unwrap().len() <= MAX_PAGE_BYTES));
         let commit = Commit {
-            pages: dirty.pages,
+            pages: dirty.compressed(),
             new_pages: dirty.new_pages,
             ..Commit::default()
         };
@@ -384,7 +396,8 @@ mod tests {
             .roles = 3;
         let dirty = pages.take_dirty();
         assert_eq!(dirty.pages.len(), 1);
-        let stored = &dirty.pages[0].1;
+        let compressed = dirty.compressed();
+        let stored = &compressed[0].1;
         assert!(
             matches!(stored_page(stored).unwrap(), std::borrow::Cow::Owned(_)),
             "a written page is compressed"
@@ -397,7 +410,7 @@ mod tests {
         );
         store
             .record_batch_once(&Commit {
-                pages: dirty.pages,
+                pages: compressed,
                 new_pages: dirty.new_pages,
                 ..Commit::default()
             })
@@ -420,7 +433,8 @@ mod tests {
         let groups: Vec<(String, DocGroup)> = (0..20)
             .map(|i| (format!("D-{i:03}"), group(&format!("D-{i:03}"))))
             .collect();
-        let stored = compress_page(&super::super::encoding::encode_page(&groups));
+        let stored =
+            super::super::encoding::compress_page(&super::super::encoding::encode_page(&groups));
         assert_eq!(
             super::super::encoding::decode_page(&stored).unwrap(),
             groups

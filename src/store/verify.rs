@@ -277,7 +277,7 @@ mod tests {
             .push(format!("signer {n}"));
         let dirty = pages.take_dirty();
         s.record_batch_once(&Commit {
-            pages: dirty.pages,
+            pages: dirty.compressed(),
             new_pages: dirty.new_pages,
             seen: [vec![n], vec![]],
             sources: vec![(

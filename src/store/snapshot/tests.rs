@@ -31,7 +31,7 @@ fn filled(path: &std::path::Path) -> Store {
     }
     let dirty = pages.take_dirty();
     s.record_batch_once(&Commit {
-        pages: dirty.pages,
+        pages: dirty.compressed(),
         new_pages: dirty.new_pages,
         sha_log: vec![("aa".into(), "D1".into())],
         pending_put: vec![("bb".into(), PendingSha::default())],
