@@ -127,6 +127,9 @@ pub(crate) struct PageCache {
     new_pages: Vec<String>,
     limit_bytes: usize,
     tick: u64,
+    /// The page found last and the key after it: events of one document,
+    /// and new doc_ids in order, mostly land on the same page.
+    hint: Option<(Arc<str>, Option<Arc<str>>)>,
 }
 
 /// Dirty pages ready to be written, encoded but not compressed.
@@ -157,16 +160,30 @@ impl PageCache {
             new_pages: Vec::new(),
             limit_bytes,
             tick: 0,
+            hint: None,
         })
     }
 
     /// Key of the page that holds (or would hold) `doc_id`.
-    fn key_for(&self, doc_id: &str) -> Arc<str> {
-        self.keys
+    fn key_for(&mut self, doc_id: &str) -> Arc<str> {
+        if let Some((key, next)) = &self.hint {
+            if **key <= *doc_id && next.as_ref().is_none_or(|n| *doc_id < **n) {
+                return key.clone();
+            }
+        }
+        let key = self
+            .keys
             .range::<str, _>((Bound::Unbounded, Bound::Included(doc_id)))
             .next_back()
             .cloned()
-            .unwrap_or_else(|| Arc::from(""))
+            .unwrap_or_else(|| Arc::from(""));
+        let next = self
+            .keys
+            .range::<str, _>((Bound::Excluded(doc_id), Bound::Unbounded))
+            .next()
+            .cloned();
+        self.hint = Some((key.clone(), next));
+        key
     }
 
     fn load(&mut self, store: &Store, key: &Arc<str>) -> Result<&mut Cached, StoreError> {
@@ -181,6 +198,7 @@ impl PageCache {
                 }
                 None => {
                     if self.keys.insert(key.clone()) {
+                        self.hint = None;
                         self.new_pages.push(key.to_string());
                     }
                     Cached::from_bytes(Vec::new(), Vec::new(), tick)
@@ -266,6 +284,7 @@ impl PageCache {
                 .into();
                 *c = Cached::from_bytes(lower_bytes, lower_raw, c.used);
                 self.keys.insert(upper_key.clone());
+                self.hint = None;
                 self.new_pages.push(upper_key.to_string());
                 self.cache.insert(
                     upper_key.clone(),
@@ -346,6 +365,11 @@ mod tests {
             ..Commit::default()
         };
         store.record_batch_once(&commit).unwrap();
+        // The same cache, whose last look-up was on a page since split, and a new one.
+        for i in (0..2000u32).rev() {
+            let id = format!("DOC-{i:05}");
+            assert!(pages.get(&store, &id).unwrap().is_some(), "{id} lost");
+        }
         let mut reopened = PageCache::open(&store, 1 << 20).unwrap();
         for i in 0..2000u32 {
             let id = format!("DOC-{i:05}");
