@@ -3,7 +3,6 @@
 //! built (pages, per-day count changes, positions).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono_tz::Tz;
 use tracing::{debug, warn};
@@ -51,8 +50,8 @@ struct Work {
 pub(super) struct Prepared {
     /// Everything but the pages, which the committer compresses from `raw_pages`.
     pub(super) commit: Commit,
-    /// Encoded pages, not yet compressed (shared with the writer's cache).
-    pub(super) raw_pages: Vec<(String, Arc<Vec<u8>>)>,
+    /// Pages to assemble and compress (sharing their parts with the writer's cache).
+    pub(super) raw_pages: Vec<crate::store::pages::PageDraft>,
     states: Vec<(usize, SourceState)>,
     /// The last batch sequence number of each source in the batch.
     seqs: Vec<(usize, u64)>,
@@ -85,7 +84,7 @@ impl InFlight {
             sha_log: p.commit.sha_log.clone(),
             pending_put: p.commit.pending_put.clone(),
             pending_remove: p.commit.pending_remove.clone(),
-            pages: p.raw_pages.iter().map(|(k, _)| k.clone()).collect(),
+            pages: p.raw_pages.iter().map(|d| d.key.clone()).collect(),
         }
     }
 }

@@ -109,7 +109,7 @@ pub(super) fn write(
     let started = Instant::now();
     p.commit.pages = std::mem::take(&mut p.raw_pages)
         .into_iter()
-        .map(|(key, page)| (key, compress_page(&page).into()))
+        .map(|draft| (draft.key.clone(), compress_page(&draft.encode()).into()))
         .collect();
     stats.compress += started.elapsed();
     let mut retry = Retry::new();

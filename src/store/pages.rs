@@ -17,16 +17,18 @@ const DECODED_GROUP_BYTES: usize = 640;
 /// Memory of one entry of a page's index.
 const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 
-/// A group of a cached page: still encoded in the page's bytes, or decoded
-/// because the current batch reads or changes it.
+/// A group of a cached page: still in the page's bytes as loaded, encoded
+/// since (and shared with the commit that writes it), or decoded because the
+/// current batch reads or changes it.
 enum Group {
     Raw(std::ops::Range<u32>),
+    Encoded(Arc<[u8]>),
     Decoded(Box<DocGroup>),
 }
 
 enum Id {
     Raw(std::ops::Range<u32>),
-    Owned(Box<str>),
+    Owned(Arc<str>),
 }
 
 struct Entry {
@@ -34,17 +36,23 @@ struct Entry {
     group: Group,
 }
 
-/// A cached page: its encoded bytes as last written, and its groups in
-/// doc_id order. Only touched groups are decoded; writing the page copies
-/// the bytes of the others, and decoded groups go back to bytes after a commit.
+/// A cached page: the bytes it was loaded from, and its groups in doc_id
+/// order. Only touched groups are decoded; a commit encodes them again, and
+/// the committer (not the writer) assembles and compresses the page.
 struct Cached {
-    /// Shared with the committer, which compresses it while the writer goes on.
     bytes: Arc<Vec<u8>>,
     entries: Vec<Entry>,
     decoded: usize,
+    /// Bytes of the groups encoded since the page was loaded.
+    encoded: usize,
     /// Lowest index at which a group was inserted since the last write.
     first_insert: usize,
     used: u64,
+}
+
+/// Length of `v` as a varint.
+fn uvar_len(v: usize) -> usize {
+    (usize::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 impl Cached {
@@ -56,13 +64,26 @@ impl Cached {
                 group: Group::Raw(e.group),
             })
             .collect();
-        Cached {
+        Cached::with(Arc::new(bytes), entries, used)
+    }
+
+    fn with(bytes: Arc<Vec<u8>>, entries: Vec<Entry>, used: u64) -> Cached {
+        let mut c = Cached {
             first_insert: entries.len(),
-            bytes: Arc::new(bytes),
+            bytes,
             entries,
             decoded: 0,
+            encoded: 0,
             used,
+        };
+        for e in &c.entries {
+            match &e.group {
+                Group::Raw(_) => {}
+                Group::Encoded(b) => c.encoded += b.len(),
+                Group::Decoded(_) => c.decoded += 1,
+            }
         }
+        c
     }
 
     fn id<'a>(bytes: &'a [u8], e: &'a Entry) -> &'a [u8] {
@@ -83,19 +104,28 @@ impl Cached {
             bytes,
             entries,
             decoded,
+            encoded,
             ..
         } = self;
         let e = &mut entries[i];
-        if let Group::Raw(r) = &e.group {
+        let source: Option<&[u8]> = match &e.group {
+            Group::Raw(r) => Some(&bytes[r.start as usize..r.end as usize]),
+            Group::Encoded(b) => Some(b),
+            Group::Decoded(_) => None,
+        };
+        if let Some(source) = source {
             let id = std::str::from_utf8(Self::id(bytes, e))
                 .map_err(|_| super::codec::DecodeError("bad UTF-8"))?;
-            let g = decode_group(&bytes[r.start as usize..r.end as usize], id)?;
+            let g = decode_group(source, id)?;
+            if let Group::Encoded(b) = &e.group {
+                *encoded -= b.len();
+            }
             e.group = Group::Decoded(Box::new(g));
             *decoded += 1;
         }
         match &mut e.group {
             Group::Decoded(g) => Ok(g),
-            Group::Raw(_) => unreachable!("decoded above"),
+            Group::Raw(_) | Group::Encoded(_) => unreachable!("decoded above"),
         }
     }
 
@@ -103,19 +133,95 @@ impl Cached {
         self.bytes.len()
             + self.entries.capacity() * ENTRY_BYTES
             + self.decoded * DECODED_GROUP_BYTES
+            + self.encoded
     }
 
-    /// Encodes `entries` (of this page) into a new page.
-    fn build(bytes: &[u8], entries: &[Entry]) -> (Vec<u8>, Vec<RawEntry>) {
-        let mut b = PageBuilder::new(entries.len(), bytes.len() + 256);
-        for e in entries {
-            let id = Self::id(bytes, e);
-            match &e.group {
-                Group::Raw(r) => b.push(id, &bytes[r.start as usize..r.end as usize]),
-                Group::Decoded(g) => b.push(id, &encode_group(g)),
+    /// Encodes every decoded group (after a batch, for its commit).
+    fn seal(&mut self) {
+        for e in &mut self.entries {
+            if let Group::Decoded(g) = &e.group {
+                let b: Arc<[u8]> = encode_group(g).into();
+                self.encoded += b.len();
+                e.group = Group::Encoded(b);
             }
         }
-        b.finish()
+        self.decoded = 0;
+    }
+
+    fn part_len(&self, e: &Entry) -> usize {
+        let id = Self::id(&self.bytes, e).len();
+        let group = match &e.group {
+            Group::Raw(r) => r.len(),
+            Group::Encoded(b) => b.len(),
+            Group::Decoded(_) => unreachable!("sealed pages only"),
+        };
+        uvar_len(id) + id + uvar_len(group) + group
+    }
+
+    /// Size of the page once assembled (all groups encoded).
+    fn size(&self) -> usize {
+        1 + uvar_len(self.entries.len())
+            + self.entries.iter().map(|e| self.part_len(e)).sum::<usize>()
+    }
+
+    /// What the committer needs to assemble the page (all groups encoded).
+    fn draft(&self, key: &str) -> PageDraft {
+        let part = |e: &Entry| {
+            let id = match &e.id {
+                Id::Raw(r) => Part::Base(r.clone()),
+                Id::Owned(s) => Part::Str(s.clone()),
+            };
+            let group = match &e.group {
+                Group::Raw(r) => Part::Base(r.clone()),
+                Group::Encoded(b) => Part::Bytes(b.clone()),
+                Group::Decoded(_) => unreachable!("sealed pages only"),
+            };
+            (id, group)
+        };
+        PageDraft {
+            key: key.to_string(),
+            base: self.bytes.clone(),
+            parts: self.entries.iter().map(part).collect(),
+            size: self.size(),
+        }
+    }
+}
+
+/// A piece of a page being assembled.
+enum Part {
+    /// A range of the page's bytes as loaded.
+    Base(std::ops::Range<u32>),
+    Str(Arc<str>),
+    Bytes(Arc<[u8]>),
+}
+
+/// A dirty page, ready to be assembled into its encoding: doc_ids and
+/// groups, shared with the writer's cache (nothing is copied until then).
+pub(crate) struct PageDraft {
+    pub(crate) key: String,
+    base: Arc<Vec<u8>>,
+    parts: Vec<(Part, Part)>,
+    size: usize,
+}
+
+impl PageDraft {
+    fn bytes<'a>(&'a self, part: &'a Part) -> &'a [u8] {
+        match part {
+            Part::Base(r) => &self.base[r.start as usize..r.end as usize],
+            Part::Str(s) => s.as_bytes(),
+            Part::Bytes(b) => b,
+        }
+    }
+
+    /// The page's encoding (format 3, not compressed).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut b = PageBuilder::new(self.parts.len(), self.size);
+        for (id, group) in &self.parts {
+            b.push(self.bytes(id), self.bytes(group));
+        }
+        let (page, _) = b.finish();
+        debug_assert_eq!(page.len(), self.size, "page size computed ahead");
+        page
     }
 }
 
@@ -132,9 +238,9 @@ pub(crate) struct PageCache {
     hint: Option<(Arc<str>, Option<Arc<str>>)>,
 }
 
-/// Dirty pages ready to be written, encoded but not compressed.
+/// Dirty pages ready to be assembled and written.
 pub(crate) struct DirtyPages {
-    pub(crate) pages: Vec<(String, Arc<Vec<u8>>)>,
+    pub(crate) pages: Vec<PageDraft>,
     /// Keys of pages created since the last commit.
     pub(crate) new_pages: Vec<String>,
 }
@@ -145,7 +251,12 @@ impl DirtyPages {
     pub(crate) fn compressed(&self) -> Vec<(String, sled::IVec)> {
         self.pages
             .iter()
-            .map(|(k, page)| (k.clone(), super::encoding::compress_page(page).into()))
+            .map(|d| {
+                (
+                    d.key.clone(),
+                    super::encoding::compress_page(&d.encode()).into(),
+                )
+            })
             .collect()
     }
 }
@@ -242,7 +353,7 @@ impl PageCache {
                 page.entries.insert(
                     i,
                     Entry {
-                        id: Id::Owned(doc_id.into()),
+                        id: Id::Owned(Arc::from(doc_id)),
                         group: Group::Decoded(Box::default()),
                     },
                 );
@@ -254,7 +365,8 @@ impl PageCache {
         page.decode(i)
     }
 
-    /// Encodes the dirty pages (splitting those grown too large) for a commit.
+    /// Encodes the groups of the dirty pages (splitting pages grown too
+    /// large) for a commit, which assembles the pages.
     pub(crate) fn take_dirty(&mut self) -> DirtyPages {
         let mut pages = Vec::new();
         let mut queue: Vec<Arc<str>> = std::mem::take(&mut self.dirty).into_iter().collect();
@@ -265,8 +377,8 @@ impl PageCache {
             // Groups emptied of everything are dropped.
             c.entries
                 .retain(|e| !matches!(&e.group, Group::Decoded(g) if **g == DocGroup::default()));
-            let (encoded, raw) = Cached::build(&c.bytes, &c.entries);
-            if encoded.len() > MAX_PAGE_BYTES && c.entries.len() >= 2 {
+            c.seal();
+            if c.size() > MAX_PAGE_BYTES && c.entries.len() >= 2 {
                 // Appending at the end (new doc_ids in order) splits near the
                 // end, so that the pages left behind stay nearly full.
                 let n = c.entries.len();
@@ -275,27 +387,22 @@ impl PageCache {
                 } else {
                     n / 2
                 };
-                let upper_entries = c.entries.split_off(at);
-                let (upper_bytes, upper_raw) = Cached::build(&c.bytes, &upper_entries);
-                let (lower_bytes, lower_raw) = Cached::build(&c.bytes, &c.entries);
-                let upper_key: Arc<str> = String::from_utf8_lossy(
-                    &upper_bytes[upper_raw[0].id.start as usize..upper_raw[0].id.end as usize],
-                )
-                .into();
-                *c = Cached::from_bytes(lower_bytes, lower_raw, c.used);
+                let upper = c.entries.split_off(at);
+                let upper = Cached::with(c.bytes.clone(), upper, self.tick);
+                let lower = std::mem::take(&mut c.entries);
+                *c = Cached::with(c.bytes.clone(), lower, c.used);
+                let upper_key: Arc<str> =
+                    String::from_utf8_lossy(Cached::id(&upper.bytes, &upper.entries[0])).into();
                 self.keys.insert(upper_key.clone());
                 self.hint = None;
                 self.new_pages.push(upper_key.to_string());
-                self.cache.insert(
-                    upper_key.clone(),
-                    Cached::from_bytes(upper_bytes, upper_raw, self.tick),
-                );
+                self.cache.insert(upper_key.clone(), upper);
                 queue.push(key);
                 queue.push(upper_key);
                 continue;
             }
-            *c = Cached::from_bytes(encoded, raw, c.used);
-            pages.push((key.to_string(), c.bytes.clone()));
+            c.first_insert = c.entries.len();
+            pages.push(c.draft(&key));
         }
         DirtyPages {
             pages,
