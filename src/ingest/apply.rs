@@ -3,6 +3,7 @@
 //! built (pages, per-day count changes, positions).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono_tz::Tz;
 use tracing::{debug, warn};
@@ -28,8 +29,9 @@ enum Outcome {
 /// Changes of the current batch besides the pages.
 #[derive(Default)]
 struct Work {
-    /// Where each touched group's documents counted before the batch.
-    before: FastMap<String, [Option<Slot>; 2]>,
+    /// Where each touched group's documents counted before the batch, and
+    /// the key of its page (valid until the batch's pages are taken).
+    before: FastMap<String, (Arc<str>, [Option<Slot>; 2])>,
     sha_log: Vec<(String, String)>,
     /// Event-id hashes first seen in this batch, per source kind.
     new_seen: [IdSet; 2],
@@ -278,8 +280,8 @@ impl Ingestor {
     ) -> Result<(HashMap<Slot, i64>, HashMap<(Day, Direction), i64>), StoreError> {
         let mut delta: HashMap<Slot, i64> = HashMap::new();
         let mut rejected_delta: HashMap<(Day, Direction), i64> = HashMap::new();
-        for (doc_id, before) in &work.before {
-            let group = self.pages.get(&self.store, doc_id)?;
+        for (doc_id, (page, before)) in &work.before {
+            let group = self.pages.get_in(&self.store, page, doc_id)?;
             for d in Direction::ALL {
                 let after = group
                     .and_then(|g| g.doc(d).as_ref())
@@ -381,11 +383,11 @@ impl Ingestor {
     /// The group of `doc_id` for changing; remembers where its documents counted before.
     fn touch(&mut self, work: &mut Work, doc_id: &str) -> Result<&mut DocGroup, StoreError> {
         let (tz, roles) = (self.tz, self.required_roles);
-        let group = self.pages.get_mut(&self.store, doc_id)?;
+        let (page, group) = self.pages.get_mut_keyed(&self.store, doc_id)?;
         if !work.before.contains_key(doc_id) {
             let slots =
                 Direction::ALL.map(|d| group.doc(d).as_ref().map(|doc| Slot::of(doc, tz, roles)));
-            work.before.insert(doc_id.to_string(), slots);
+            work.before.insert(doc_id.to_string(), (page, slots));
             let rejected =
                 Direction::ALL.map(|d| group.doc(d).as_ref().and_then(|doc| rejected_day(doc, tz)));
             if rejected != [None, None] {

@@ -48,6 +48,8 @@ struct Cached {
     /// Lowest index at which a group was inserted since the last write.
     first_insert: usize,
     used: u64,
+    /// Changed since the last write.
+    dirty: bool,
 }
 
 /// Length of `v` as a varint.
@@ -75,6 +77,7 @@ impl Cached {
             decoded: 0,
             encoded: 0,
             used,
+            dirty: false,
         };
         for e in &c.entries {
             match &e.group {
@@ -94,6 +97,14 @@ impl Cached {
     }
 
     fn find(&self, doc_id: &str) -> Result<usize, usize> {
+        // New doc_ids mostly come in order, after the page's last one.
+        if let Some(last) = self.entries.last() {
+            match Self::id(&self.bytes, last).cmp(doc_id.as_bytes()) {
+                std::cmp::Ordering::Less => return Err(self.entries.len()),
+                std::cmp::Ordering::Equal => return Ok(self.entries.len() - 1),
+                std::cmp::Ordering::Greater => {}
+            }
+        }
         self.entries
             .binary_search_by(|e| Self::id(&self.bytes, e).cmp(doc_id.as_bytes()))
     }
@@ -229,7 +240,6 @@ impl PageDraft {
 pub(crate) struct PageCache {
     keys: BTreeSet<Arc<str>>,
     cache: super::FastMap<Arc<str>, Cached>,
-    dirty: BTreeSet<Arc<str>>,
     new_pages: Vec<String>,
     limit_bytes: usize,
     tick: u64,
@@ -267,7 +277,6 @@ impl PageCache {
         Ok(PageCache {
             keys: store.page_keys()?.into_iter().map(Arc::from).collect(),
             cache: Default::default(),
-            dirty: BTreeSet::new(),
             new_pages: Vec::new(),
             limit_bytes,
             tick: 0,
@@ -300,24 +309,26 @@ impl PageCache {
     fn load(&mut self, store: &Store, key: &Arc<str>) -> Result<&mut Cached, StoreError> {
         self.tick += 1;
         let tick = self.tick;
-        if !self.cache.contains_key(&**key) {
-            let cached = match store.page(key)? {
-                Some(stored) => {
-                    let bytes = stored_page(&stored)?.into_owned();
-                    let raw = index_page(&bytes)?;
-                    Cached::from_bytes(bytes, raw, tick)
-                }
-                None => {
-                    if self.keys.insert(key.clone()) {
-                        self.hint = None;
-                        self.new_pages.push(key.to_string());
+        let c = match self.cache.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let cached = match store.page(key)? {
+                    Some(stored) => {
+                        let bytes = stored_page(&stored)?.into_owned();
+                        let raw = index_page(&bytes)?;
+                        Cached::from_bytes(bytes, raw, tick)
                     }
-                    Cached::from_bytes(Vec::new(), Vec::new(), tick)
-                }
-            };
-            self.cache.insert(key.clone(), cached);
-        }
-        let c = self.cache.get_mut(&**key).expect("just loaded");
+                    None => {
+                        if self.keys.insert(key.clone()) {
+                            self.hint = None;
+                            self.new_pages.push(key.to_string());
+                        }
+                        Cached::from_bytes(Vec::new(), Vec::new(), tick)
+                    }
+                };
+                v.insert(cached)
+            }
+        };
         c.used = tick;
         Ok(c)
     }
@@ -329,7 +340,18 @@ impl PageCache {
         doc_id: &str,
     ) -> Result<Option<&DocGroup>, StoreError> {
         let key = self.key_for(doc_id);
-        let page = self.load(store, &key)?;
+        self.get_in(store, &key, doc_id)
+    }
+
+    /// The group of `doc_id`, if any, on page `key` (from [`PageCache::get_mut_keyed`],
+    /// valid until the next [`PageCache::take_dirty`]).
+    pub(crate) fn get_in(
+        &mut self,
+        store: &Store,
+        key: &Arc<str>,
+        doc_id: &str,
+    ) -> Result<Option<&DocGroup>, StoreError> {
+        let page = self.load(store, key)?;
         match page.find(doc_id) {
             Ok(i) => Ok(Some(page.decode(i)?)),
             Err(_) => Ok(None),
@@ -337,16 +359,25 @@ impl PageCache {
     }
 
     /// The group of `doc_id` for changing, created empty if missing.
+    #[cfg(test)]
     pub(crate) fn get_mut(
         &mut self,
         store: &Store,
         doc_id: &str,
     ) -> Result<&mut DocGroup, StoreError> {
+        Ok(self.get_mut_keyed(store, doc_id)?.1)
+    }
+
+    /// The group of `doc_id` for changing, created empty if missing, and the
+    /// key of its page.
+    pub(crate) fn get_mut_keyed(
+        &mut self,
+        store: &Store,
+        doc_id: &str,
+    ) -> Result<(Arc<str>, &mut DocGroup), StoreError> {
         let key = self.key_for(doc_id);
-        if !self.dirty.contains(&key) {
-            self.dirty.insert(key.clone());
-        }
         let page = self.load(store, &key)?;
+        page.dirty = true;
         let i = match page.find(doc_id) {
             Ok(i) => i,
             Err(i) => {
@@ -362,18 +393,23 @@ impl PageCache {
                 i
             }
         };
-        page.decode(i)
+        Ok((key, page.decode(i)?))
     }
 
     /// Encodes the groups of the dirty pages (splitting pages grown too
     /// large) for a commit, which assembles the pages.
     pub(crate) fn take_dirty(&mut self) -> DirtyPages {
         let mut pages = Vec::new();
-        let mut queue: Vec<Arc<str>> = std::mem::take(&mut self.dirty).into_iter().collect();
+        // A few hundred cached pages at most: a scan is cheaper than keeping a set.
+        let mut queue: Vec<Arc<str>> = (self.cache.iter())
+            .filter(|(_, c)| c.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
         while let Some(key) = queue.pop() {
             let Some(c) = self.cache.get_mut(&*key) else {
                 continue;
             };
+            c.dirty = false;
             // Groups emptied of everything are dropped.
             c.entries
                 .retain(|e| !matches!(&e.group, Group::Decoded(g) if **g == DocGroup::default()));
@@ -421,7 +457,7 @@ impl PageCache {
         let mut clean: Vec<(u64, Arc<str>, usize)> = self
             .cache
             .iter()
-            .filter(|(k, _)| !self.dirty.contains(*k) && !keep.contains(&***k))
+            .filter(|(k, c)| !c.dirty && !keep.contains(&***k))
             .map(|(k, c)| (c.used, k.clone(), c.memory()))
             .collect();
         clean.sort_unstable();
