@@ -112,6 +112,10 @@ pub(super) fn write(
         .map(|draft| (draft.key.clone(), compress_page(&draft.encode()).into()))
         .collect();
     stats.compress += started.elapsed();
+    if cfg!(debug_assertions) {
+        // Tests kill the process while batch N hangs here and N + 1 is prepared.
+        super::hang_for_test(&format!("commit-{}", stats.commits + 1));
+    }
     let mut retry = Retry::new();
     loop {
         let started = Instant::now();

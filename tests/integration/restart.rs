@@ -141,6 +141,54 @@ fn kill_9_during_ingestion_then_restart_gives_exact_counts() {
 }
 
 #[test]
+fn kill_9_while_a_batch_is_committed_and_the_next_is_prepared_gives_exact_counts() {
+    let reference_env = Env::exchange_and_signatures();
+    link_generated(&reference_env);
+    let long = Duration::from_secs(600);
+    let d = reference_env.start();
+    d.wait_status(long, "caught_up", |s| s["caught_up"] == true);
+    let reference = outcome(&reference_env, &d);
+    d.stop();
+
+    // The committer hangs before writing its 5th batch (a debug-build test
+    // hook); the writer has prepared the 6th meanwhile, appending its
+    // rejected lines, and waits. Both batches are lost to the kill.
+    let env = Env::exchange_and_signatures();
+    link_generated(&env);
+    let d = env.start_with_env(&[("DOCFLOW_TEST_HANG", "commit-5")], |addr| {
+        matches!(http_get(addr, "/healthz"), Ok((200, _)))
+    });
+    wait_for(Duration::from_secs(120), "the committer to hang", || {
+        d.stderr_text()
+            .contains("this thread now hangs on purpose")
+            .then_some(())
+    });
+    let before = d.status();
+    // The writer goes on preparing the next batch and then waits for the
+    // hung commit: the committed positions no longer move.
+    std::thread::sleep(Duration::from_millis(500));
+    let s = d.status();
+    assert_eq!(
+        s["sources"], before["sources"],
+        "positions moved past a hung commit"
+    );
+    assert!(s["caught_up"] == false, "{s}");
+    d.crash();
+
+    let d = env.start();
+    d.wait_status(long, "caught_up", |s| s["caught_up"] == true);
+    let crashed = outcome(&env, &d);
+    d.stop();
+    assert_eq!(crashed, reference);
+    let lines = std::fs::read_to_string(env.rejected("exchange")).unwrap_or_default();
+    assert_eq!(
+        lines.lines().count() as u64,
+        crashed.exchange.2,
+        "rejected/exchange.jsonl"
+    );
+}
+
+#[test]
 fn signatures_before_exchange_events_still_sign_the_document() {
     let sha = "5f".repeat(32);
     let signatures_first = format!(
