@@ -9,7 +9,8 @@
 //! parse/     bytes → events: JSON Lines, CSV, edXML, field mapping, aliases, times
 //! model/     the domain vocabulary (pure): directions, channels, events,
 //!            documents and their class
-//! ingest/    the single writer: dedup, merge into documents, per-day count changes
+//! ingest/    the writer: dedup, merge into documents, per-day count changes;
+//!            its committer writes each batch while the next is prepared
 //! store/     sled, the only module that knows key layouts: atomic commits with
 //!            their proof, checks, snapshots, swaps
 //! state      the read model: counts, source progress, store health

@@ -2,14 +2,15 @@
 //! dropped, signatures joined by doc_id or sha256, and the batch's commit
 //! built (pages, per-day count changes, positions).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono_tz::Tz;
 use tracing::{debug, warn};
 
+use super::prepared::Prepared;
 use super::rejected::append_rejected;
-use super::{event_hash, Ingestor, Shared};
+use super::{event_hash, Ingestor};
 use crate::aggregate::{apply_to_counts, day_number, Day, DayCounts, Slot};
 use crate::model::Direction;
 use crate::model::{add_signer, Document};
@@ -46,75 +47,6 @@ struct Work {
     verdicts: Vec<(String, crate::model::SignatureVerdict)>,
     /// Their results, per source index, for the verdict counter.
     verdict_results: Vec<(usize, &'static str)>,
-}
-
-/// A batch ready to commit.
-pub(super) struct Prepared {
-    /// Everything but the pages, which the committer compresses from `raw_pages`.
-    pub(super) commit: Commit,
-    /// Pages to assemble and compress (sharing their parts with the writer's cache).
-    pub(super) raw_pages: Vec<crate::store::pages::PageDraft>,
-    states: Vec<(usize, SourceState)>,
-    /// The last batch sequence number of each source in the batch.
-    seqs: Vec<(usize, u64)>,
-    delta: HashMap<Slot, i64>,
-    rejected_delta: HashMap<(Day, Direction), i64>,
-    verdict_results: Vec<(usize, &'static str)>,
-}
-
-/// What the batch in flight (prepared, handed to the committer, perhaps not
-/// yet durable) changed that the next batch's preparation reads: the store
-/// and the published state do not show it until it is committed.
-#[derive(Default)]
-pub(super) struct InFlight {
-    states: Vec<(usize, SourceState)>,
-    days: Vec<(Day, DayCounts)>,
-    rejected_days: Vec<(Day, [u64; 2])>,
-    pub(super) sha_log: Vec<(String, String)>,
-    pending_put: Vec<(String, PendingSha)>,
-    pending_remove: Vec<String>,
-    /// Pages the cache must keep until they are durable.
-    pub(super) pages: HashSet<String>,
-}
-
-impl InFlight {
-    pub(super) fn of(p: &Prepared) -> InFlight {
-        InFlight {
-            states: p.states.clone(),
-            days: p.commit.days.clone(),
-            rejected_days: p.commit.rejected_days.clone(),
-            sha_log: p.commit.sha_log.clone(),
-            pending_put: p.commit.pending_put.clone(),
-            pending_remove: p.commit.pending_remove.clone(),
-            pages: p.raw_pages.iter().map(|d| d.key.clone()).collect(),
-        }
-    }
-}
-
-impl Prepared {
-    /// After its commit: the published state (counts, positions) follows the store.
-    pub(super) fn publish(&self, shared: &Shared) {
-        {
-            let mut agg = shared.aggregates.write().expect("aggregates lock");
-            for (slot, n) in &self.delta {
-                agg.apply(slot, *n);
-            }
-            for ((day, d), n) in &self.rejected_delta {
-                agg.apply_rejected(*day, *d, *n);
-            }
-        }
-        for (i, result) in &self.verdict_results {
-            shared.sources[*i].count_verdict(result);
-        }
-        for (i, state) in &self.states {
-            let seq = self
-                .seqs
-                .iter()
-                .find(|(s, _)| s == i)
-                .map_or(0, |(_, seq)| *seq);
-            shared.sources[*i].committed(state.clone(), seq);
-        }
-    }
 }
 
 impl Ingestor {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
-use super::apply::Prepared;
+use super::prepared::Prepared;
 use crate::service::Heartbeat;
 use crate::state::Shared;
 use crate::store::encoding::compress_page;

@@ -4,11 +4,12 @@
 
 mod apply;
 mod committer;
+mod prepared;
 mod rejected;
 mod shas;
 
-use apply::{InFlight, Prepared};
 use committer::{CommitCtx, CommitStats, Committer, Retry};
+use prepared::{InFlight, Prepared};
 use shas::ShaIndex;
 
 pub(crate) use crate::state::Shared;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use tracing::debug;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::apply::InFlight;
+use super::prepared::InFlight;
 use crate::store::{FastMap, Store, StoreError};
 
 /// sha256 values remembered per generation of the recent map.
