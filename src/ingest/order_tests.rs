@@ -170,6 +170,16 @@ fn corpus() -> Vec<Event> {
     ]
 }
 
+/// Fisher-Yates with a xorshift generator: the same orders on every run.
+fn shuffle(events: &mut [Event], rng: &mut u64) {
+    for i in (1..events.len()).rev() {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        events.swap(i, (*rng % (i as u64 + 1)) as usize);
+    }
+}
+
 #[test]
 fn the_result_does_not_depend_on_arrival_order_or_restarts() {
     let events = corpus();
@@ -187,12 +197,7 @@ fn the_result_does_not_depend_on_arrival_order_or_restarts() {
         if round == 0 {
             shuffled.reverse();
         } else {
-            for i in (1..shuffled.len()).rev() {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
-            }
+            shuffle(&mut shuffled, &mut rng);
         }
         for feed in [Feed::OneByOne, Feed::Pipelined] {
             let got = ingest(&shuffled, feed);
@@ -249,12 +254,7 @@ fn statuses_and_revocations_do_not_depend_on_arrival_order() {
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     for round in 0..8 {
         let mut shuffled = events.clone();
-        for i in (1..shuffled.len()).rev() {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            shuffled.swap(i, (rng % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut shuffled, &mut rng);
         for feed in [Feed::OneByOne, Feed::Pipelined] {
             let (got, _, _, got_rejected) = ingest_counting_rejected(&shuffled, feed);
             assert_eq!(got.total, expected.total, "round {round}, {feed:?}");
