@@ -175,8 +175,9 @@ impl Cached {
             + self.entries.iter().map(|e| self.part_len(e)).sum::<usize>()
     }
 
-    /// What the committer needs to assemble the page (all groups encoded).
-    fn draft(&self, key: &str) -> PageDraft {
+    /// What the committer needs to assemble the page of `size` bytes (all
+    /// groups encoded).
+    fn draft(&self, key: &str, size: usize) -> PageDraft {
         let part = |e: &Entry| {
             let id = match &e.id {
                 Id::Raw(r) => Part::Base(r.clone()),
@@ -193,7 +194,7 @@ impl Cached {
             key: key.to_string(),
             base: self.bytes.clone(),
             parts: self.entries.iter().map(part).collect(),
-            size: self.size(),
+            size,
         }
     }
 }
@@ -414,7 +415,8 @@ impl PageCache {
             c.entries
                 .retain(|e| !matches!(&e.group, Group::Decoded(g) if **g == DocGroup::default()));
             c.seal();
-            if c.size() > MAX_PAGE_BYTES && c.entries.len() >= 2 {
+            let size = c.size();
+            if size > MAX_PAGE_BYTES && c.entries.len() >= 2 {
                 // Appending at the end (new doc_ids in order) splits near the
                 // end, so that the pages left behind stay nearly full.
                 let n = c.entries.len();
@@ -438,7 +440,7 @@ impl PageCache {
                 continue;
             }
             c.first_insert = c.entries.len();
-            pages.push(c.draft(&key));
+            pages.push(c.draft(&key, size));
         }
         DirtyPages {
             pages,
