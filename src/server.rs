@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::debug;
@@ -138,13 +139,34 @@ struct Slot {
 }
 
 /// The open connections of one listener, oldest first.
-#[derive(Default)]
 struct Registry {
     next: AtomicU64,
     open: Mutex<BTreeMap<u64, Slot>>,
+    /// One permit per socket still open: an evicted connection leaves `open`
+    /// at once but holds its socket until its task runs again, which on a
+    /// loaded machine can lag behind the accept loop by hundreds of sockets.
+    sockets: Arc<tokio::sync::Semaphore>,
 }
 
 impl Registry {
+    fn new(max: usize) -> Self {
+        Registry {
+            next: AtomicU64::new(0),
+            open: Mutex::new(BTreeMap::new()),
+            sockets: Arc::new(tokio::sync::Semaphore::new(max)),
+        }
+    }
+
+    /// Waits until an evicted connection has closed its socket, so the
+    /// daemon never holds more than `max` client sockets (plus the one waiting);
+    /// `None` when `stop` comes first.
+    async fn socket_room(&self, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            _ = stop.cancelled() => None,
+            permit = self.sockets.clone().acquire_owned() => permit.ok(),
+        }
+    }
+
     /// Registers a new connection; at the cap, evicts the oldest idle one,
     /// or refuses the new one when every connection is busy.
     fn admit(&self, max: usize) -> Option<(u64, Arc<AtomicBool>, CancellationToken)> {
@@ -190,7 +212,7 @@ pub(crate) async fn serve_tcp(
     stop: CancellationToken,
     closed: CancellationToken,
 ) {
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(limits.max_connections));
     let tracker = tokio_util::task::TaskTracker::new();
     loop {
         let (stream, addr) = tokio::select! {
@@ -209,10 +231,14 @@ pub(crate) async fn serve_tcp(
             debug!(peer = %addr, "connection refused: every connection is busy");
             continue;
         };
+        let Some(socket) = registry.socket_room(&stop).await else {
+            break;
+        };
         let _ = stream.set_nodelay(true);
         let tls = tls_now();
         let (router, registry, stop) = (router.clone(), registry.clone(), stop.clone());
         tracker.spawn(async move {
+            let _socket = socket;
             let id = admitted.0;
             let conn = match tls {
                 None => Some(Conn::Plain(stream)),
@@ -247,7 +273,7 @@ pub(crate) async fn serve_unix(
     limits: Limits,
     stop: CancellationToken,
 ) {
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry::new(limits.max_connections));
     let tracker = tokio_util::task::TaskTracker::new();
     loop {
         let stream = tokio::select! {
@@ -271,8 +297,12 @@ pub(crate) async fn serve_unix(
         let Some(admitted) = registry.admit(limits.max_connections) else {
             continue;
         };
+        let Some(socket) = registry.socket_room(&stop).await else {
+            break;
+        };
         let (router, registry, stop) = (router.clone(), registry.clone(), stop.clone());
         tracker.spawn(async move {
+            let _socket = socket;
             let id = admitted.0;
             serve_connection(stream, peer, router, limits, admitted, stop).await;
             registry.remove(id);
@@ -466,7 +496,7 @@ mod tests {
 
     #[test]
     fn at_the_cap_the_oldest_idle_connection_gives_way_and_busy_ones_stay() {
-        let r = Registry::default();
+        let r = Registry::new(2);
         let a = r.admit(2).unwrap();
         let b = r.admit(2).unwrap();
         a.1.store(false, Ordering::Relaxed); // a is serving a request
@@ -476,5 +506,26 @@ mod tests {
         assert!(r.admit(2).is_none(), "all busy: the new one is refused");
         r.remove(a.0);
         assert!(r.admit(2).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_evicted_connection_counts_against_the_cap_until_its_socket_is_closed() {
+        let (r, stop) = (Registry::new(2), CancellationToken::new());
+        let _a = r.admit(2).unwrap();
+        let first = r.socket_room(&stop).await.unwrap();
+        let _b = r.admit(2).unwrap();
+        let _second = r.socket_room(&stop).await.unwrap();
+        let _c = r.admit(2).expect("a, idle, gives way");
+        let wait = Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(wait, r.socket_room(&stop))
+                .await
+                .is_err(),
+            "a third socket while a's is still open"
+        );
+        drop(first); // a's task has closed its socket
+        assert!(tokio::time::timeout(wait, r.socket_room(&stop))
+            .await
+            .is_ok());
     }
 }

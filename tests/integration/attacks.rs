@@ -343,16 +343,11 @@ fn half_sent_requests_are_dropped_and_metrics_keep_answering() {
     let (code, body) = get(d.addr, "/metrics");
     assert_eq!(code, 200);
     assert!(body.contains("docflow_documents"));
-    // At most `server.max_connections` (256) connections beyond what it held
-    // before; the oldest are closed as new ones come, which may lag a little
-    // on a loaded machine, so the bound is awaited, not sampled once — but
-    // only for 5 s, well before the 10 s header timeout would close them anyway.
-    let bound = baseline + 256 + 16;
-    let deadline = started + Duration::from_secs(5);
-    while fds() > bound && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // At most `server.max_connections` (256) sockets beyond what it held
+    // before, at any moment: an evicted connection counts until its socket
+    // is closed, so the bound holds however far the machine lags.
     let held = fds();
+    let bound = baseline + 256 + 16;
     assert!(
         held <= bound,
         "the daemon holds {held} file descriptors ({baseline} before the 1,100 connections)"
