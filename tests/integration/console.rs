@@ -85,8 +85,12 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{url}: {e}"));
     }
 
-    /// Clicks the first element `css` names, as a user would.
+    /// Clicks the first element `css` names, as a user would, and waits for
+    /// the page it loads: WebDriver's click may return before the browser
+    /// has even left the old page, which then answers the next look-up.
     async fn click(&self, css: &str) {
+        self.script("window.docflowOldPage = true; return null")
+            .await;
         self.client
             .find(Locator::Css(css))
             .await
@@ -94,6 +98,25 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // A script run while the page changes may fail: that is "not yet".
+            let loaded = self
+                .client
+                .execute(
+                    "return window.docflowOldPage === undefined && document.readyState === 'complete'",
+                    vec![],
+                )
+                .await;
+            if matches!(loaded, Ok(Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} loaded no new page within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Chooses the option `value` of the select box `css`.

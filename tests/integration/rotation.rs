@@ -76,7 +76,7 @@ fn rename_rotation_reads_lines_written_through_the_old_handle_after_the_rename()
     old.write_all(exchange_lines("R", 3..=3).as_bytes())
         .unwrap();
     env.append("exchange.jsonl", &exchange_lines("R", 4..=4));
-    let s = d.wait_status(Duration::from_secs(5), "4 accepted", |s| {
+    let s = d.wait_status(Duration::from_secs(20), "4 accepted", |s| {
         counts(s, "exchange").0 >= 4
     });
     assert_eq!(counts(&s, "exchange"), (4, 0, 0));
