@@ -141,7 +141,6 @@ impl Store {
         Ok(())
     }
 
-    /// The sha256 values with signatures waiting for a document.
     /// Every event-id hash seen so far by sources of `kind`.
     pub(crate) fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
         let mut ids = Vec::new();
@@ -155,6 +154,7 @@ impl Store {
         Ok(SeenIds::from_unsorted(ids))
     }
 
+    /// The sha256 values with signatures waiting for a document.
     pub(crate) fn pending_shas(&self) -> Result<Vec<String>, StoreError> {
         self.db
             .scan_prefix([PREFIX_PENDING])
