@@ -143,15 +143,21 @@ impl Store {
 
     /// Every event-id hash seen so far by sources of `kind`.
     pub(crate) fn seen_ids(&self, kind: crate::model::SourceKind) -> Result<SeenIds, StoreError> {
-        let mut ids = Vec::new();
-        for item in self.db.scan_prefix([PREFIX_SEEN, kind.as_byte()]) {
-            let (_, v) = item?;
-            ids.extend(
-                v.chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
-            );
+        // Streamed into the buckets: a vector of every id first would double
+        // the start's peak memory on a large store.
+        let mut failed = None;
+        let records = self
+            .db
+            .scan_prefix([PREFIX_SEEN, kind.as_byte()])
+            .map_while(|item| item.map_err(|e| failed = Some(e)).ok());
+        let seen = SeenIds::from_unsorted(records.flat_map(|(_, v)| {
+            (0..v.len() / 8)
+                .map(move |i| u64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().expect("8 bytes")))
+        }));
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(seen),
         }
-        Ok(SeenIds::from_unsorted(ids))
     }
 
     /// The sha256 values with signatures waiting for a document.
