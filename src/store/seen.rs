@@ -21,34 +21,126 @@ impl std::hash::Hasher for IdHasher {
 /// A set of 64-bit event-id hashes.
 pub(crate) type IdSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// Every event-id hash seen, in about 6 bytes per id: one sorted bucket per
-/// top 16 bits, holding the other 48 bits of each id, plus a small set of
-/// recent ids merged into the buckets from time to time. A hash set would take
-/// 2 to 4 times that; one sorted vector would take 8 bytes and, while it grows,
-/// a second copy of itself — at 5 M documents (10 M ids) the largest thing in
-/// the process.
+/// Every event-id hash seen, in about 6 bytes per id, plus a small set of
+/// recent ids merged in from time to time. A hash set would take 2 to 4 times
+/// that; one sorted vector of whole ids takes 8 bytes and, each time it grows,
+/// a second copy of itself for the realloc — at 5 M documents (10 M ids) the
+/// largest thing in the process. So the ids are sorted into 256 shards by
+/// their top 8 bits, each holding the low 48 bits of its ids with an index on
+/// the 8 bits between; a shard grows by 1/256 of the set at a time.
 #[derive(Debug)]
 pub(crate) struct SeenIds {
-    buckets: Vec<Vec<Low>>,
+    shards: Vec<Shard>,
     recent: IdSet,
 }
 
-/// The low 48 bits of an id; its bucket gives the top 16.
+/// The ids whose top 8 bits are the shard's number.
+#[derive(Debug, Default)]
+struct Shard {
+    /// Low 48 bits, sorted by bits 48..56 and then by these bits.
+    lows: Vec<Low>,
+    /// `starts[b]` is the first index of `lows` whose bits 48..56 are `>= b`.
+    starts: Vec<u32>,
+}
+
 type Low = [u8; 6];
 
-fn split(id: u64) -> (usize, Low) {
+const SUB: usize = 256;
+
+fn low(id: u64) -> Low {
     let b = id.to_le_bytes();
-    ((id >> 48) as usize, [b[0], b[1], b[2], b[3], b[4], b[5]])
+    [b[0], b[1], b[2], b[3], b[4], b[5]]
 }
 
 fn low48(low: &Low) -> u64 {
     u64::from_le_bytes([low[0], low[1], low[2], low[3], low[4], low[5], 0, 0])
 }
 
+fn shard_of(id: u64) -> usize {
+    (id >> 56) as usize
+}
+
+fn sub_of(id: u64) -> usize {
+    ((id >> 48) & 0xFF) as usize
+}
+
+impl Shard {
+    /// A shard of ids sharing their top 8 bits, sorted.
+    fn from_sorted(ids: &[u64]) -> Shard {
+        let mut starts = vec![0u32; SUB + 1];
+        for &id in ids {
+            starts[sub_of(id) + 1] += 1;
+        }
+        for b in 0..SUB {
+            starts[b + 1] += starts[b];
+        }
+        Shard {
+            lows: ids.iter().map(|&id| low(id)).collect(),
+            starts,
+        }
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        let b = sub_of(id);
+        let Some(range) = self.starts.get(b..=b + 1) else {
+            return false; // an empty shard has no index
+        };
+        self.lows[range[0] as usize..range[1] as usize]
+            .binary_search_by_key(&(id & LOW_MASK), low48)
+            .is_ok()
+    }
+
+    /// Merges sorted ids (none already here) in place, from the back.
+    fn merge(&mut self, add: &[u64]) {
+        if self.starts.is_empty() {
+            *self = Shard::from_sorted(add);
+            return;
+        }
+        let old = self.lows.len();
+        let need = old + add.len();
+        if self.lows.capacity() < need {
+            // An eighth more than needed: a shard takes ~256 ids per merge.
+            self.lows.reserve_exact(add.len() + need / 8);
+        }
+        self.lows.resize(need, [0; 6]);
+        let key = |sub: usize, low: &Low| ((sub as u64) << 48) | low48(low);
+        let (mut i, mut j, mut k) = (old, add.len(), need);
+        // `sub` is the sub-bucket of the old entry `i - 1`.
+        let mut sub = SUB - 1;
+        while j > 0 {
+            while i > 0 && sub > 0 && self.starts[sub] as usize > i - 1 {
+                sub -= 1;
+            }
+            let new = add[j - 1] & SHARD_MASK;
+            if i > 0 && key(sub, &self.lows[i - 1]) > new {
+                self.lows[k - 1] = self.lows[i - 1];
+                i -= 1;
+            } else {
+                self.lows[k - 1] = low(add[j - 1]);
+                j -= 1;
+            }
+            k -= 1;
+        }
+        let mut before = [0u32; SUB + 1];
+        for &id in add {
+            before[sub_of(id) + 1] += 1;
+        }
+        for b in 0..SUB {
+            before[b + 1] += before[b];
+            self.starts[b + 1] += before[b + 1];
+        }
+    }
+}
+
+/// The bits an id keeps in its shard: all but the top 8.
+const SHARD_MASK: u64 = (1 << 56) - 1;
+/// The bits an id keeps in its entry.
+const LOW_MASK: u64 = (1 << 48) - 1;
+
 impl Default for SeenIds {
     fn default() -> Self {
         SeenIds {
-            buckets: vec![Vec::new(); 1 << 16],
+            shards: (0..256).map(|_| Shard::default()).collect(),
             recent: IdSet::default(),
         }
     }
@@ -59,32 +151,26 @@ impl SeenIds {
     const RECENT: usize = 1 << 16;
 
     pub(crate) fn from_unsorted(ids: impl IntoIterator<Item = u64>) -> SeenIds {
-        let mut s = SeenIds::default();
+        let mut by_shard: Vec<Vec<u64>> = vec![Vec::new(); 256];
         for id in ids {
-            let (b, low) = split(id);
-            s.buckets[b].push(low);
+            by_shard[shard_of(id)].push(id);
         }
-        for bucket in &mut s.buckets {
-            bucket.sort_unstable_by_key(low48);
-            bucket.dedup();
-            bucket.shrink_to_fit();
+        let mut s = SeenIds::default();
+        for (shard, mut ids) in s.shards.iter_mut().zip(by_shard) {
+            ids.sort_unstable();
+            ids.dedup();
+            *shard = Shard::from_sorted(&ids);
         }
         s
     }
 
     pub(crate) fn contains(&self, id: u64) -> bool {
-        if self.recent.contains(&id) {
-            return true;
-        }
-        let (b, low) = split(id);
-        self.buckets[b]
-            .binary_search_by_key(&low48(&low), low48)
-            .is_ok()
+        self.recent.contains(&id) || self.shards[shard_of(id)].contains(id)
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum::<usize>() + self.recent.len()
+        self.shards.iter().map(|s| s.lows.len()).sum::<usize>() + self.recent.len()
     }
 
     #[cfg(test)]
@@ -116,31 +202,12 @@ impl SeenIds {
         }
     }
 
-    /// Moves the recent ids into their buckets, each merged from the back in place.
+    /// Moves the recent ids into their shards.
     fn merge(&mut self) {
         let mut add: Vec<u64> = self.recent.drain().collect();
         add.sort_unstable();
-        for run in add.chunk_by(|a, b| a >> 48 == b >> 48) {
-            let bucket = &mut self.buckets[(run[0] >> 48) as usize];
-            let old = bucket.len();
-            let need = old + run.len();
-            if bucket.capacity() < need {
-                // An eighth more than needed: a bucket grows by about one id per merge.
-                bucket.reserve_exact(run.len() + need / 8);
-            }
-            bucket.resize(need, [0; 6]);
-            let (mut i, mut j, mut k) = (old, run.len(), need);
-            while j > 0 {
-                let (_, low) = split(run[j - 1]);
-                if i > 0 && low48(&bucket[i - 1]) > low48(&low) {
-                    bucket[k - 1] = bucket[i - 1];
-                    i -= 1;
-                } else {
-                    bucket[k - 1] = low;
-                    j -= 1;
-                }
-                k -= 1;
-            }
+        for run in add.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
+            self.shards[shard_of(run[0])].merge(run);
         }
     }
 }
@@ -177,7 +244,7 @@ mod tests {
         model.extend(fresh.iter().copied());
         assert_eq!(seen.len(), model.len(), "each id counted once");
         assert!(
-            seen.buckets.iter().map(Vec::len).sum::<usize>() > 200_000,
+            seen.shards.iter().map(|s| s.lows.len()).sum::<usize>() > 200_000,
             "recent ids were merged"
         );
         for id in &ids {
