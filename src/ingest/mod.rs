@@ -283,7 +283,7 @@ impl Ingestor {
             return false;
         };
         self.note_prepared(&p);
-        let keep = InFlight::of(&p).pages;
+        let keep = p.page_keys();
         if !committer::write(&mut self.store, &self.ctx, p, &mut self.commit_stats) {
             return false;
         }

@@ -46,12 +46,17 @@ impl InFlight {
             sha_log: p.commit.sha_log.clone(),
             pending_put: p.commit.pending_put.clone(),
             pending_remove: p.commit.pending_remove.clone(),
-            pages: p.raw_pages.iter().map(|d| d.key.clone()).collect(),
+            pages: p.page_keys(),
         }
     }
 }
 
 impl Prepared {
+    /// The keys of the pages this batch writes: the cache keeps them until they are durable.
+    pub(super) fn page_keys(&self) -> HashSet<String> {
+        self.raw_pages.iter().map(|d| d.key.clone()).collect()
+    }
+
     /// After its commit: the published state (counts, positions) follows the store.
     pub(super) fn publish(&self, shared: &Shared) {
         {
